@@ -15,11 +15,13 @@ export class XdrReader {
 
   constructor(buf: Buffer = Buffer.alloc(0), start = 0, end = buf.length) {
     this.buf = buf;
-    this.pos = start;
-    this.end = end;
+    this.pos = 0;
+    this.end = 0;
+    this.reset(buf, start, end);
   }
 
   reset(buf: Buffer, start = 0, end = buf.length): this {
+    if (start < 0 || end > buf.length || start > end) throw new RangeError(`XdrReader window ${start}..${end} outside 0..${buf.length}`);
     this.buf = buf;
     this.pos = start;
     this.end = end;
@@ -96,7 +98,10 @@ export class XdrReader {
 
   /** Fixed-length opaque[n]: n bytes plus padding to a multiple of 4. */
   opaqueFixed(n: number): Buffer {
-    const padded = (n + 3) & ~3;
+    // Arithmetic, not `(n + 3) & ~3`: bitwise ops wrap at 2^31 and would turn a hostile
+    // length into a negative one that passes the bounds check.
+    const padded = n + ((4 - (n % 4)) % 4);
+    if (!Number.isSafeInteger(n) || n < 0) throw new XdrError(`XDR bad opaque length ${n}`);
     this.need(padded);
     const v = this.buf.subarray(this.pos, this.pos + n);
     this.checkPadding(this.pos + n, this.pos + padded);

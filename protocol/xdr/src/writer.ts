@@ -24,7 +24,8 @@ export class XdrWriter {
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    // max(64, ...): a writer created with initialSize 0 would otherwise double 0 forever.
+    let size = Math.max(64, this.buf.length * 2);
     while (size < this.pos + n) size *= 2;
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.pos);
@@ -79,7 +80,7 @@ export class XdrWriter {
 
   /** Fixed-length opaque: the bytes and zero padding, no length. */
   opaqueFixed(data: Uint8Array): this {
-    const padded = (data.length + 3) & ~3;
+    const padded = data.length + ((4 - (data.length % 4)) % 4);
     this.ensure(padded);
     this.buf.set(data, this.pos);
     this.buf.fill(0, this.pos + data.length, this.pos + padded);
@@ -120,6 +121,8 @@ export class XdrWriter {
   reserve(): number {
     this.ensure(4);
     const at = this.bufStart + this.pos;
+    // Zeroed: the buffer is allocUnsafe, and an unpatched slot must not leak old heap bytes.
+    this.buf.writeUInt32BE(0, this.pos);
     this.pos += 4;
     return at;
   }
