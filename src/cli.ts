@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * `union-nfsd`: parse the command line, start the server, print how to mount it, and shut down
+ * cleanly on SIGINT/SIGTERM. The single `union-nfsd ready ...` line on stdout is a contract:
+ * scripts and tests wait for it and read the ports from it.
+ */
+import { parseCommandLine, USAGE, UsageError, type ServerOptions } from './config.js';
+import { prepareDemo } from './demo.js';
+import { child } from './log.js';
+import { startServer } from './server.js';
+
+const log = child('main');
+
+function mountHints(o: ServerOptions, nfsPort: number, mountPort: number, portmap: string): string {
+  const host = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
+  const ports = portmap === 'off' ? `,port=${nfsPort},mountport=${mountPort},mountproto=tcp` : '';
+  const url = portmap === 'off' ? `?nfsport=${nfsPort}&mountport=${mountPort}` : '';
+  return [
+    `Mount it (Linux):  mount -t nfs -o vers=3,nolock${ports} ${host}:${o.exportPath} /mnt`,
+    `libnfs:            nfs-ls nfs://${host}${o.exportPath}${url}`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseCommandLine(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`union-nfsd: ${err.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (parsed.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const options: ServerOptions = parsed.demo ? { ...parsed.options, ...prepareDemo() } : parsed.options;
+  if (parsed.demo) log.info(`no --lower given: serving the demo union (lowers ${options.lowers.join(':')}, upper ${options.upper})`);
+
+  const server = await startServer(options);
+  const mountPort = server.mountPort ?? server.nfsPort;
+  process.stdout.write(`union-nfsd ready nfs=${server.nfsPort} mount=${mountPort} portmap=${server.portmap}\n`);
+  process.stderr.write(`${mountHints(options, server.nfsPort, mountPort, server.portmap)}\n`);
+
+  let closing = false;
+  const stop = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    log.info(`${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error(`shutdown failed: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  const e = err as NodeJS.ErrnoException;
+  log.error(e.code === 'EADDRINUSE' || e.code === 'EACCES' ? `cannot listen: ${e.message}` : (e.stack ?? String(err)));
+  process.exit(1);
+});
