@@ -1,0 +1,123 @@
+/**
+ * Routes one decoded RPC record to a registered program version and produces every RPC-level
+ * outcome (RFC 5531 §9): RPC_MISMATCH, AUTH_ERROR, PROG_UNAVAIL, PROG_MISMATCH, PROC_UNAVAIL,
+ * GARBAGE_ARGS, SYSTEM_ERR. Procedures only ever see well-formed calls and only write results.
+ * Transport-neutral: TCP and UDP hand in records and get back the reply as buffers.
+ */
+import { XdrError, XdrReader, XdrWriter } from '@nfs-ts/xdr';
+import { child } from '../log.js';
+import { authenticate } from './auth.js';
+import { DuplicateRequestCache } from './drc.js';
+import {
+  accept_stat,
+  decodeCallBody,
+  decodeRpcVersion,
+  decodeXid,
+  encodeAcceptedReply,
+  encodeAuthError,
+  encodeRpcMismatch,
+  RPC_VERSION,
+  type AcceptStat,
+} from './message.js';
+import type { Peer, ProgramVersion, RpcCall } from './types.js';
+
+const log = child('rpc');
+
+export interface DispatcherOptions {
+  /** Duplicate request cache for ProgramVersion.nonIdempotent procedures; one is made if omitted. */
+  drc?: DuplicateRequestCache;
+}
+
+export class Dispatcher {
+  /** prog -> vers -> ProgramVersion */
+  private readonly programs = new Map<number, Map<number, ProgramVersion>>();
+  readonly drc: DuplicateRequestCache;
+
+  constructor(o: DispatcherOptions = {}) {
+    this.drc = o.drc ?? new DuplicateRequestCache();
+  }
+
+  register(pv: ProgramVersion): this {
+    let versions = this.programs.get(pv.prog);
+    if (!versions) this.programs.set(pv.prog, (versions = new Map()));
+    if (versions.has(pv.vers)) throw new Error(`program ${pv.prog} version ${pv.vers} registered twice`);
+    versions.set(pv.vers, pv);
+    return this;
+  }
+
+  /** Every registered program version (for portmapper registration). */
+  registered(): ProgramVersion[] {
+    return [...this.programs.values()].flatMap((v) => [...v.values()]);
+  }
+
+  /**
+   * Answers one RPC message. Resolves to the reply message as buffers (no record mark), or to
+   * null when nothing must be sent (not a call, an undecodable header, a retransmit still in
+   * progress). Never rejects.
+   */
+  async dispatch(record: Buffer, peer: Peer): Promise<Buffer[] | null> {
+    const r = new XdrReader(record);
+    const xid = decodeXid(r);
+    if (xid === undefined) return null;
+    let header;
+    try {
+      const rpcvers = decodeRpcVersion(r);
+      if (rpcvers !== RPC_VERSION) return encodeRpcMismatch(new XdrWriter(24), xid).toBuffers();
+      header = decodeCallBody(r, xid, rpcvers);
+    } catch (e) {
+      if (e instanceof XdrError) {
+        if (log.isDebugEnabled()) log.debug(`dropping undecodable call header from ${peer.address}:${peer.port}: ${e.message}`);
+        return null;
+      }
+      throw e;
+    }
+    const cred = authenticate(header.cred);
+    if (typeof cred === 'number') return encodeAuthError(new XdrWriter(24), xid, cred).toBuffers();
+
+    const versions = this.programs.get(header.prog);
+    if (!versions) return reject(xid, accept_stat.PROG_UNAVAIL);
+    const pv = versions.get(header.vers);
+    if (!pv) {
+      let low = Infinity;
+      let high = 0;
+      for (const v of versions.keys()) {
+        low = Math.min(low, v);
+        high = Math.max(high, v);
+      }
+      return encodeAcceptedReply(new XdrWriter(32), xid, accept_stat.PROG_MISMATCH, { low, high }).toBuffers();
+    }
+    const procedure = pv.procedures[header.proc];
+    if (!procedure) return reject(xid, accept_stat.PROC_UNAVAIL);
+
+    const call: RpcCall = { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer };
+    if (!pv.nonIdempotent?.has(header.proc)) return this.run(pv, call);
+
+    const key = DuplicateRequestCache.key(peer.address, peer.port, xid, header.prog, header.vers, header.proc);
+    const seen = this.drc.begin(key);
+    if (seen.state === 'done') return [seen.reply];
+    if (seen.state === 'in-progress') return null;
+    const reply = await this.run(pv, call);
+    this.drc.complete(key, Buffer.concat(reply));
+    return reply;
+  }
+
+  private async run(pv: ProgramVersion, call: RpcCall): Promise<Buffer[]> {
+    const w = new XdrWriter();
+    encodeAcceptedReply(w, call.xid, accept_stat.SUCCESS);
+    try {
+      await (pv.procedures[call.proc] as NonNullable<ProgramVersion['procedures'][number]>)(call, w);
+      return w.toBuffers();
+    } catch (e) {
+      if (e instanceof XdrError) {
+        if (log.isDebugEnabled()) log.debug(`${pv.name} proc ${call.proc}: garbage args from ${call.peer.address}: ${e.message}`);
+        return reject(call.xid, accept_stat.GARBAGE_ARGS);
+      }
+      log.error(`${pv.name} v${pv.vers} proc ${call.proc} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      return reject(call.xid, accept_stat.SYSTEM_ERR);
+    }
+  }
+}
+
+function reject(xid: number, stat: AcceptStat): Buffer[] {
+  return encodeAcceptedReply(new XdrWriter(24), xid, stat).toBuffers();
+}

@@ -1,0 +1,69 @@
+/**
+ * Duplicate request cache (RFC 1813 §4.5). A client that times out resends a call with the same
+ * xid; for a non-idempotent procedure (CREATE, REMOVE, RENAME, ...) running it again would
+ * answer a spurious error (the file is already gone). So the first execution's reply is kept
+ * and replayed, and a retransmit that arrives while the original still runs is dropped (the
+ * client will retry again and find the finished reply).
+ *
+ * Keyed on peer address + port + xid + program + version + procedure. Bounded in entries and in
+ * age; the oldest entries go first (a Map iterates in insertion order).
+ */
+
+export interface DrcOptions {
+  maxEntries?: number;
+  maxAgeMs?: number;
+}
+
+export type DrcLookup = { state: 'new' } | { state: 'in-progress' } | { state: 'done'; reply: Buffer };
+
+interface Entry {
+  at: number;
+  reply: Buffer | undefined;
+}
+
+export class DuplicateRequestCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxEntries: number;
+  private readonly maxAgeMs: number;
+
+  constructor(o: DrcOptions = {}) {
+    this.maxEntries = o.maxEntries ?? 4096;
+    this.maxAgeMs = o.maxAgeMs ?? 120_000;
+  }
+
+  static key(address: string, port: number, xid: number, prog: number, vers: number, proc: number): string {
+    return `${address}|${port}|${xid}|${prog}|${vers}|${proc}`;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Looks a call up; a new one is recorded as in progress. */
+  begin(key: string, now = Date.now()): DrcLookup {
+    this.expire(now);
+    const e = this.entries.get(key);
+    if (e) return e.reply ? { state: 'done', reply: e.reply } : { state: 'in-progress' };
+    this.entries.set(key, { at: now, reply: undefined });
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    return { state: 'new' };
+  }
+
+  /** Stores the finished reply (the whole RPC message, without a record mark). */
+  complete(key: string, reply: Buffer): void {
+    const e = this.entries.get(key);
+    if (e) e.reply = reply;
+  }
+
+  /** Forgets a call that produced no reply, so a retransmit runs it. */
+  abandon(key: string): void {
+    this.entries.delete(key);
+  }
+
+  private expire(now: number): void {
+    for (const [k, e] of this.entries) {
+      if (now - e.at <= this.maxAgeMs) break;
+      this.entries.delete(k);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The RPC server a program set is served through: one dispatcher behind any number of TCP and
+ * UDP listeners, which report the port they really got (0 = ephemeral) and close together.
+ */
+import type dgram from 'node:dgram';
+import type net from 'node:net';
+import type { Dispatcher } from './dispatcher.js';
+import { createTcpServer, type TcpOptions } from './tcp.js';
+import { createUdpSocket, type UdpOptions } from './udp.js';
+
+export interface RpcServer {
+  readonly dispatcher: Dispatcher;
+  /** Resolves to the bound port. */
+  listenTcp(host: string, port: number): Promise<number>;
+  listenUdp(host: string, port: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createRpcServer(dispatcher: Dispatcher, o: TcpOptions & UdpOptions = {}): RpcServer {
+  const tcp: net.Server[] = [];
+  const udp: dgram.Socket[] = [];
+  const sockets = new Set<net.Socket>();
+  return {
+    dispatcher,
+    listenTcp(host, port) {
+      const server = createTcpServer(dispatcher, o);
+      server.on('connection', (s: net.Socket) => {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+      });
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host, port, exclusive: true }, () => {
+          server.off('error', reject);
+          tcp.push(server);
+          resolve((server.address() as net.AddressInfo).port);
+        });
+      });
+    },
+    listenUdp(host, port) {
+      const socket = createUdpSocket(dispatcher, host, o);
+      return new Promise((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ address: host, port, exclusive: true }, () => {
+          socket.off('error', reject);
+          udp.push(socket);
+          resolve(socket.address().port);
+        });
+      });
+    },
+    async close() {
+      const closing = tcp.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      for (const s of sockets) s.destroy();
+      await Promise.all([...closing, ...udp.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))]);
+      tcp.length = 0;
+      udp.length = 0;
+    },
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * RPC over UDP: one datagram is one call and one reply. A reply that does not fit a datagram
+ * is replaced by SYSTEM_ERR rather than silently lost (NFS procedures see peer.transport and
+ * keep READ/READDIR within maxReplySize).
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { XdrWriter } from '@nfs-ts/xdr';
+import { child } from '../log.js';
+import type { Dispatcher } from './dispatcher.js';
+import { accept_stat, encodeAcceptedReply } from './message.js';
+
+const log = child('rpc');
+
+/** The largest UDP payload over IPv4. */
+export const DEFAULT_MAX_UDP_REPLY = 65507;
+
+export interface UdpOptions {
+  maxReplySize?: number;
+}
+
+export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOptions = {}): dgram.Socket {
+  const maxReplySize = o.maxReplySize ?? DEFAULT_MAX_UDP_REPLY;
+  const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+  socket.on('message', (msg, rinfo) => {
+    void dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }).then((reply) => {
+      if (!reply) return;
+      let length = 0;
+      for (const b of reply) length += b.length;
+      if (length > maxReplySize) {
+        log.warn(`UDP reply of ${length} bytes to ${rinfo.address}:${rinfo.port} exceeds ${maxReplySize}; answering SYSTEM_ERR`);
+        reply = encodeAcceptedReply(new XdrWriter(24), msg.readUInt32BE(0), accept_stat.SYSTEM_ERR).toBuffers();
+      }
+      socket.send(reply, rinfo.port, rinfo.address, (e) => {
+        if (e && log.isDebugEnabled()) log.debug(`UDP send to ${rinfo.address}:${rinfo.port}: ${e.message}`);
+      });
+    });
+  });
+  socket.on('error', (e) => log.error(`UDP socket: ${e.message}`));
+  return socket;
+}
