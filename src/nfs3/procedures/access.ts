@@ -1,0 +1,46 @@
+/*
+ * RFC 1813 §3.3.4
+ *
+ *   ACCESS3res NFSPROC3_ACCESS(ACCESS3args) = 4;
+ *
+ *   const ACCESS3_READ = 0x0001; const ACCESS3_LOOKUP = 0x0002; const ACCESS3_MODIFY = 0x0004;
+ *   const ACCESS3_EXTEND = 0x0008; const ACCESS3_DELETE = 0x0010; const ACCESS3_EXECUTE = 0x0020;
+ *   struct ACCESS3args { nfs_fh3 object; uint32 access; };
+ *   struct ACCESS3resok { post_op_attr obj_attributes; uint32 access; };
+ *   struct ACCESS3resfail { post_op_attr obj_attributes; };
+ *   union ACCESS3res switch (nfsstat3 status) {
+ *   case NFS3_OK: ACCESS3resok resok;
+ *   default: ACCESS3resfail resfail;
+ *   };
+ */
+import type { XdrWriter } from '@nfs-ts/xdr';
+import type { RpcCall } from '../../rpc/types.js';
+import type { Attr, NodeId } from '../../vfs/types.js';
+import { toNfsstat3 } from '../../errors/nfsstat.js';
+import { NFS3_OK } from '../constants.js';
+import { tryGetattr, type Nfs3Context } from '../context.js';
+import { readFh } from '../structs/fh.js';
+import { writePostOpAttr } from '../structs/attr.js';
+
+export function access3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void {
+  const r = call.args;
+  const fh = readFh(r);
+  const mask = r.uint32();
+  const fs = ctx.fs;
+  let id: NodeId | undefined;
+  let attr: Attr;
+  let granted: number;
+  try {
+    id = fs.resolve(fh);
+    attr = fs.getattr(id);
+    // Never more than was asked, whatever the VFS says.
+    granted = fs.access(id, mask, call.cred) & mask;
+  } catch (err) {
+    reply.uint32(toNfsstat3(err, 'ACCESS'));
+    writePostOpAttr(reply, tryGetattr(fs, id));
+    return;
+  }
+  reply.uint32(NFS3_OK);
+  writePostOpAttr(reply, attr);
+  reply.uint32(granted);
+}

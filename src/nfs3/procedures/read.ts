@@ -1,0 +1,54 @@
+/*
+ * RFC 1813 §3.3.6
+ *
+ *   READ3res NFSPROC3_READ(READ3args) = 6;
+ *
+ *   struct READ3args { nfs_fh3 file; offset3 offset; count3 count; };
+ *   struct READ3resok {
+ *     post_op_attr file_attributes; count3 count; bool eof; opaque data<>;
+ *   };
+ *   struct READ3resfail { post_op_attr file_attributes; };
+ *   union READ3res switch (nfsstat3 status) {
+ *   case NFS3_OK: READ3resok resok;
+ *   default: READ3resfail resfail;
+ *   };
+ *
+ * The data is spliced into the reply by reference (XdrWriter.opaqueRef): header, file bytes and
+ * padding go out in one writev, never concatenated. count is capped at the advertised rtmax.
+ */
+import type { XdrWriter } from '@nfs-ts/xdr';
+import type { RpcCall } from '../../rpc/types.js';
+import type { NodeId } from '../../vfs/types.js';
+import { toNfsstat3 } from '../../errors/nfsstat.js';
+import { NFS3_OK } from '../constants.js';
+import { tryGetattr, type Nfs3Context } from '../context.js';
+import { readFh } from '../structs/fh.js';
+import { writePostOpAttr } from '../structs/attr.js';
+
+export async function read3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
+  const r = call.args;
+  const fh = readFh(r);
+  const offset = r.uint64Number();
+  const asked = r.uint32();
+  const count = asked < ctx.maxIo ? asked : ctx.maxIo;
+  const fs = ctx.fs;
+  let id: NodeId | undefined;
+  let data: Buffer;
+  let eof: boolean;
+  try {
+    id = fs.resolve(fh);
+    const res = await fs.read(id, offset, count, call.cred);
+    data = res.data.length > count ? res.data.subarray(0, count) : res.data;
+    eof = res.eof;
+  } catch (err) {
+    reply.uint32(toNfsstat3(err, 'READ'));
+    writePostOpAttr(reply, tryGetattr(fs, id));
+    return;
+  }
+  const attr = tryGetattr(fs, id);
+  reply.uint32(NFS3_OK);
+  writePostOpAttr(reply, attr);
+  reply.uint32(data.length);
+  reply.bool(eof);
+  reply.opaqueRef(data);
+}
