@@ -1,0 +1,76 @@
+/**
+ * What the libnfs end-to-end tests need from the machine, checked once: root (for kernel
+ * overlayfs, mknod and trusted.* xattrs), gcc + libnfs-dev (the C drivers), libnfs-utils
+ * (nfs-ls, nfs-cat), rpcinfo, kernel overlayfs, and a built server. Outside CI a missing piece
+ * skips the test with a loud message; with CI=true it fails instead, so a green CI cannot hide
+ * a test that never ran.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+
+/** Repository root (this file runs as dist/test/e2e/libnfs/env.js). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const serverCli = join(repoRoot, 'dist/src/cli.js');
+/** The C sources stay in the source tree; tsc does not copy them. */
+export const driverSrcDir = join(repoRoot, 'test/e2e/libnfs/driver');
+
+export const inCi = process.env.CI === 'true';
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface Needs {
+  root?: boolean;
+  overlay?: boolean;
+  libnfsDev?: boolean;
+  libnfsUtils?: boolean;
+  rpcinfo?: boolean;
+  server?: boolean;
+  xattr?: boolean;
+}
+
+/** Missing requirements as human-readable strings (empty = all present). */
+export function missing(n: Needs): string[] {
+  const out: string[] = [];
+  if (n.root && process.getuid?.() !== 0) out.push('root (uid 0)');
+  if (n.overlay) {
+    let ok = false;
+    try {
+      ok = /\boverlay\b/.test(readFileSync('/proc/filesystems', 'utf8'));
+    } catch { /* not Linux */ }
+    if (!ok) out.push('kernel overlayfs (/proc/filesystems)');
+  }
+  if (n.libnfsDev && !(has('gcc') && existsSync('/usr/include/nfsc/libnfs.h'))) out.push('gcc + libnfs-dev');
+  if (n.libnfsUtils && !(has('nfs-ls') && has('nfs-cat'))) out.push('libnfs-utils (nfs-ls, nfs-cat)');
+  if (n.rpcinfo && !has('rpcinfo')) out.push('rpcinfo (rpcbind package)');
+  if (n.xattr && !(has('setfattr') && has('getfattr'))) out.push('attr (setfattr/getfattr)');
+  if (n.server && !existsSync(serverCli)) out.push(`a built server (${serverCli}; run npx tsc -b)`);
+  return out;
+}
+
+/**
+ * Returns true when the test may run. Otherwise logs a loud skip reason (outside CI) or fails
+ * the test (CI=true) and returns false; the caller returns at once.
+ */
+export function requireEnv(t: ExecutionContext, n: Needs): boolean {
+  const m = missing(n);
+  if (m.length === 0) return true;
+  const msg = `libnfs e2e: missing ${m.join(', ')}`;
+  if (inCi) {
+    t.fail(`${msg} (CI=true: tests may not skip)`);
+    return false;
+  }
+  console.warn(`\n*** SKIPPED ${t.title}: ${msg} ***\n`);
+  t.log(`SKIPPED: ${msg}`);
+  t.pass();
+  return false;
+}

@@ -1,0 +1,151 @@
+/**
+ * Runs the real server (`node dist/src/cli.js ...`) as a child process, waits for its
+ * `union-nfsd ready nfs=<port> mount=<port> portmap=<111|rpcbind|off>` line, and stops it with
+ * SIGTERM (SIGKILL after a grace period) or SIGKILL on purpose (crash tests). restart() starts
+ * it again with the same arguments, so the same layers and state directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serverCli } from './env.js';
+
+export interface ServerArgs {
+  lowers: string[];
+  upper?: string;
+  workdir?: string;
+  state?: string;
+  exportPath?: string;
+  /** 0 = ephemeral (the default here, so tests never collide on 2049). */
+  port?: number;
+  mountPort?: number;
+  /** Default false: most tests give explicit ports and must not fight over 111. */
+  portmap?: boolean;
+  whiteout?: 'oci' | 'overlayfs';
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Ready {
+  nfsPort: number;
+  mountPort: number;
+  portmap: string;
+}
+
+export class TestServer {
+  private child: ChildProcess | undefined;
+  private log: string[] = [];
+  ready: Ready | undefined;
+
+  constructor(readonly args: ServerArgs) {}
+
+  argv(): string[] {
+    const a = this.args;
+    const v = [serverCli, '--lower', a.lowers.join(':'), '--host', '127.0.0.1', '--port', String(a.port ?? 0)];
+    if (a.upper) v.push('--upper', a.upper, '--workdir', a.workdir ?? '');
+    if (a.state) v.push('--state', a.state);
+    if (a.exportPath) v.push('--export', a.exportPath);
+    if (a.mountPort !== undefined) v.push('--mount-port', String(a.mountPort));
+    if (!a.portmap) v.push('--no-portmap');
+    if (a.whiteout) v.push('--whiteout', a.whiteout);
+    return v;
+  }
+
+  /** The last lines the server printed (for failure messages). */
+  output(): string {
+    return this.log.slice(-60).join('\n');
+  }
+
+  async start(timeoutMs = 30_000): Promise<Ready> {
+    if (this.child) throw new Error('server already running');
+    const child = spawn(process.execPath, this.argv(), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.args.env },
+    });
+    this.child = child;
+    const push = (b: Buffer) => {
+      for (const l of b.toString('utf8').split('\n')) if (l) this.log.push(l);
+      if (this.log.length > 2000) this.log.splice(0, this.log.length - 1000);
+    };
+    child.stderr?.on('data', push);
+    this.ready = await new Promise<Ready>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`server not ready after ${timeoutMs} ms: ${this.argv().join(' ')}\n${this.output()}`));
+      }, timeoutMs);
+      child.stdout?.on('data', (b: Buffer) => {
+        push(b);
+        buf += b.toString('utf8');
+        const m = /union-nfsd ready nfs=(\d+) mount=(\d+) portmap=(\S+)/.exec(buf);
+        if (m) {
+          clearTimeout(timer);
+          buf = '';
+          resolve({ nfsPort: Number(m[1]), mountPort: Number(m[2]), portmap: m[3] ?? '' });
+        }
+      });
+      child.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited (${code ?? sig}) before ready: ${this.argv().join(' ')}\n${this.output()}`));
+      });
+    });
+    child.removeAllListeners('exit');
+    child.once('exit', () => {
+      if (this.child === child) this.child = undefined;
+    });
+    return this.ready;
+  }
+
+  /** nfs:// URL for libnfs with explicit ports (no portmapper needed). */
+  url(path = ''): string {
+    if (!this.ready) throw new Error('server not started');
+    const exp = this.args.exportPath ?? '/union';
+    return `nfs://127.0.0.1${exp}${path}?nfsport=${this.ready.nfsPort}&mountport=${this.ready.mountPort}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM', graceMs = 10_000): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+    this.child = undefined;
+  }
+
+  async restart(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<Ready> {
+    await this.stop(signal);
+    return this.start();
+  }
+}
+
+/**
+ * Port 111 is one per machine: test files that need the server's own portmapper hold this lock
+ * (a directory under tmpdir, created atomically) so they do not run at once. A lock older than
+ * 15 minutes is taken as left over from a killed run.
+ */
+export async function withPort111Lock<T>(fn: () => Promise<T>, waitMs = 8 * 60_000): Promise<T> {
+  const lock = join(tmpdir(), 'union-nfsd-port111.lock');
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmdirSync(lock);
+      } catch { /* raced with the owner */ }
+      if (Date.now() > deadline) throw new Error(`port 111 lock ${lock} still held after ${waitMs} ms`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmdirSync(lock);
+  }
+}
