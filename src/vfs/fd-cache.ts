@@ -1,0 +1,89 @@
+/**
+ * A bounded LRU of open file descriptors for READ/WRITE, keyed by node id.
+ *
+ * Rule: an entry is dropped (and closed once no I/O is in flight on it) whenever its node is
+ * copied up, removed or replaced, so I/O never reaches a stale copy. A read-only fd (lower
+ * copy) is never used for writing. Example: 300 files read in turn keep the 256 most recent
+ * open. Races: close is deferred while reads/writes on the fd are pending.
+ */
+import * as fs from 'node:fs';
+
+interface Entry { fd: number; writable: boolean; busy: number; dead: boolean }
+
+export class FdCache {
+  private map = new Map<number, Entry>();
+  constructor(private readonly max: number) {}
+
+  private acquire(id: number, open: () => { fd: number; writable: boolean }, needWrite: boolean): Entry {
+    let e = this.map.get(id);
+    if (e !== undefined && needWrite && !e.writable) { this.drop(id); e = undefined; }
+    if (e === undefined) {
+      const o = open();
+      e = { fd: o.fd, writable: o.writable, busy: 0, dead: false };
+      this.map.set(id, e);
+      if (this.map.size > this.max) {
+        for (const k of this.map.keys()) { if (k !== id) { this.drop(k); break; } }
+      }
+    } else {
+      this.map.delete(id);
+      this.map.set(id, e);
+    }
+    e.busy++;
+    return e;
+  }
+
+  private release(e: Entry): void {
+    if (--e.busy === 0 && e.dead) fs.close(e.fd, () => undefined);
+  }
+
+  async read(id: number, open: () => { fd: number; writable: boolean }, buf: Buffer, pos: number): Promise<number> {
+    const e = this.acquire(id, open, false);
+    try {
+      let off = 0;
+      while (off < buf.length) {
+        const n = await new Promise<number>((res, rej) => fs.read(e.fd, buf, off, buf.length - off, pos + off, (err, b) => (err ? rej(err) : res(b))));
+        if (n === 0) break;
+        off += n;
+      }
+      return off;
+    } finally {
+      this.release(e);
+    }
+  }
+
+  async write(id: number, open: () => { fd: number; writable: boolean }, data: Buffer, pos: number, sync: 'none' | 'data' | 'file'): Promise<void> {
+    const e = this.acquire(id, open, true);
+    try {
+      let off = 0;
+      while (off < data.length) {
+        off += await new Promise<number>((res, rej) => fs.write(e.fd, data, off, data.length - off, pos + off, (err, b) => (err ? rej(err) : res(b))));
+      }
+      if (sync !== 'none') await syncFd(e.fd, sync === 'data');
+    } finally {
+      this.release(e);
+    }
+  }
+
+  async sync(id: number, dataOnly: boolean): Promise<void> {
+    const e = this.map.get(id);
+    if (e === undefined) return;
+    e.busy++;
+    try { await syncFd(e.fd, dataOnly); } finally { this.release(e); }
+  }
+
+  drop(id: number): void {
+    const e = this.map.get(id);
+    if (e === undefined) return;
+    this.map.delete(id);
+    e.dead = true;
+    if (e.busy === 0) fs.close(e.fd, () => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    for (const id of [...this.map.keys()]) this.drop(id);
+  }
+}
+
+function syncFd(fd: number, dataOnly: boolean): Promise<void> {
+  return new Promise((res, rej) => (dataOnly ? fs.fdatasync : fs.fsync)(fd, (err) => (err ? rej(err) : res())));
+}

@@ -1,0 +1,83 @@
+/**
+ * namei: looking a name up across the layers.
+ *
+ * Rule (overlayfs): search the parent's stack top-down. The first layer holding the name
+ * decides: a whiteout there (char 0/0, xattr whiteout, or an OCI `.wh.<name>` in a layer where
+ * the name itself is absent) means ENOENT; a non-directory is the object and hides everything
+ * below; a directory merges with directories of the same name further down its parent's
+ * stack, until an opaque one, a whiteout or a non-directory. Only lstat is used and only the
+ * last component is new: every directory above it was itself found by lstat as a directory,
+ * so no symlink is ever followed, whatever the layers or a client put there.
+ * Example: lowers A{d/}, B{d/ (opaque), d/x}, C{d/y} -> d stacks [A, B]; d/y is ENOENT.
+ * Races: lowers are immutable; upper changes only through the union, synchronously with
+ * respect to the path computed here.
+ */
+import * as fs from 'node:fs';
+import { WH_OPAQUE, WH_PREFIX } from './names.js';
+import { isWhiteoutDev, type XattrFacts } from './whiteout.js';
+import { typeOfMode } from './attrs.js';
+import type { Layers } from './layers.js';
+import { FileType } from './types.js';
+
+export interface Found {
+  type: FileType;
+  layer: number;
+  st: fs.BigIntStats;
+  stack: number[];
+}
+
+export function lstatQuiet(p: Buffer): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: string): boolean {
+  const abs = layers.s(i, rel);
+  if (facts[i]!.opaque.has(abs)) return true;
+  return lstatQuiet(Buffer.from(abs + '/' + WH_OPAQUE, 'latin1')) !== undefined;
+}
+
+function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st: fs.BigIntStats): boolean {
+  return st.isFile() && st.size === 0n && facts[i]!.whiteout.size > 0 && facts[i]!.whiteout.has(abs);
+}
+
+/** Does layer i have an OCI whiteout for name in dirRel? */
+function ociWhiteout(layers: Layers, i: number, dirRel: string, name: string): boolean {
+  if (name.length + WH_PREFIX.length > 255) return false;
+  return lstatQuiet(layers.p(i, dirRel + '/' + WH_PREFIX + name)) !== undefined;
+}
+
+/** Find `name` under the directory at `dirRel` whose merged layers are `stack`. */
+export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonly number[], dirRel: string, name: string): Found | null {
+  const rel = dirRel + '/' + name;
+  let found: Found | null = null;
+  for (const i of stack) {
+    const st = lstatQuiet(layers.p(i, rel));
+    if (st === undefined) {
+      if (ociWhiteout(layers, i, dirRel, name)) break;
+      continue;
+    }
+    if (isWhiteoutDev(st) || isXattrWhiteout(facts, i, layers.s(i, rel), st)) break;
+    const type = typeOfMode(Number(st.mode));
+    if (found === null) {
+      found = { type, layer: i, st, stack: [i] };
+      if (type !== FileType.DIR || isOpaque(layers, facts, i, rel)) return found;
+      continue;
+    }
+    if (type !== FileType.DIR) break;
+    found.stack.push(i);
+    if (isOpaque(layers, facts, i, rel)) break;
+  }
+  return found;
+}
+
+/** Layers whose copy of `rel` (a directory known in `stack`) hides or holds a name below the top. */
+export function existsBelow(layers: Layers, facts: XattrFacts[], stack: readonly number[], dirRel: string, name: string): boolean {
+  const lower = stack.filter((i) => i !== 0);
+  return findInLayers(layers, facts, lower, dirRel, name) !== null;
+}

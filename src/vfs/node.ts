@@ -1,0 +1,26 @@
+/**
+ * In-memory nodes: one per object id a client has reached in this run.
+ *
+ * Rule: a node records where its object lives now (top-most layer) and, for a directory, the
+ * layers whose directories it merges (its "stack", top-down, cut after an opaque one). Its
+ * union path is derived from its parent chain on demand, so a directory rename moves every
+ * descendant at once. Paths are computed synchronously right before each syscall and never
+ * carried across an await (a concurrent rename cannot redirect a write).
+ * Example: /a merged from upper and lower 2 -> { id 5, layer 0, stack [0, 2] }.
+ */
+import type { Attr, FileType, NodeId } from './types.js';
+
+export interface Node {
+  readonly id: NodeId;
+  type: FileType;
+  /** Primary parent and name (binary string); root: parent 1, name ''. */
+  parent: NodeId;
+  name: string;
+  /** Index of the layer that holds the object now (0 = upper). */
+  layer: number;
+  /** Directories: merged layers, top-down. */
+  stack: number[];
+  attr: Attr | null;
+  /** Live children by name (verified this run). */
+  children: Map<string, NodeId> | null;
+}

@@ -1,0 +1,466 @@
+/**
+ * The union: UnionFs over Layers, with identity (store.ts + identity.ts), lookup (namei.ts),
+ * merged listings (readdir.ts), permission checks (access.ts) and, for writes, copy-up.ts
+ * and dir-ops.ts.
+ *
+ * Rule: every object a client reaches gets an id from the identity store; a node caches where
+ * it lives and its attributes; every mutation made here invalidates what it changes (attrs,
+ * listings, fds), so reads are served from memory without re-stat'ing layers.
+ * Races: metadata work is synchronous (one event-loop turn per operation); only file data and
+ * copy-ups are async, and they recompute paths from the node tree after every await.
+ */
+import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { FsError } from '../errors/fs-error.js';
+import { child } from '../log.js';
+import {
+  FileType, StableHow,
+  type Attr, type CreateHow, type Cred, type DirEntry, type DirPage, type FsStat, type NodeId,
+  type SetAttr, type UnionFs,
+} from './types.js';
+import { Layers } from './layers.js';
+import { checkName, isMarkerName } from './names.js';
+import { scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
+import { IdentityStore, keyStr, nameKey, type IdRecord, type Key } from './store.js';
+import { makeHandle, parseHandle } from './identity.js';
+import { findInLayers, isOpaque, lstatQuiet, type Found } from './namei.js';
+import { attrOf } from './attrs.js';
+import { buildListing, firstAfter, listingAdd, listingRemove, ListingCache, type Listing } from './readdir.js';
+import { accessBits, check, R, X } from './access.js';
+import type { Node } from './node.js';
+import { FdCache } from './fd-cache.js';
+import * as ops from './dir-ops.js';
+import * as cu from './copy-up.js';
+
+const log = child('vfs');
+export const ROOT: NodeId = 1;
+
+export interface UnionOptions {
+  lowers: readonly string[];
+  upper?: string;
+  workdir?: string;
+  /** State directory; default <workdir>/union-nfsd, else $XDG_STATE_HOME/union-nfsd/<hash>. */
+  state?: string;
+  whiteoutFormat: WhiteoutFormat;
+  /** Bound of the merged-listing cache, in entries. */
+  listingCacheEntries?: number;
+}
+
+export class Union implements UnionFs {
+  readonly readOnly: boolean;
+  readonly root: NodeId = ROOT;
+  readonly writeVerifier: Buffer = randomBytes(8);
+  readonly nodes = new Map<NodeId, Node>();
+  readonly listings: ListingCache;
+  readonly fds = new FdCache(256);
+  facts: XattrFacts[] = [];
+  /** <workdir>/union-nfsd/tmp: copy-up temporaries, whiteout staging. */
+  tmpDir = '';
+  private tmpSeq = 0;
+  /** Copy-ups in flight, by node id: one copy per object. */
+  readonly copyUps = new Map<NodeId, Promise<void>>();
+
+  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, listingCacheEntries?: number) {
+    this.readOnly = !layers.hasUpper;
+    this.listings = new ListingCache(listingCacheEntries);
+  }
+
+  async init(): Promise<void> {
+    this.facts = await Promise.all(this.layers.list.map((l) =>
+      l.present ? scanXattrs(l.root) : Promise.resolve({ opaque: new Set<string>(), whiteout: new Set<string>() })));
+    const stack: number[] = [];
+    for (const l of this.layers.list) {
+      if (!l.present) continue;
+      stack.push(l.index);
+      if (isOpaque(this.layers, this.facts, l.index, '')) break;
+    }
+    this.nodes.set(ROOT, { id: ROOT, type: FileType.DIR, parent: ROOT, name: '', layer: stack[0]!, stack, attr: null, children: new Map() });
+  }
+
+  // ---- paths and nodes ------------------------------------------------------------------
+
+  node(id: NodeId): Node {
+    const n = this.nodes.get(id);
+    if (n === undefined) throw new FsError('ESTALE');
+    return n;
+  }
+
+  dirNode(id: NodeId): Node {
+    const n = this.node(id);
+    if (n.type !== FileType.DIR) throw new FsError('ENOTDIR');
+    return n;
+  }
+
+  /** Union-relative path ('' for root, '/a/b'). */
+  rel(n: Node): string {
+    let s = '';
+    let guard = 0;
+    while (n.id !== ROOT) {
+      s = '/' + n.name + s;
+      n = this.node(n.parent);
+      if (++guard > 4096) throw new FsError('ELOOP');
+    }
+    return s;
+  }
+
+  /** Buffer path of the node's current copy. */
+  path(n: Node): Buffer {
+    return this.layers.p(n.layer, this.rel(n));
+  }
+
+  upperPath(rel: string): Buffer {
+    return this.layers.p(0, rel);
+  }
+
+  tmpName(): string {
+    return `${this.tmpDir}/#${process.pid.toString(36)}.${(this.tmpSeq++).toString(36)}`;
+  }
+
+  invalidate(n: Node): void {
+    n.attr = null;
+  }
+
+  // ---- identity -------------------------------------------------------------------------
+
+  handleOf(id: NodeId): Buffer {
+    return makeHandle(this.store.hmacKey, id);
+  }
+
+  resolve(handle: Buffer): NodeId {
+    const id = parseHandle(this.store.hmacKey, handle);
+    try {
+      this.resolveId(id, 0);
+    } finally {
+      this.store.flush();
+    }
+    return id;
+  }
+
+  private resolveId(id: NodeId, depth: number): Node {
+    const live = this.nodes.get(id);
+    if (live !== undefined) return live;
+    const rec = this.store.get(id);
+    if (rec === undefined || depth > 4096) throw new FsError('ESTALE');
+    for (const ref of [...rec.names]) {
+      let parent: Node;
+      try {
+        parent = this.resolveId(ref.parent, depth + 1);
+      } catch {
+        continue;
+      }
+      if (parent.type !== FileType.DIR) continue;
+      const n = this.lookupNode(parent, ref.name);
+      if (n !== null && n.id === id) return n;
+    }
+    throw new FsError('ESTALE');
+  }
+
+  /**
+   * The live child `name` of `dir`, giving it an id (or recognising the one it had) on first
+   * sight. null when the name does not exist in the union.
+   */
+  lookupNode(dir: Node, name: string): Node | null {
+    const cid = dir.children?.get(name);
+    if (cid !== undefined) {
+      const n = this.nodes.get(cid);
+      if (n !== undefined) return n;
+    }
+    if (isMarkerName(name)) return null;
+    const found = findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+    const nk = nameKey(dir.id, name);
+    if (found === null) {
+      const stale = this.store.byName.get(nk);
+      if (stale !== undefined) this.forgetName(stale, dir.id, name);
+      return null;
+    }
+    const key: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
+    const ks = keyStr(key);
+    let id: NodeId | undefined;
+    const byName = this.store.byName.get(nk);
+    if (byName !== undefined) {
+      const rec = this.store.get(byName)!;
+      if (rec.type === found.type && (keyStr(rec.key) === ks || keyStr(rec.origin) === ks)) {
+        id = byName;
+        if (keyStr(rec.key) !== ks && !this.nodes.has(id)) {
+          // A copy-up recorded before its rename landed (crash): the origin is still current.
+          this.store.put({ ...rec, key });
+        }
+      } else {
+        this.forgetName(byName, dir.id, name);
+      }
+    }
+    if (id === undefined && found.type !== FileType.DIR) {
+      const alias = this.store.byKey.get(ks);
+      const rec = alias === undefined ? undefined : this.store.get(alias);
+      if (rec !== undefined && rec.type === found.type) {
+        // Another name of the same inode (a hard link): one object, one id.
+        id = rec.id;
+        this.store.put({ ...rec, names: [...rec.names, { parent: dir.id, name }] });
+      }
+    }
+    if (id === undefined) {
+      id = this.store.alloc();
+      this.store.put({ id, type: found.type, key, origin: key, names: [{ parent: dir.id, name }] });
+    }
+    (dir.children ??= new Map()).set(name, id);
+    let n = this.nodes.get(id);
+    if (n === undefined) {
+      n = this.makeNode(id, dir.id, name, found);
+      this.nodes.set(id, n);
+    }
+    return n;
+  }
+
+  makeNode(id: NodeId, parent: NodeId, name: string, found: Found): Node {
+    const rec = this.store.get(id);
+    const primary = rec?.names[0];
+    return {
+      id, type: found.type,
+      parent: primary?.parent ?? parent, name: primary?.name ?? name,
+      layer: found.layer, stack: found.stack,
+      attr: null, children: found.type === FileType.DIR ? new Map() : null,
+    };
+  }
+
+  /** Drop one name of an id; the id dies with its last name. */
+  forgetName(id: NodeId, parent: NodeId, name: string): void {
+    const rec = this.store.get(id);
+    const p = this.nodes.get(parent);
+    if (p?.children?.get(name) === id) p.children.delete(name);
+    if (rec === undefined) return;
+    const names = rec.names.filter((r) => !(r.parent === parent && r.name === name));
+    if (names.length === 0) {
+      this.store.del(id);
+      this.dropNode(id);
+    } else {
+      this.store.put({ ...rec, names });
+      const n = this.nodes.get(id);
+      if (n !== undefined && n.parent === parent && n.name === name) {
+        n.parent = names[0]!.parent;
+        n.name = names[0]!.name;
+      }
+    }
+  }
+
+  dropNode(id: NodeId): void {
+    const n = this.nodes.get(id);
+    if (n === undefined) return;
+    this.nodes.delete(id);
+    this.fds.drop(id);
+    this.listings.delete(id);
+    if (n.children) for (const c of n.children.values()) if (this.nodes.get(c)?.parent === id) this.dropNode(c);
+  }
+
+  record(id: NodeId): IdRecord | undefined {
+    return this.store.get(id);
+  }
+
+  // ---- read side ------------------------------------------------------------------------
+
+  getattr(id: NodeId): Attr {
+    const n = this.node(id);
+    return n.attr ?? this.statNode(n);
+  }
+
+  statNode(n: Node): Attr {
+    const st = lstatQuiet(this.path(n));
+    if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
+    n.attr = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
+    return n.attr;
+  }
+
+  lookup(dir: NodeId, name: Buffer, cred: Cred): NodeId {
+    const d = this.dirNode(dir);
+    check(this.getattr(dir), cred, X);
+    const s = checkName(name);
+    try {
+      const n = this.lookupNode(d, s);
+      if (n === null) throw new FsError('ENOENT');
+      return n.id;
+    } finally {
+      this.store.flush();
+    }
+  }
+
+  /** lookup without a permission check (internal). */
+  child(dir: Node, name: string): Node | null {
+    return this.lookupNode(dir, name);
+  }
+
+  access(id: NodeId, mask: number, cred: Cred): number {
+    return accessBits(this.getattr(id), cred, mask, this.readOnly);
+  }
+
+  readlink(id: NodeId): Buffer {
+    const n = this.node(id);
+    if (n.type !== FileType.LNK) throw new FsError('EINVAL');
+    return fs.readlinkSync(this.path(n), { encoding: 'buffer' });
+  }
+
+  async read(id: NodeId, offset: number, count: number, cred: Cred): Promise<{ data: Buffer; eof: boolean }> {
+    const n = this.node(id);
+    if (n.type === FileType.DIR) throw new FsError('EISDIR');
+    if (n.type !== FileType.REG) throw new FsError('EINVAL');
+    const a = this.getattr(id);
+    if (cred.uid !== a.uid) check(a, cred, R);
+    if (offset >= a.size || count === 0) return { data: Buffer.alloc(0), eof: offset >= a.size };
+    const len = Math.min(count, a.size - offset);
+    const buf = Buffer.allocUnsafe(len);
+    const got = await this.fds.read(n.id, () => this.openFd(n), buf, offset);
+    return { data: got === len ? buf : buf.subarray(0, got), eof: offset + got >= a.size };
+  }
+
+  /** fd for the node's current copy: read-write in upper, read-only below. */
+  openFd(n: Node): { fd: number; writable: boolean } {
+    const writable = n.layer === 0;
+    return { fd: fs.openSync(this.path(n), writable ? fs.constants.O_RDWR | fs.constants.O_NOFOLLOW : fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), writable };
+  }
+
+  listing(d: Node): Listing {
+    let l = this.listings.get(d.id);
+    if (l === undefined) {
+      l = buildListing(this.layers, this.facts, d.stack, this.rel(d));
+      this.listings.set(d.id, l);
+    }
+    return l;
+  }
+
+  listingAdd(dir: NodeId, name: string): void {
+    const l = this.listings.peek(dir);
+    if (l !== undefined) { listingAdd(l, name); this.listings.adjust(1); }
+  }
+
+  listingRemove(dir: NodeId, name: string): void {
+    const l = this.listings.peek(dir);
+    if (l !== undefined) { listingRemove(l, name); this.listings.adjust(-1); }
+  }
+
+  readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage {
+    const d = this.dirNode(dir);
+    check(this.getattr(dir), cred, R);
+    const entries: DirEntry[] = [];
+    try {
+      const l = this.listing(d);
+      if (cookie < 1n && entries.length < maxEntries) entries.push(this.entry(d, Buffer.from('.'), 1n, plus));
+      if (cookie < 2n && entries.length < maxEntries) entries.push(this.entry(this.node(d.parent), Buffer.from('..'), 2n, plus));
+      let i = firstAfter(l, cookie);
+      for (; i < l.names.length && entries.length < maxEntries; i++) {
+        const name = l.names[i]!;
+        const c = this.lookupNode(d, name);
+        if (c === null) continue;
+        entries.push(this.entry(c, Buffer.from(name, 'latin1'), l.cookies[i]!, plus));
+      }
+      return { entries, eof: i >= l.names.length, verifier: 0n };
+    } finally {
+      this.store.flush();
+    }
+  }
+
+  private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean): DirEntry {
+    if (!plus) return { fileid: n.id, name, cookie };
+    let attr: Attr | undefined;
+    try { attr = this.getattr(n.id); } catch { attr = undefined; }
+    return attr === undefined ? { fileid: n.id, name, cookie } : { fileid: n.id, name, cookie, attr };
+  }
+
+  fsstat(id: NodeId): FsStat {
+    const n = this.node(id);
+    const s = fs.statfsSync(this.layers.hasUpper ? this.layers.p(0, '') : this.path(n));
+    const bs = s.bsize;
+    return {
+      tbytes: s.blocks * bs, fbytes: s.bfree * bs, abytes: this.readOnly ? 0 : s.bavail * bs,
+      tfiles: s.files, ffiles: s.ffree, afiles: this.readOnly ? 0 : s.ffree,
+    };
+  }
+
+  // ---- write side (copy-up.ts, dir-ops.ts) -----------------------------------------------
+
+  ensureWritable(): void {
+    if (this.readOnly) throw new FsError('EROFS');
+  }
+
+  async setattr(id: NodeId, attr: SetAttr, cred: Cred): Promise<void> {
+    this.ensureWritable();
+    await this.done(ops.setattr(this, this.node(id), attr, cred));
+  }
+
+  async write(id: NodeId, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {
+    this.ensureWritable();
+    return this.done(ops.write(this, this.node(id), offset, data, stable, cred));
+  }
+
+  async commit(id: NodeId, _offset: number, _count: number): Promise<void> {
+    const n = this.node(id);
+    if (n.layer !== 0 || n.type !== FileType.REG) return;
+    await this.fds.sync(n.id, false);
+    this.store.sync();
+  }
+
+  async create(dir: NodeId, name: Buffer, how: CreateHow, cred: Cred): Promise<NodeId> {
+    this.ensureWritable();
+    return this.done(ops.create(this, this.dirNode(dir), checkNewName(name), how, cred));
+  }
+
+  async mkdir(dir: NodeId, name: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
+    this.ensureWritable();
+    return this.done(ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }));
+  }
+
+  async symlink(dir: NodeId, name: Buffer, target: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
+    this.ensureWritable();
+    return this.done(ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.LNK, attr, cred, { target, rdev: undefined }));
+  }
+
+  async mknod(dir: NodeId, name: Buffer, type: FileType, attr: SetAttr, rdev: { major: number; minor: number }, cred: Cred): Promise<NodeId> {
+    this.ensureWritable();
+    return this.done(ops.mknodAny(this, this.dirNode(dir), checkNewName(name), type, attr, cred, { target: undefined, rdev }));
+  }
+
+  async remove(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
+    this.ensureWritable();
+    await this.done(ops.remove(this, this.dirNode(dir), checkName(name), false, cred));
+  }
+
+  async rmdir(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
+    this.ensureWritable();
+    await this.done(ops.remove(this, this.dirNode(dir), checkName(name), true, cred));
+  }
+
+  async rename(fromDir: NodeId, fromName: Buffer, toDir: NodeId, toName: Buffer, cred: Cred): Promise<void> {
+    this.ensureWritable();
+    await this.done(ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName), cred));
+  }
+
+  async link(id: NodeId, dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
+    this.ensureWritable();
+    await this.done(ops.link(this, this.node(id), this.dirNode(dir), checkNewName(name), cred));
+  }
+
+  copyUp(n: Node, opts?: { noData?: boolean }): Promise<void> {
+    return cu.copyUp(this, n, opts);
+  }
+
+  private async done<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } finally {
+      this.store.flush();
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.copyUps.values()]);
+    await this.fds.closeAll();
+    this.store.close();
+  }
+}
+
+/** A name a client wants to create: also refuse union marker names. */
+export function checkNewName(name: Buffer): string {
+  const s = checkName(name);
+  if (isMarkerName(s)) {
+    log.warn('refused to create a name reserved for union whiteout markers', { name: s });
+    throw new FsError('EPERM', `names starting with .wh. are reserved for whiteouts`);
+  }
+  return s;
+}

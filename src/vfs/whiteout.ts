@@ -1,0 +1,123 @@
+/**
+ * Whiteouts and opaque directories, in both on-disk formats.
+ *
+ * Rule: a name in a layer directory is hidden from the layers below by
+ *  - overlayfs: a character device 0/0 with that name (or a zero-size file carrying
+ *    `trusted.overlay.whiteout`); a directory stops the merge when it carries
+ *    `trusted.overlay.opaque="y"` (or `user.overlay.opaque`);
+ *  - OCI/aufs: an empty file `.wh.<name>` beside it; a directory is opaque when it contains
+ *    `.wh..wh..opq`. Every other `.wh.*` name (`.wh..wh.plnk`, ...) is a marker and invisible.
+ * Within one layer a real entry wins over its own `.wh.` whiteout (OCI applies whiteouts to the
+ * layers below only).
+ * Reading the xattrs: node has no xattr API and spawning on a hot path is not acceptable, so
+ * each layer is scanned ONCE at open with one `getfattr -R -P -d -m '^(trusted|user)\.overlay\.'`
+ * (no symlinks followed); the result is a set of opaque directories and xattr-whiteout files.
+ * The upper layer's set is then kept up to date by our own writes. Without root (trusted.* is
+ * unreadable) or without getfattr the scan finds nothing and only char-dev whiteouts and OCI
+ * markers are honoured (logged once).
+ * Writing: OCI by default (`.wh.<name>`, `.wh..wh..opq`, plain files); overlayfs on request
+ * (`mknod <p> c 0 0`, `setfattr -n trusted.overlay.opaque -v y`), which needs root.
+ * Example: lower B has /a/x and /a/y; lower A has /a/.wh.x -> merged /a lists y only.
+ * Races: marker writes go to the upper layer only, whiteout first and object removal second,
+ * so a crash leaves the old state visible rather than exposing a lower object.
+ */
+import * as fs from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { child } from '../log.js';
+import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
+
+const log = child('vfs');
+
+export type WhiteoutFormat = 'oci' | 'overlayfs';
+
+/** overlayfs xattr facts of one layer: binary-string absolute paths. */
+export interface XattrFacts {
+  opaque: Set<string>;
+  whiteout: Set<string>;
+}
+
+/** Scan a layer for overlay xattrs with one getfattr process. */
+export async function scanXattrs(root: string): Promise<XattrFacts> {
+  const facts: XattrFacts = { opaque: new Set(), whiteout: new Set() };
+  const out = await new Promise<Buffer | null>((resolve) => {
+    let p;
+    try {
+      p = spawn('getfattr', ['-R', '-P', '--absolute-names', '-d', '-e', 'text', '-m', '^(trusted|user)\\.overlay\\.', pathBuf(root).toString('utf8')],
+        { stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (c: Buffer) => chunks.push(c));
+    p.on('error', () => resolve(null));
+    p.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+  if (out === null) {
+    log.warn('getfattr not available: overlayfs opaque xattrs are not read', { root });
+    return facts;
+  }
+  let file = '';
+  for (const line of out.toString('latin1').split('\n')) {
+    if (line.startsWith('# file: ')) {
+      file = unescapeGetfattr(line.slice(8));
+    } else if (/^(trusted|user)\.overlay\.opaque="y"$/.test(line)) {
+      facts.opaque.add(file);
+    } else if (/^(trusted|user)\.overlay\.whiteout=/.test(line)) {
+      facts.whiteout.add(file);
+    }
+  }
+  return facts;
+}
+
+/** getfattr escapes unusual bytes in file names as \ooo octal. */
+function unescapeGetfattr(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** True when an lstat result is an overlayfs whiteout device. */
+export function isWhiteoutDev(st: fs.Stats | fs.BigIntStats): boolean {
+  return st.isCharacterDevice() && Number(st.rdev) === 0;
+}
+
+export function ociWhiteoutName(name: string): string {
+  return WH_PREFIX + name;
+}
+
+export { WH_OPAQUE };
+
+/** Create a whiteout for `name` in upper directory `dirPath` (binary strings). */
+export function writeWhiteout(format: WhiteoutFormat, dirPath: string, name: string, tmpPath: string): void {
+  if (format === 'oci') {
+    const wh = pathBuf(dirPath + '/' + ociWhiteoutName(name));
+    fs.closeSync(fs.openSync(wh, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600));
+    return;
+  }
+  // overlayfs: a 0/0 char device made in the workdir and renamed over the name.
+  runTool('mknod', [pathBuf(tmpPath).toString('utf8'), 'c', '0', '0'], tmpPath);
+  fs.renameSync(pathBuf(tmpPath), pathBuf(dirPath + '/' + name));
+}
+
+/** Mark an upper directory opaque. */
+export function writeOpaque(format: WhiteoutFormat, dirPath: string, facts: XattrFacts): void {
+  if (format === 'oci') {
+    fs.closeSync(fs.openSync(pathBuf(dirPath + '/' + WH_OPAQUE), fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600));
+  } else {
+    runTool('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', pathBuf(dirPath).toString('utf8')], dirPath);
+  }
+  facts.opaque.add(dirPath);
+}
+
+function runTool(cmd: string, args: string[], what: string): void {
+  // Paths with non-UTF-8 bytes cannot pass through argv of spawnSync safely as strings;
+  // overlayfs-format writes of such names are refused.
+  if (!Buffer.from(Buffer.from(what, 'latin1').toString('utf8'), 'utf8').equals(Buffer.from(what, 'latin1'))) {
+    throw Object.assign(new Error(`${cmd}: non-UTF-8 path`), { code: 'EINVAL' });
+  }
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) {
+    const msg = r.stderr?.toString() ?? String(r.error);
+    log.error(`${cmd} failed`, { args, msg });
+    throw Object.assign(new Error(`${cmd} failed: ${msg}`), { code: /No space/.test(msg) ? 'ENOSPC' : 'EIO' });
+  }
+}
