@@ -90,7 +90,8 @@ export function writeVerf(w: XdrWriter, verf: Buffer): void {
 /**
  * How many attribute slots (post_op_attr or pre_op_attr, each "not present" = one FALSE word)
  * each procedure's resfail holds. Every NFSv3 resfail consists only of these, so a failure
- * with no attributes known is the status plus that many zero words. Indexed by procedure.
+ * with no attributes known is the status plus that many zero words. Indexed by procedure; the
+ * procedures themselves return real attributes wherever they have them.
  */
 export const FAILURE_ATTR_SLOTS: readonly number[] = (() => {
   const s: number[] = new Array<number>(22).fill(0);
@@ -104,9 +105,3 @@ export const FAILURE_ATTR_SLOTS: readonly number[] = (() => {
   return s;
 })();
 
-/** A failure body with no attributes known: status + FALSE for each attribute slot. */
-export function writeFailure(w: XdrWriter, proc: number, status: number): void {
-  w.uint32(status);
-  const n = FAILURE_ATTR_SLOTS[proc] ?? 0;
-  for (let i = 0; i < n; i++) w.uint32(0);
-}

@@ -118,3 +118,14 @@ test('FSSTAT', async (t) => {
     [2 ** 40, 2 ** 39, 2 ** 38, 1000, 500, 400, 0]);
   t.is(r.remaining, 0);
 });
+
+test('ACCESS: a read-only union withholds MODIFY, EXTEND and DELETE', async (t) => {
+  const { fs, file, prog } = setup();
+  fs.readOnly = true;
+  for (const id of [1, file]) {
+    const { r } = await callProc(prog, c.NFSPROC3.ACCESS, args((w) => w.opaque(fs.handleOf(id)).uint32(0x3f)));
+    t.is(r.uint32(), c.NFS3_OK);
+    postOpAttr(r);
+    t.is(r.uint32(), c.ACCESS3_READ | c.ACCESS3_LOOKUP | c.ACCESS3_EXECUTE);
+  }
+});

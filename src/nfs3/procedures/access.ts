@@ -12,12 +12,20 @@
  *   case NFS3_OK: ACCESS3resok resok;
  *   default: ACCESS3resfail resfail;
  *   };
+ *
+ * On a read-only union MODIFY, EXTEND and DELETE are withheld for files, directories and
+ * symlinks whatever the permission bits say (as knfsd on a read-only export), so clients do not
+ * offer writes that can only fail with NFS3ERR_ROFS. Devices, fifos and sockets keep them.
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
 import type { Attr, NodeId } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
-import { NFS3_OK } from '../constants.js';
+import {
+  ACCESS3_DELETE, ACCESS3_EXTEND, ACCESS3_MODIFY, NF3DIR, NF3LNK, NF3REG, NFS3_OK,
+} from '../constants.js';
+
+const WRITE_BITS = ACCESS3_MODIFY | ACCESS3_EXTEND | ACCESS3_DELETE;
 import { tryGetattr, type Nfs3Context } from '../context.js';
 import { readFh } from '../structs/fh.js';
 import { writePostOpAttr } from '../structs/attr.js';
@@ -35,6 +43,9 @@ export function access3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
     attr = fs.getattr(id);
     // Never more than was asked, whatever the VFS says.
     granted = fs.access(id, mask, call.cred) & mask;
+    if (fs.readOnly && (attr.type === NF3REG || attr.type === NF3DIR || attr.type === NF3LNK)) {
+      granted &= ~WRITE_BITS;
+    }
   } catch (err) {
     reply.uint32(toNfsstat3(err, 'ACCESS'));
     writePostOpAttr(reply, tryGetattr(fs, id));
