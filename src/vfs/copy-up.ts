@@ -1,8 +1,36 @@
+/**
+ * copy-up: moving a lower object into the upper layer before it is changed.
+ *
+ * Rule (overlayfs copy_up.c): parents first (each with its lower directory's owner, mode and
+ * times), then the object itself: data, mode, owner, times and symlink target are written to
+ * a temporary in <workdir>/union-nfsd/tmp and renamed into place, so a crash never leaves a
+ * partial object visible; the temporaries are removed when the union opens. The object keeps
+ * its id: its identity record gets the upper key before the rename (the origin key stays, so
+ * a crash between the two still resolves). A SETATTR to size 0 copies no data. Data moves with
+ * copyFile on the libuv thread pool (copy_file_range/reflink when the layers share a
+ * filesystem), so a multi-GiB copy-up never blocks the event loop.
+ * Directory rename copies the whole subtree up (copyUpTree) and marks it opaque: see dir-ops.ts.
+ * Example: WRITE to lower /a/b/f -> mkdir upper/a, upper/a/b (lower metadata), copy f to
+ * tmp/#x, chown/chmod/utimes, rename to upper/a/b/f; node f: layer 2 -> 0, same id.
+ * Races: two copy-ups of one object share one promise (the second waits for the first); the
+ * destination path is computed from the node tree after the data copy, synchronously with the
+ * rename, so a rename of a parent during the copy is followed. ENOSPC removes the temporary
+ * and leaves the lower object as it was.
+ */
 import * as fs from 'node:fs';
-import { FsError } from '../errors/fs-error.js';
+import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { FsError, hasErrnoCode } from '../errors/fs-error.js';
+import { child } from '../log.js';
 import type { Node } from './node.js';
 import type { Union } from './union.js';
+import { FileType } from './types.js';
+import { pathBuf } from './names.js';
+import { writeOpaque } from './whiteout.js';
 
+const log = child('vfs');
+
+/** Empty the workdir's temporaries (crash leftovers) and return the tmp dir (binary string). */
 export function prepareWorkdir(workdir: string): string {
   const tmp = workdir + '/union-nfsd/tmp';
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -10,6 +38,95 @@ export function prepareWorkdir(workdir: string): string {
   return Buffer.from(tmp, 'utf8').toString('latin1');
 }
 
-export async function copyUp(_u: Union, _n: Node, _o?: { noData?: boolean }): Promise<void> {
-  throw new FsError('EROFS');
+export function copyUp(u: Union, n: Node, opts?: { noData?: boolean }): Promise<void> {
+  if (n.layer === 0) return Promise.resolve();
+  const inflight = u.copyUps.get(n.id);
+  if (inflight !== undefined) return inflight;
+  const p = doCopyUp(u, n, opts?.noData === true).finally(() => u.copyUps.delete(n.id));
+  u.copyUps.set(n.id, p);
+  return p;
+}
+
+async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
+  if (n.id !== 1) await copyUp(u, u.node(n.parent));
+  if (n.layer === 0) return;
+  const src = u.path(n); // lower paths never change: safe across awaits
+  const st = fs.lstatSync(src, { bigint: true });
+  const tmp = pathBuf(u.tmpName());
+  try {
+    switch (n.type) {
+      case FileType.REG:
+        if (noData) fs.closeSync(fs.openSync(tmp, 'wx', 0o600));
+        else await fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_EXCL);
+        break;
+      case FileType.DIR: fs.mkdirSync(tmp, 0o700); break;
+      case FileType.LNK: fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp); break;
+      case FileType.SOCK: await makeSocket(tmp); break;
+      default: makeSpecial(tmp, n.type, Number(st.rdev));
+    }
+    fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
+    if (n.type !== FileType.LNK) fs.chmodSync(tmp, Number(st.mode) & 0o7777);
+    fs.lutimesSync(tmp, Number(st.atimeNs) / 1e9, Number(st.mtimeNs) / 1e9);
+    // Everything below is synchronous: the destination is where the node is *now*.
+    if (n.layer === 0) throw new Error('raced copy-up');
+    const tst = fs.lstatSync(tmp, { bigint: true });
+    const rec = u.store.get(n.id);
+    if (rec !== undefined) {
+      u.store.put({ ...rec, key: { layer: 0, dev: tst.dev, ino: tst.ino } });
+      u.store.flush();
+    }
+    const parent = u.node(n.parent);
+    if (parent.layer !== 0) throw new Error('parent not copied up');
+    fs.renameSync(tmp, u.upperPath(u.rel(n)));
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (hasErrnoCode(e)) {
+      if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT') log.error('copy-up failed', { id: n.id, code: e.code });
+      throw new FsError(e.code, `copy-up: ${String((e as unknown as Error).message)}`);
+    }
+    throw e;
+  }
+  n.layer = 0;
+  if (n.type === FileType.DIR) n.stack = [0, ...n.stack];
+  n.attr = null;
+  u.fds.drop(n.id);
+}
+
+/** Copy a directory and everything below it up, then make it opaque (its merge is complete). */
+export async function copyUpTree(u: Union, d: Node): Promise<void> {
+  await copyUp(u, d);
+  if (d.stack.length === 1) return; // upper only: nothing below to copy
+  const l = u.listing(d);
+  for (const name of [...l.names]) {
+    const c = u.child(d, name);
+    if (c === null) continue;
+    if (c.type === FileType.DIR) await copyUpTree(u, c);
+    else await copyUp(u, c);
+  }
+  writeOpaque(u.whiteoutFormat, u.layers.s(0, u.rel(d)), u.facts[0]!);
+  d.stack = [0];
+  u.listings.delete(d.id);
+}
+
+export function makeSpecial(p: Buffer, type: FileType, rdev: number): void {
+  const path = p.toString('utf8');
+  if (type === FileType.FIFO) {
+    execFileSync('mkfifo', ['-m', '600', path]);
+    return;
+  }
+  const major = ((rdev >> 8) & 0xfff), minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  execFileSync('mknod', ['-m', '600', path, type === FileType.CHR ? 'c' : 'b', String(major), String(minor)]);
+}
+
+export function makeDevice(p: Buffer, type: FileType, major: number, minor: number): void {
+  execFileSync('mknod', ['-m', '600', p.toString('utf8'), type === FileType.CHR ? 'c' : 'b', String(major), String(minor)]);
+}
+
+/** A socket file: node creates one by listening on a path (closing does not unlink it). */
+export function makeSocket(p: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(p.toString('utf8'), () => s.close(() => (fs.existsSync(p) ? resolve() : reject(new FsError('EOPNOTSUPP')))));
+  });
 }

@@ -1,13 +1,360 @@
+/**
+ * dir-ops: the modifying operations over the union (overlayfs dir.c and inode.c).
+ *
+ * Rules:
+ * - Permission checks run first, against the merged objects, with the caller's credentials;
+ *   then parents are copied up; then the change lands in the upper layer only.
+ * - New objects are built complete (owner = caller, gid from a setgid parent, mode, opaque
+ *   marker) as temporaries in the workdir and renamed into place. A name whited out in upper
+ *   is reused: the new object replaces a char-dev whiteout atomically, an OCI `.wh.<name>` is
+ *   removed after the object exists (a real entry wins over its own layer's whiteout). A
+ *   directory made over a name that exists below is opaque (rmdir then mkdir = opaque dir).
+ * - REMOVE/RMDIR of a name present below leaves a whiteout (OCI: written before the upper
+ *   object is removed, so a crash shows the old state). RMDIR of a directory whose merged view
+ *   is empty removes the upper copy with the whiteouts it holds.
+ * - RENAME of a directory that exists below: the subtree is copied up and the directory marked
+ *   opaque, then renamed like any upper directory. Chosen over overlayfs redirects because it
+ *   needs no new marker in the OCI format, and an upper directory handed to kernel overlayfs
+ *   (with or without redirect_dir) reads the same. Cost: proportional to the subtree, done
+ *   asynchronously (the server keeps serving).
+ * - LINK copies the source up and links in upper. Lower hard links share one id while lower
+ *   (found by backing key); after a copy-up the other lower names of that inode still map to
+ *   the same id and show the upper copy, but the upper copy's nlink counts only upper names.
+ *   Hard links inside a subtree copied up by a directory rename are broken into copies.
+ * Example: lower d/f, REMOVE d/f -> upper/d/ (copied up), upper/d/.wh.f (OCI).
+ * Races: paths are recomputed after every await; a name checked before an await is checked
+ * again after it.
+ */
+import * as fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { FsError } from '../errors/fs-error.js';
 import type { Node } from './node.js';
 import type { Union } from './union.js';
-import type { CreateHow, Cred, FileType, NodeId, SetAttr, StableHow } from './types.js';
+import { FileType, StableHow, type Attr, type CreateHow, type Cred, type NodeId, type SetAttr, type SetTime } from './types.js';
+import { check, checkSticky, inGroup, W, X } from './access.js';
+import { pathBuf, WH_PREFIX } from './names.js';
+import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
+import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
+import { copyUp, copyUpTree, makeDevice, makeSocket } from './copy-up.js';
+import { nameKey } from './store.js';
 
-/* eslint-disable @typescript-eslint/no-unused-vars */
-export async function setattr(_u: Union, _n: Node, _a: SetAttr, _c: Cred): Promise<void> { throw new FsError('EROFS'); }
-export async function write(_u: Union, _n: Node, _o: number, _d: Buffer, _s: StableHow, _c: Cred): Promise<StableHow> { throw new FsError('EROFS'); }
-export async function create(_u: Union, _d: Node, _n: string, _h: CreateHow, _c: Cred): Promise<NodeId> { throw new FsError('EROFS'); }
-export async function mknodAny(_u: Union, _d: Node, _n: string, _t: FileType, _a: SetAttr, _c: Cred, _x: { target: Buffer | undefined; rdev: { major: number; minor: number } | undefined }): Promise<NodeId> { throw new FsError('EROFS'); }
-export async function remove(_u: Union, _d: Node, _n: string, _dir: boolean, _c: Cred): Promise<void> { throw new FsError('EROFS'); }
-export async function rename(_u: Union, _d: Node, _n: string, _d2: Node, _n2: string, _c: Cred): Promise<void> { throw new FsError('EROFS'); }
-export async function link(_u: Union, _x: Node, _d: Node, _n: string, _c: Cred): Promise<void> { throw new FsError('EROFS'); }
+const S_ISUID = 0o4000, S_ISGID = 0o2000;
+
+function lowerStack(d: Node): number[] {
+  return d.stack.filter((i) => i !== 0);
+}
+
+/** Does the name exist (unhidden) in one of the directory's lower layers? */
+function existsBelow(u: Union, d: Node, name: string): boolean {
+  const ls = lowerStack(d);
+  return ls.length > 0 && findInLayers(u.layers, u.facts, ls, u.rel(d), name) !== null;
+}
+
+function checkDirWrite(u: Union, d: Node, cred: Cred): Attr {
+  const a = u.getattr(d.id);
+  check(a, cred, W | X);
+  return a;
+}
+
+function ts(t: SetTime | undefined): number | undefined {
+  if (t === undefined) return undefined;
+  return t.how === 'server' ? Date.now() / 1000 : t.time.sec + t.time.nsec / 1e9;
+}
+
+/** Put a finished temporary at upper <dir>/<name>, clearing any whiteout of that name. */
+function install(u: Union, d: Node, name: string, tmp: Buffer, isDir: boolean): void {
+  const dirRel = u.rel(d);
+  const dst = u.upperPath(dirRel + '/' + name);
+  const st = lstatQuiet(dst);
+  if (st !== undefined) {
+    if (!isWhiteoutDev(st)) throw new FsError('EEXIST');
+    if (isDir) fs.unlinkSync(dst);
+  }
+  fs.renameSync(tmp, dst);
+  const wh = u.upperPath(dirRel + '/' + WH_PREFIX + name);
+  if (name.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+}
+
+/** Register a newly made upper object as the child `name` of `d`. */
+function adopt(u: Union, d: Node, name: string): Node {
+  d.attr = null;
+  d.children?.delete(name);
+  const stale = u.store.byName.get(nameKey(d.id, name));
+  if (stale !== undefined) u.forgetName(stale, d.id, name);
+  u.listingAdd(d.id, name);
+  const n = u.child(d, name);
+  if (n === null) throw new FsError('EIO', 'created object not found');
+  return n;
+}
+
+function newOwner(dirAttr: Attr, cred: Cred): { uid: number; gid: number; sgid: boolean } {
+  const sgid = (dirAttr.mode & S_ISGID) !== 0;
+  return { uid: cred.uid, gid: sgid ? dirAttr.gid : cred.gid, sgid };
+}
+
+export async function mknodAny(u: Union, d: Node, name: string, type: FileType, attr: SetAttr, cred: Cred,
+  x: { target: Buffer | undefined; rdev: { major: number; minor: number } | undefined }): Promise<NodeId> {
+  const dirAttr = checkDirWrite(u, d, cred);
+  if (u.child(d, name) !== null) throw new FsError('EEXIST');
+  if ((type === FileType.CHR || type === FileType.BLK) && cred.uid !== 0) throw new FsError('EPERM');
+  await copyUp(u, d);
+  if (u.child(d, name) !== null) throw new FsError('EEXIST');
+  const tmp = pathBuf(u.tmpName());
+  const own = newOwner(dirAttr, cred);
+  let mode = (attr.mode ?? (type === FileType.DIR ? 0o755 : 0o644)) & 0o7777;
+  if (type === FileType.DIR && own.sgid) mode |= S_ISGID;
+  if (type !== FileType.DIR && cred.uid !== 0 && (mode & S_ISGID) && !inGroup(cred, own.gid)) mode &= ~S_ISGID;
+  try {
+    switch (type) {
+      case FileType.DIR: fs.mkdirSync(tmp, 0o700); break;
+      case FileType.LNK: fs.symlinkSync(x.target ?? Buffer.alloc(0), tmp); break;
+      case FileType.REG: fs.closeSync(fs.openSync(tmp, 'wx', 0o600)); break;
+      case FileType.FIFO: execFileSync('mkfifo', ['-m', '600', tmp.toString('utf8')]); break;
+      case FileType.SOCK: await makeSocket(tmp); break;
+      case FileType.CHR: case FileType.BLK: makeDevice(tmp, type, x.rdev?.major ?? 0, x.rdev?.minor ?? 0); break;
+      default: throw new FsError('EINVAL');
+    }
+    fs.lchownSync(tmp, own.uid, own.gid);
+    if (type !== FileType.LNK) fs.chmodSync(tmp, mode);
+    if (type === FileType.DIR && existsBelow(u, d, name)) writeOpaque(u.whiteoutFormat, pathBuf(tmp.toString('latin1')).toString('latin1'), u.facts[0]!);
+    const at = ts(attr.atime), mt = ts(attr.mtime);
+    if (at !== undefined || mt !== undefined) {
+      const now = Date.now() / 1000;
+      fs.lutimesSync(tmp, at ?? now, mt ?? now);
+    }
+    if (type === FileType.REG && attr.size !== undefined && attr.size > 0) fs.truncateSync(tmp, attr.size);
+    // After the awaits above: the name may have been taken meanwhile.
+    if (u.child(d, name) !== null) throw new FsError('EEXIST');
+    install(u, d, name, tmp, type === FileType.DIR);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  if (type === FileType.DIR) {
+    // the opaque marker written into tmp now lives under the final path
+    const tmpS = tmp.toString('latin1');
+    if (u.facts[0]!.opaque.delete(tmpS)) u.facts[0]!.opaque.add(u.layers.s(0, u.rel(d) + '/' + name));
+  }
+  return adopt(u, d, name).id;
+}
+
+export async function create(u: Union, d: Node, name: string, how: CreateHow, cred: Cred): Promise<NodeId> {
+  const existing = u.child(d, name);
+  if (existing !== null) {
+    checkDirWrite(u, d, cred);
+    if (how.mode === 'guarded') throw new FsError('EEXIST');
+    if (how.mode === 'exclusive') {
+      const a = u.getattr(existing.id);
+      if (existing.type === FileType.REG && a.atime.sec === how.verifier.readUInt32BE(0) && a.mtime.sec === how.verifier.readUInt32BE(4)) {
+        return existing.id; // a retransmitted exclusive create
+      }
+      throw new FsError('EEXIST');
+    }
+    if (existing.type === FileType.DIR) throw new FsError('EISDIR');
+    if (how.attr.size !== undefined) await setattr(u, existing, { size: how.attr.size }, cred);
+    return existing.id;
+  }
+  if (how.mode === 'exclusive') {
+    // The verifier is kept in atime/mtime seconds (as knfsd and unfs3 do): durable, and a
+    // retransmit finds it. The client sets the real times with a SETATTR afterwards.
+    const v = how.verifier;
+    const id = await mknodAny(u, d, name, FileType.REG, {
+      mode: 0o600,
+      atime: { how: 'client', time: { sec: v.readUInt32BE(0), nsec: 0 } },
+      mtime: { how: 'client', time: { sec: v.readUInt32BE(4), nsec: 0 } },
+    }, cred, { target: undefined, rdev: undefined });
+    const fd = fs.openSync(u.path(u.node(id)), 'r');
+    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    return id;
+  }
+  return mknodAny(u, d, name, FileType.REG, how.attr, cred, { target: undefined, rdev: undefined });
+}
+
+export async function remove(u: Union, d: Node, name: string, isDir: boolean, cred: Cred): Promise<void> {
+  const dirAttr = checkDirWrite(u, d, cred);
+  let n = u.child(d, name);
+  if (n === null) throw new FsError('ENOENT');
+  checkSticky(dirAttr, u.getattr(n.id), cred);
+  if (isDir && n.type !== FileType.DIR) throw new FsError('ENOTDIR');
+  if (!isDir && n.type === FileType.DIR) throw new FsError('EISDIR');
+  if (isDir && u.listing(n).names.length > 0) throw new FsError('ENOTEMPTY');
+  if (isDir && n.id === u.root) throw new FsError('EBUSY');
+  await copyUp(u, d);
+  // re-check after the await
+  n = u.child(d, name);
+  if (n === null) throw new FsError('ENOENT');
+  if (isDir && (n.type !== FileType.DIR || u.listing(n).names.length > 0)) throw new FsError('ENOTEMPTY');
+  const dirRel = u.rel(d);
+  const dirUpper = u.layers.s(0, dirRel);
+  const objUpper = u.upperPath(dirRel + '/' + name);
+  const below = n.layer !== 0 || existsBelow(u, d, name);
+  if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', dirUpper, name, '');
+  if (n.layer === 0) {
+    if (n.type === FileType.DIR) fs.rmSync(objUpper, { recursive: true, force: true });
+    else fs.unlinkSync(objUpper);
+    u.facts[0]!.opaque.delete(u.layers.s(0, dirRel + '/' + name));
+  }
+  if (below && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', dirUpper, name, u.tmpName());
+  const wasId = n.id;
+  u.listingRemove(d.id, name);
+  d.attr = null;
+  n.attr = null;
+  u.forgetName(wasId, d.id, name);
+}
+
+function isAncestor(u: Union, a: Node, b: Node): boolean {
+  for (let x: Node = b, i = 0; i < 4096; i++) {
+    if (x.id === a.id) return true;
+    if (x.id === u.root) return false;
+    x = u.node(x.parent);
+  }
+  return false;
+}
+
+export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: string, cred: Cred): Promise<void> {
+  const sdAttr = checkDirWrite(u, sd, cred);
+  const tdAttr = checkDirWrite(u, td, cred);
+  const src = u.child(sd, sn);
+  if (src === null) throw new FsError('ENOENT');
+  checkSticky(sdAttr, u.getattr(src.id), cred);
+  const check1 = (): Node | null => {
+    const tgt = u.child(td, tn);
+    if (src.type === FileType.DIR && isAncestor(u, src, td)) throw new FsError('EINVAL');
+    if (tgt !== null) {
+      if (src.type === FileType.DIR && tgt.type !== FileType.DIR) throw new FsError('ENOTDIR');
+      if (src.type !== FileType.DIR && tgt.type === FileType.DIR) throw new FsError('EISDIR');
+      if (tgt.type === FileType.DIR && u.listing(tgt).names.length > 0) throw new FsError('ENOTEMPTY');
+    }
+    return tgt;
+  };
+  let tgt = check1();
+  if (tgt !== null) checkSticky(tdAttr, u.getattr(tgt.id), cred);
+  if (tgt !== null && tgt.id === src.id) return; // same object (hard links): POSIX no-op
+  if (src.type === FileType.DIR && (src.layer !== 0 || src.stack.length > 1)) {
+    await copyUpTree(u, src);
+  } else {
+    await copyUp(u, src);
+  }
+  await copyUp(u, sd);
+  await copyUp(u, td);
+  // all synchronous from here: re-validate
+  if (u.child(sd, sn)?.id !== src.id) throw new FsError('ENOENT');
+  tgt = check1();
+  if (tgt !== null && tgt.id === src.id) return;
+  const sRel = u.rel(sd), tRel = u.rel(td);
+  const srcUpper = u.upperPath(sRel + '/' + sn);
+  const dstUpper = u.upperPath(tRel + '/' + tn);
+  const srcBelow = existsBelow(u, sd, sn);
+  if (src.type === FileType.DIR && existsBelow(u, td, tn) && !isOpaque(u.layers, u.facts, 0, sRel + '/' + sn)) {
+    // a directory moved over a name that exists below must not merge with it
+    writeOpaque(u.whiteoutFormat, u.layers.s(0, sRel + '/' + sn), u.facts[0]!);
+    src.stack = [0];
+    u.listings.delete(src.id);
+  }
+  if (srcBelow && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.s(0, sRel), sn, '');
+  // the target's upper copy: an empty directory may still hold whiteouts
+  const dst = lstatQuiet(dstUpper);
+  if (dst !== undefined) {
+    if (dst.isDirectory()) fs.rmSync(dstUpper, { recursive: true, force: true });
+    else if (src.type === FileType.DIR) fs.unlinkSync(dstUpper);
+  }
+  fs.renameSync(srcUpper, dstUpper);
+  const wh = u.upperPath(tRel + '/' + WH_PREFIX + tn);
+  if (tn.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+  if (srcBelow && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', u.layers.s(0, sRel), sn, u.tmpName());
+  // opaque facts follow the directory
+  const oldS = u.layers.s(0, sRel + '/' + sn);
+  if (u.facts[0]!.opaque.delete(oldS)) u.facts[0]!.opaque.add(u.layers.s(0, tRel + '/' + tn));
+  // identity: the target name dies, the source name moves
+  if (tgt !== null) {
+    tgt.attr = null;
+    u.forgetName(tgt.id, td.id, tn);
+  }
+  const rec = u.store.get(src.id);
+  if (rec !== undefined) {
+    const names = rec.names.map((r) => (r.parent === sd.id && r.name === sn ? { parent: td.id, name: tn } : r));
+    u.store.put({ ...rec, names });
+  }
+  if (src.parent === sd.id && src.name === sn) { src.parent = td.id; src.name = tn; }
+  sd.children?.delete(sn);
+  (td.children ??= new Map()).set(tn, src.id);
+  u.listingRemove(sd.id, sn);
+  u.listingAdd(td.id, tn);
+  sd.attr = null; td.attr = null; src.attr = null;
+}
+
+export async function link(u: Union, n: Node, d: Node, name: string, cred: Cred): Promise<void> {
+  if (n.type === FileType.DIR) throw new FsError('EPERM', 'hard link to a directory');
+  checkDirWrite(u, d, cred);
+  if (u.child(d, name) !== null) throw new FsError('EEXIST');
+  await copyUp(u, n);
+  await copyUp(u, d);
+  if (u.child(d, name) !== null) throw new FsError('EEXIST');
+  const dirRel = u.rel(d);
+  const dst = u.upperPath(dirRel + '/' + name);
+  const st = lstatQuiet(dst);
+  if (st !== undefined && isWhiteoutDev(st)) fs.unlinkSync(dst);
+  fs.linkSync(u.path(n), dst);
+  const wh = u.upperPath(dirRel + '/' + WH_PREFIX + name);
+  if (name.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+  const rec = u.store.get(n.id);
+  if (rec !== undefined) u.store.put({ ...rec, names: [...rec.names, { parent: d.id, name }] });
+  (d.children ??= new Map()).set(name, n.id);
+  u.listingAdd(d.id, name);
+  d.attr = null;
+  n.attr = null;
+}
+
+export async function setattr(u: Union, n: Node, a: SetAttr, cred: Cred): Promise<void> {
+  const cur = u.getattr(n.id);
+  const owner = cred.uid === 0 || cred.uid === cur.uid;
+  if (a.mode !== undefined && !owner) throw new FsError('EPERM');
+  if (a.uid !== undefined && a.uid !== cur.uid && cred.uid !== 0) throw new FsError('EPERM');
+  if (a.gid !== undefined && a.gid !== cur.gid && cred.uid !== 0 && !(cred.uid === cur.uid && inGroup(cred, a.gid))) throw new FsError('EPERM');
+  if (a.size !== undefined) {
+    if (n.type === FileType.DIR) throw new FsError('EISDIR');
+    if (n.type !== FileType.REG) throw new FsError('EINVAL');
+    if (cred.uid !== cur.uid) check(cur, cred, W);
+  }
+  for (const t of [a.atime, a.mtime]) {
+    if (t === undefined || owner) continue;
+    if (t.how === 'client') throw new FsError('EPERM');
+    check(cur, cred, W);
+  }
+  await copyUp(u, n, { noData: a.size === 0 });
+  const p = u.path(n);
+  if (a.uid !== undefined || a.gid !== undefined) fs.lchownSync(p, a.uid ?? cur.uid, a.gid ?? cur.gid);
+  if (a.mode !== undefined && n.type !== FileType.LNK) {
+    let mode = a.mode & 0o7777;
+    const gid = a.gid ?? cur.gid;
+    if (cred.uid !== 0 && n.type !== FileType.DIR && !inGroup(cred, gid)) mode &= ~S_ISGID;
+    fs.chmodSync(p, mode);
+  }
+  if (a.size !== undefined) {
+    const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+    try { fs.ftruncateSync(fd, a.size); } finally { fs.closeSync(fd); }
+    if (cred.uid !== 0 && (cur.mode & (S_ISUID | S_ISGID)) && a.mode === undefined) fs.chmodSync(p, cur.mode & ~(S_ISUID | S_ISGID));
+  }
+  const at = ts(a.atime), mt = ts(a.mtime);
+  if (at !== undefined || mt !== undefined) {
+    const c = u.getattrFresh(n);
+    fs.lutimesSync(p, at ?? c.atime.sec + c.atime.nsec / 1e9, mt ?? c.mtime.sec + c.mtime.nsec / 1e9);
+  }
+  n.attr = null;
+}
+
+export async function write(u: Union, n: Node, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {
+  if (n.type === FileType.DIR) throw new FsError('EISDIR');
+  if (n.type !== FileType.REG) throw new FsError('EINVAL');
+  const cur = u.getattr(n.id);
+  if (cred.uid !== cur.uid) check(cur, cred, W);
+  await copyUp(u, n);
+  const sync = stable === StableHow.FILE_SYNC ? 'file' : stable === StableHow.DATA_SYNC ? 'data' : 'none';
+  await u.fds.write(n.id, () => u.openFd(n), data, offset, sync);
+  if (cred.uid !== 0 && (cur.mode & (S_ISUID | S_ISGID))) {
+    const fd = fs.openSync(u.path(n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try { fs.fchmodSync(fd, cur.mode & ~(S_ISUID | ((cur.mode & 0o010) ? S_ISGID : 0))); } finally { fs.closeSync(fd); }
+  }
+  n.attr = null;
+  return stable;
+}

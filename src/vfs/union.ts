@@ -182,8 +182,15 @@ export class Union implements UnionFs {
       if (rec.type === found.type && (keyStr(rec.key) === ks || keyStr(rec.origin) === ks)) {
         id = byName;
         if (keyStr(rec.key) !== ks && !this.nodes.has(id)) {
+          const primary = rec.names[0]!;
+          const other = primary.parent !== dir.id || primary.name !== name ? this.viaPrimary(id, primary.parent, primary.name) : null;
+          if (other !== null) {
+            // A lower hard link of an object copied up under its primary name: same object.
+            (dir.children ??= new Map()).set(name, id);
+            return other;
+          }
           // A copy-up recorded before its rename landed (crash): the origin is still current.
-          this.store.put({ ...rec, key });
+          this.store.put({ ...this.store.get(id)!, key });
         }
       } else {
         this.forgetName(byName, dir.id, name);
@@ -209,6 +216,17 @@ export class Union implements UnionFs {
       this.nodes.set(id, n);
     }
     return n;
+  }
+
+  private viaPrimary(id: NodeId, parent: NodeId, name: string): Node | null {
+    try {
+      const p = this.resolveId(parent, 0);
+      if (p.type !== FileType.DIR) return null;
+      const n = this.lookupNode(p, name);
+      return n !== null && n.id === id ? n : null;
+    } catch {
+      return null;
+    }
   }
 
   makeNode(id: NodeId, parent: NodeId, name: string, found: Found): Node {
@@ -267,6 +285,11 @@ export class Union implements UnionFs {
     if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
     n.attr = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
     return n.attr;
+  }
+
+  getattrFresh(n: Node): Attr {
+    n.attr = null;
+    return this.statNode(n);
   }
 
   lookup(dir: NodeId, name: Buffer, cred: Cred): NodeId {
