@@ -1,0 +1,187 @@
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openUnion } from '../../src/vfs/index.js';
+import { FileType, StableHow, type Cred, type UnionFs } from '../../src/vfs/types.js';
+import { canOverlayFormat, makeLayers, rootCred, treeDigest, type Entry, type Format, type TmpUnion } from '../helpers/layers.js';
+
+const b = (s: string): Buffer => Buffer.from(s);
+function walk(u: UnionFs, p: string, cred: Cred = rootCred): number {
+  let id = u.root;
+  for (const c of p.split('/').filter(Boolean)) id = u.lookup(id, b(c), cred);
+  return id;
+}
+async function ls(u: UnionFs, p: string): Promise<string[]> {
+  const out: string[] = [];
+  let cookie = 0n;
+  for (;;) {
+    const pg = u.readdir(walk(u, p), cookie, 4, false, rootCred);
+    for (const e of pg.entries) { out.push(e.name.toString()); cookie = e.cookie; }
+    if (pg.eof) break;
+  }
+  return out.filter((n) => n !== '.' && n !== '..').sort();
+}
+async function cat(u: UnionFs, p: string): Promise<string> {
+  return (await u.read(walk(u, p), 0, 1 << 20, rootCred)).data.toString();
+}
+
+const lowerA: Entry[] = [['d/f', 'file', 'lower-f'], ['d/g', 'file', 'g'], ['d/sub/deep', 'file', 'deep'], ['e/', 'dir'], ['h', 'file', 'hh'], ['ln', 'symlink', '/etc/passwd']];
+const lowerB: Entry[] = [['d/b', 'file', 'from-b'], ['d/sub/deep2', 'file', 'deep2'], ['only-b', 'file', 'ob']];
+
+async function withUnion(t: import('ava').ExecutionContext, format: Format, fn: (u: UnionFs & { close(): Promise<void> }, L: TmpUnion) => Promise<void>): Promise<void> {
+  const L = makeLayers(format, [lowerA, lowerB]);
+  const before = L.lowers.map(treeDigest);
+  try {
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: format });
+    await fn(u, L);
+    await u.close();
+    t.deepEqual(fs.readdirSync(path.join(L.workdir, 'union-nfsd', 'tmp')), [], 'no temporaries left');
+  } finally {
+    t.deepEqual(L.lowers.map(treeDigest), before, 'lower layers unchanged');
+    L.cleanup();
+  }
+}
+
+for (const format of ['oci', 'overlayfs'] as Format[]) {
+  const skip = (): boolean => format === 'overlayfs' && !canOverlayFormat();
+
+  test(`${format}: write copies up, same id, lower untouched`, async (t) => {
+    if (skip()) { t.pass(); return; }
+    await withUnion(t, format, async (u, L) => {
+      const f = walk(u, 'd/f');
+      const h = u.handleOf(f);
+      t.is(await u.write(f, 0, b('UPPER'), StableHow.FILE_SYNC, rootCred), StableHow.FILE_SYNC);
+      t.is(await cat(u, 'd/f'), 'UPPER-f');
+      t.is(u.resolve(h), f);
+      t.is(walk(u, 'd/f'), f);
+      t.is(u.getattr(f).fileid, f);
+      t.is(fs.readFileSync(path.join(L.upper, 'd/f'), 'utf8'), 'UPPER-f');
+      await u.setattr(walk(u, 'd/g'), { size: 0 }, rootCred);
+      t.is(await cat(u, 'd/g'), '');
+      t.deepEqual(await ls(u, 'd'), ['b', 'f', 'g', 'sub']);
+    });
+  });
+
+  test(`${format}: remove leaves a whiteout; rmdir then mkdir is opaque; rmdir with whiteouts`, async (t) => {
+    if (skip()) { t.pass(); return; }
+    await withUnion(t, format, async (u) => {
+      const f = walk(u, 'd/f');
+      const hf = u.handleOf(f);
+      await u.remove(walk(u, 'd'), b('f'), rootCred);
+      t.throws(() => walk(u, 'd/f'), { code: 'ENOENT' });
+      t.throws(() => u.resolve(hf), { code: 'ESTALE' });
+      t.deepEqual(await ls(u, 'd'), ['b', 'g', 'sub']);
+      // empty d/sub then rmdir it
+      await u.remove(walk(u, 'd/sub'), b('deep'), rootCred);
+      await t.throwsAsync(u.rmdir(walk(u, 'd'), b('sub'), rootCred), { code: 'ENOTEMPTY' });
+      await u.remove(walk(u, 'd/sub'), b('deep2'), rootCred);
+      await u.rmdir(walk(u, 'd'), b('sub'), rootCred);
+      t.deepEqual(await ls(u, 'd'), ['b', 'g']);
+      await u.mkdir(walk(u, 'd'), b('sub'), { mode: 0o755 }, rootCred);
+      t.deepEqual(await ls(u, 'd/sub'), []);
+      t.is(u.getattr(walk(u, 'd/sub')).type, FileType.DIR);
+      // recreate a removed file
+      const id = await u.create(walk(u, 'd'), b('f'), { mode: 'guarded', attr: { mode: 0o640 } }, rootCred);
+      t.not(id, f);
+      t.is(await cat(u, 'd/f'), '');
+      t.is(u.getattr(id).mode, 0o640);
+      await t.throwsAsync(u.create(walk(u, 'd'), b('.wh.x'), { mode: 'guarded', attr: {} }, rootCred), { code: 'EPERM' });
+    });
+  });
+
+  test(`${format}: rename files and a lower directory keeps ids, survives restart`, async (t) => {
+    if (skip()) { t.pass(); return; }
+    const L = makeLayers(format, [lowerA, lowerB]);
+    const before = L.lowers.map(treeDigest);
+    const opts = { lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: format };
+    try {
+      let u = await openUnion(opts);
+      const h = walk(u, 'h'), d = walk(u, 'd'), deep = walk(u, 'd/sub/deep');
+      await u.rename(u.root, b('h'), walk(u, 'e'), b('h2'), rootCred);
+      t.is(walk(u, 'e/h2'), h);
+      t.throws(() => walk(u, 'h'), { code: 'ENOENT' });
+      await u.rename(u.root, b('d'), walk(u, 'e'), b('dd'), rootCred);
+      t.is(walk(u, 'e/dd'), d);
+      t.is(walk(u, 'e/dd/sub/deep'), deep);
+      t.deepEqual(await ls(u, 'e/dd'), ['b', 'f', 'g', 'sub']);
+      t.deepEqual(await ls(u, 'e/dd/sub'), ['deep', 'deep2']);
+      t.deepEqual(await ls(u, ''), ['e', 'ln', 'only-b']);
+      const hh = u.handleOf(h), hd = u.handleOf(deep);
+      await u.close();
+      u = await openUnion(opts);
+      t.is(u.resolve(hh), h);
+      t.is(u.resolve(hd), deep);
+      t.is(await cat(u, 'e/dd/sub/deep'), 'deep');
+      t.is(walk(u, 'e/h2'), h);
+      // mkdir d again: the lower d must stay hidden
+      await u.mkdir(u.root, b('d'), {}, rootCred);
+      t.deepEqual(await ls(u, 'd'), []);
+      await u.close();
+    } finally {
+      t.deepEqual(L.lowers.map(treeDigest), before);
+      L.cleanup();
+    }
+  });
+
+  test(`${format}: link to a lower file shares the id`, async (t) => {
+    if (skip()) { t.pass(); return; }
+    await withUnion(t, format, async (u) => {
+      const g = walk(u, 'd/g');
+      await u.link(g, walk(u, 'e'), b('g2'), rootCred);
+      t.is(walk(u, 'e/g2'), g);
+      t.is(u.getattr(g).nlink, 2);
+      await u.write(g, 0, b('G'), StableHow.UNSTABLE, rootCred);
+      t.is(await cat(u, 'e/g2'), 'G');
+      await u.remove(walk(u, 'd'), b('g'), rootCred);
+      t.is(walk(u, 'e/g2'), g);
+      t.is(u.getattr(g).nlink, 1);
+    });
+  });
+}
+
+test('permissions: non-root caller', async (t) => {
+  await withUnion(t, 'oci', async (u) => {
+    const alice: Cred = { uid: 1000, gid: 1000, gids: [1000] };
+    await t.throwsAsync(u.create(walk(u, 'd'), b('x'), { mode: 'unchecked', attr: {} }, alice), { code: 'EACCES' });
+    await u.setattr(walk(u, 'e'), { mode: 0o1777 }, rootCred);
+    const id = await u.create(walk(u, 'e'), b('mine'), { mode: 'unchecked', attr: { mode: 0o600 } }, alice);
+    const a = u.getattr(id);
+    t.is(a.uid, 1000);
+    t.is(a.gid, 1000);
+    const bob: Cred = { uid: 1001, gid: 1001, gids: [] };
+    await t.throwsAsync(u.remove(walk(u, 'e'), b('mine'), bob), { code: 'EPERM' });
+    await t.throwsAsync(u.setattr(id, { uid: 1001 }, alice), { code: 'EPERM' });
+    await t.throwsAsync(u.read(walk(u, 'e/mine'), 0, 10, bob), { code: 'EACCES' });
+    await u.remove(walk(u, 'e'), b('mine'), alice);
+  });
+});
+
+test('readdir cookies stay valid while entries change during a paging walk', async (t) => {
+  const es: Entry[] = [];
+  for (let i = 0; i < 300; i++) es.push([`big/f${i}`, 'file']);
+  const L = makeLayers('oci', [es, [['big/zz', 'file']]]);
+  try {
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
+    const d = walk(u, 'big');
+    const seen = new Map<string, number>();
+    let cookie = 0n;
+    let step = 0;
+    for (;;) {
+      const p = u.readdir(d, cookie, 10, true, rootCred);
+      for (const e of p.entries) { const n = e.name.toString(); seen.set(n, (seen.get(n) ?? 0) + 1); cookie = e.cookie; }
+      // mutate: add new names, remove and copy up names we have not reached yet
+      await u.create(d, b(`new${step}`), { mode: 'unchecked', attr: {} }, rootCred);
+      if (step < 100) await u.remove(d, b(`f${299 - step}`), rootCred);
+      await u.write(walk(u, `big/f${step}`), 0, b('x'), StableHow.UNSTABLE, rootCred);
+      step++;
+      if (p.eof) break;
+    }
+    for (const [n, c] of seen) t.is(c, 1, n);
+    // every entry present throughout was listed exactly once
+    for (let i = 0; i < 200; i++) t.is(seen.get(`f${i}`), 1, `f${i}`);
+    t.is(seen.get('zz'), 1);
+    await u.close();
+  } finally {
+    L.cleanup();
+  }
+});
