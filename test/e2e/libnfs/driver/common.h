@@ -154,6 +154,9 @@ static struct nfs_context *nfs_connect_url(const char *url) {
 }
 
 /* Run one raw rpc_nfs3_* call synchronously; the callback copies what it needs. */
+/* When set, an RPC-level failure is reported as status RAW_RPC_ERROR instead of aborting. */
+static int raw_soft;
+#define RAW_RPC_ERROR (-1000)
 struct rawwait { int done; int rpc_status; void *user; void (*on_reply)(void *user, void *data); };
 static void raw_cb(struct rpc_context *rpc, int status, void *data, void *priv) {
   (void)rpc;
@@ -170,7 +173,7 @@ static void raw_wait(struct rpc_context *rpc, struct rawwait *w) {
     if (rpc_service(rpc, r > 0 ? p.revents : 0) < 0) die("rpc_service: %s", rpc_get_error(rpc));
     if (spins > 600) die("raw rpc timed out");
   }
-  if (w->rpc_status != RPC_STATUS_SUCCESS) die("raw rpc failed: status %d %s", w->rpc_status, rpc_get_error(rpc));
+  if (w->rpc_status != RPC_STATUS_SUCCESS && !raw_soft) die("raw rpc failed: status %d %s", w->rpc_status, rpc_get_error(rpc));
 }
 
 /* libnfs's handle of an open file (libnfs-private.h: struct nfs_fh { int len; char *val; }). */
@@ -194,6 +197,7 @@ static struct getattr_out raw_getattr(struct rpc_context *rpc, const unsigned ch
   a.object.data.data_val = (char *)fh;
   if (rpc_nfs3_getattr_async(rpc, raw_cb, &a, &w) != 0) die("rpc_nfs3_getattr_async");
   raw_wait(rpc, &w);
+  if (w.rpc_status != RPC_STATUS_SUCCESS) o.status = RAW_RPC_ERROR;
   return o;
 }
 

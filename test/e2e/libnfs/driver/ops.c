@@ -10,13 +10,13 @@
  *   create P MODE | createx P MODE | write P OFF LEN SEED | append P LEN SEED | truncate P SIZE
  *   chmod P MODE | chown P UID GID | utimes P ATIME MTIME | mkdir P MODE | rmdir P
  *   symlink TARGET P | mkfifo P MODE | unlink P | rename A B | link A B | rmrf P
- *   cat P | stat P | ls P | readlink P          (MODE in octal)
+ *   cat P | stat P | ls P | readlink P | mtime P         (MODE in octal)
  * Output: "<n>\t<the op line>\tOK[\t<result>]" or "<n>\t<the op line>\tERR\t<errno name>".
  */
 #include "common.h"
 #include <dirent.h>
 
-struct bstat { unsigned mode; unsigned long long uid, gid, nlink, size; };
+struct bstat { unsigned mode; unsigned long long uid, gid, nlink, size, mtime; };
 
 #ifdef UNFS_POSIX_ONLY
 typedef int bfile;
@@ -42,7 +42,7 @@ static int b_link(const char *a, const char *b) { return SYS(link(rp(a), rp(b)))
 static int b_readlink(const char *p, char *buf, size_t n) { ssize_t r = readlink(rp(p), buf, n - 1); if (r < 0) return -errno; buf[r] = 0; return 0; }
 static int b_lstat(const char *p, struct bstat *s) {
   struct stat st; if (lstat(rp(p), &st)) return -errno;
-  s->mode = st.st_mode; s->uid = st.st_uid; s->gid = st.st_gid; s->nlink = st.st_nlink; s->size = (unsigned long long)st.st_size; return 0;
+  s->mode = st.st_mode; s->uid = st.st_uid; s->gid = st.st_gid; s->nlink = st.st_nlink; s->size = (unsigned long long)st.st_size; s->mtime = (unsigned long long)st.st_mtime; return 0;
 }
 static int b_list(const char *p, char ***names, size_t *n) {
   DIR *d = opendir(rp(p)); if (!d) return -errno;
@@ -84,7 +84,7 @@ static int b_link(const char *a, const char *b) { return nfs_link(nfs, rp(a), rp
 static int b_readlink(const char *p, char *buf, size_t n) { memset(buf, 0, n); return nfs_readlink(nfs, rp(p), buf, (int)n - 1); }
 static int b_lstat(const char *p, struct bstat *s) {
   struct nfs_stat_64 st; int r = nfs_lstat64(nfs, rp(p), &st); if (r) return r;
-  s->mode = (unsigned)st.nfs_mode; s->uid = st.nfs_uid; s->gid = st.nfs_gid; s->nlink = st.nfs_nlink; s->size = st.nfs_size; return 0;
+  s->mode = (unsigned)st.nfs_mode; s->uid = st.nfs_uid; s->gid = st.nfs_gid; s->nlink = st.nfs_nlink; s->size = st.nfs_size; s->mtime = st.nfs_mtime; return 0;
 }
 static int b_list(const char *p, char ***names, size_t *n) {
   struct nfsdir *d; int r = nfs_opendir(nfs, rp(p), &d); if (r) return r;
@@ -193,6 +193,11 @@ static int do_op(char **tok, int nt, char *res, size_t rn) {
     /* directory size and nlink are not comparable with overlayfs (see tree.ts) */
     snprintf(res, rn, "%c %04o %llu %llu size=%llu nlink=%llu", type_char(s.mode), s.mode & 07777, s.uid, s.gid, d ? 0ULL : s.size, d ? 0ULL : s.nlink);
     return 0;
+  }
+  if (!strcmp(op, "mtime")) {
+    NEED(1); struct bstat s; int r = b_lstat(tok[1], &s);
+    if (r) return r;
+    snprintf(res, rn, "%llu", s.mtime); return 0;
   }
   if (!strcmp(op, "cat")) {
     NEED(1); bfile f; int r = b_open(tok[1], O_RDONLY, 0, &f);

@@ -1,0 +1,97 @@
+/**
+ * Issue 4, differential: one scripted sequence of 300+ operations (script.ts: every modifying
+ * procedure — create, write, append, truncate, chmod, chown, utimes, mkdir, rmdir, rmdir+mkdir
+ * opaque, symlink, mknod fifo, remove, rename of files across layers and of lower directories,
+ * link to lower files, rm -rf of a merged tree — plus interleaved reads) runs
+ *   - through our server, by driver/ops.c over libnfs, and
+ *   - on kernel overlayfs (redirect_dir=on,index=on) over a copy of the same three lowers +
+ *     upper, by the same ops.c compiled against plain syscalls.
+ * Every operation's outcome (OK + what it read, or the errno) must match, then the merged trees
+ * must match (names, types, sizes, contents, modes, owners, symlink targets, link counts), and
+ * the server's lower layers must be byte-identical (content, metadata, xattrs) afterwards.
+ *
+ * Where overlayfs and the server may legitimately differ is listed in KNOWN_DIFFERENCES, each
+ * with its reason; nothing else is tolerated.
+ */
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { compileDriver, runOk } from './libnfs/driver.js';
+import { requireEnv } from './libnfs/env.js';
+import { renderLayers, standardLayers, type WhiteoutFormat } from './libnfs/layers.js';
+import { cleanupTemp, layerFingerprint, makeTemp, mountOverlay } from './libnfs/oracle.js';
+import { differentialScript } from './libnfs/script.js';
+import { TestServer } from './libnfs/server.js';
+import { diffTrees, parseTree, walkLocal } from './libnfs/tree.js';
+
+/**
+ * Operations whose outcome may differ, by the op text (a RegExp on "<op line>"), and why.
+ * Kept empty unless a difference is understood and defensible.
+ */
+const KNOWN_DIFFERENCES: { op: RegExp; why: string }[] = [];
+
+function compareResults(nfsOut: string, ovlOut: string): string[] {
+  const a = nfsOut.trimEnd().split('\n');
+  const b = ovlOut.trimEnd().split('\n');
+  const diffs: string[] = [];
+  if (a.length !== b.length) diffs.push(`server ran ${a.length} ops, overlayfs ${b.length}`);
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] === b[i]) continue;
+    const op = (b[i] ?? '').split('\t')[1] ?? '';
+    if (KNOWN_DIFFERENCES.some((k) => k.op.test(op))) continue;
+    diffs.push(`op ${i + 1}: overlayfs: ${b[i]}\n         server:    ${a[i]}`);
+  }
+  return diffs;
+}
+
+for (const format of ['oci', 'overlayfs'] as WhiteoutFormat[]) {
+  test.serial(`differential: 300+ ops through libnfs vs kernel overlayfs (layers and upper in ${format} format)`, async (t) => {
+    if (!requireEnv(t, { root: true, overlay: true, libnfsDev: true, server: true, xattr: true })) return;
+    t.timeout(4 * 60_000);
+    const base = makeTemp(`diff-${format}`);
+    const server = new TestServer({ lowers: [], whiteout: format });
+    try {
+      const set = standardLayers();
+      const srvLayers = renderLayers(set, `${base}/srv`, format, true);
+      const oraLayers = renderLayers(set, `${base}/ora`, 'overlayfs', true);
+      const before = srvLayers.lowers.map(layerFingerprint);
+      const [ops, opsPosix, walk] = await Promise.all([compileDriver('ops'), compileDriver('ops', { posix: true }), compileDriver('walk')]);
+      const script = `${differentialScript().join('\n')}\n`;
+      writeFileSync(`${base}/script.txt`, script);
+      t.true(script.split('\n').filter((l) => l && !l.startsWith('#')).length >= 200);
+
+      Object.assign(server.args, { lowers: srvLayers.lowers, upper: srvLayers.upper, workdir: srvLayers.workdir });
+      await server.start();
+      const nfsOut = await runOk(ops, [server.url()], { input: script, timeoutMs: 120_000 });
+      const nfsTree = parseTree(await runOk(walk, [server.url()], { timeoutMs: 60_000 }));
+      await server.stop();
+
+      const m = mountOverlay(oraLayers, `${base}/mnt`);
+      t.log(`overlayfs options: ${m.options.replace(/\/tmp\/[^,:]*\//g, '…/')}`);
+      let ovlOut: string;
+      let ovlTree;
+      try {
+        ovlOut = await runOk(opsPosix, [m.mnt], { input: script, timeoutMs: 60_000 });
+        ovlTree = walkLocal(m.mnt);
+      } finally {
+        m.unmount();
+      }
+      writeFileSync(`${base}/server.out`, nfsOut);
+      writeFileSync(`${base}/overlayfs.out`, ovlOut);
+
+      const opDiffs = compareResults(nfsOut, ovlOut);
+      const treeDiffs = diffTrees(ovlTree, nfsTree, ['type', 'mode', 'uid', 'gid', 'nlink', 'size', 'extra']);
+      const after = srvLayers.lowers.map(layerFingerprint);
+
+      t.deepEqual(opDiffs, [], `operation outcomes differ (${opDiffs.length}):\n${opDiffs.slice(0, 40).join('\n')}`);
+      t.deepEqual(treeDiffs, [], `merged trees differ (${treeDiffs.length}):\n${treeDiffs.slice(0, 60).join('\n')}`);
+      for (let i = 0; i < before.length; i++) t.is(after[i], before[i], `lower layer l${i + 1} changed`);
+    } catch (e) {
+      t.log(`server output:\n${server.output()}`);
+      throw e;
+    } finally {
+      await server.stop('SIGKILL');
+      if (process.env.UNFS_KEEP_TEMP) t.log(`kept ${base}`);
+      else cleanupTemp(base);
+    }
+  });
+}
