@@ -25,8 +25,8 @@ import { child } from '../log.js';
 import type { Node } from './node.js';
 import type { Union } from './union.js';
 import { FileType } from './types.js';
-import { pathBuf } from './names.js';
-import { writeOpaque } from './whiteout.js';
+import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
+import { isWhiteoutDev, writeOpaque } from './whiteout.js';
 
 const log = child('vfs');
 
@@ -103,7 +103,15 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
     if (c.type === FileType.DIR) await copyUpTree(u, c);
     else await copyUp(u, c);
   }
-  writeOpaque(u.whiteoutFormat, u.layers.s(0, u.rel(d)), u.facts[0]!);
+  const dirS = u.layers.s(0, u.rel(d));
+  writeOpaque(u.whiteoutFormat, dirS, u.facts[0]!);
+  // Whiteouts in an opaque directory hide nothing; kernel overlayfs would list them (it reads a
+  // non-merged directory as is), so they go.
+  for (const de of fs.readdirSync(pathBuf(dirS), { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[]) {
+    const nm = (de.name as unknown as Buffer).toString('latin1');
+    const p = pathBuf(dirS + '/' + nm);
+    if ((nm.startsWith(WH_PREFIX) && nm !== WH_OPAQUE) || (de.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(p)))) fs.unlinkSync(p);
+  }
   d.stack = [0];
   u.listings.delete(d.id);
 }
