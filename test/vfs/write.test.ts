@@ -185,3 +185,34 @@ test('readdir cookies stay valid while entries change during a paging walk', asy
     L.cleanup();
   }
 });
+
+test('concurrent copy-ups of one object give one copy; exclusive create retransmit', async (t) => {
+  const big = Buffer.alloc(8 << 20, 7);
+  const L = makeLayers('oci', [[['big', 'file', big], ['d/x', 'file', 'x']]]);
+  const before = L.lowers.map(treeDigest);
+  try {
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
+    const id = walk(u, 'big');
+    await Promise.all([
+      u.write(id, 0, b('A'), StableHow.UNSTABLE, rootCred),
+      u.write(id, 1, b('B'), StableHow.UNSTABLE, rootCred),
+      u.setattr(id, { mode: 0o600 }, rootCred),
+    ]);
+    await u.commit(id, 0, 0);
+    const data = fs.readFileSync(path.join(L.upper, 'big'));
+    t.is(data.length, big.length);
+    t.is(data.subarray(0, 2).toString(), 'AB');
+    t.is(u.getattr(id).mode, 0o600);
+    const v = Buffer.from('12345678');
+    const d = walk(u, 'd');
+    const c1 = await u.create(d, b('ex'), { mode: 'exclusive', verifier: v }, rootCred);
+    t.is(await u.create(d, b('ex'), { mode: 'exclusive', verifier: v }, rootCred), c1);
+    await t.throwsAsync(u.create(d, b('ex'), { mode: 'exclusive', verifier: Buffer.from('87654321') }, rootCred), { code: 'EEXIST' });
+    await t.throwsAsync(u.create(d, b('x'), { mode: 'guarded', attr: {} }, rootCred), { code: 'EEXIST' });
+    await u.close();
+    t.deepEqual(fs.readdirSync(path.join(L.workdir, 'union-nfsd', 'tmp')), []);
+  } finally {
+    t.deepEqual(L.lowers.map(treeDigest), before);
+    L.cleanup();
+  }
+});
