@@ -64,11 +64,13 @@ export class FdCache {
     }
   }
 
-  async sync(id: number, dataOnly: boolean): Promise<void> {
+  /** fsync the cached fd of `id`; false when none is cached. */
+  async sync(id: number, dataOnly: boolean): Promise<boolean> {
     const e = this.map.get(id);
-    if (e === undefined) return;
+    if (e === undefined) return false;
     e.busy++;
     try { await syncFd(e.fd, dataOnly); } finally { this.release(e); }
+    return true;
   }
 
   drop(id: number): void {

@@ -415,7 +415,11 @@ export class Union implements UnionFs {
   async commit(id: NodeId, _offset: number, _count: number): Promise<void> {
     const n = this.node(id);
     if (n.layer !== 0 || n.type !== FileType.REG) return;
-    await this.fds.sync(n.id, false);
+    // fsync through the cached fd, or a fresh one if it was evicted (any fd of the inode will do)
+    if (!(await this.fds.sync(n.id, false))) {
+      const fd = fs.openSync(this.path(n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    }
     this.store.sync();
   }
 
