@@ -148,7 +148,7 @@ if [ $WRITES = 1 ]; then
   check e_create_after sh -c "echo new >$M/after-restart && eq $M/after-restart new"
   check e_renamed_dir_after sh -c "eq $M/ren/moved/nested/b 'lower dir content b' && eq $M/a-moved/upper.txt 'from upper'"
 fi
-exec 5<&-
+exec 5<&- 6>&-
 cd /
 check e_no_stale sh -c '! dmesg | grep -iE "stale|fileid changed"'
 check e_umount umount $M
