@@ -53,6 +53,8 @@ interface Outcome {
   portmap: boolean;
   error?: string;
   oracleDiff?: string[];
+  /** Objects in the oracle's tree and in the guest's view (so an empty diff is not vacuous). */
+  counts?: { oracle: number; guest: number };
   lowersBefore?: string[];
   lowersAfter?: string[];
   restartError?: string;
@@ -147,7 +149,9 @@ function runOnce(): Promise<Outcome> {
       mkdirSync(unpacked);
       try {
         execFileSync('tar', ['-xf', tar, '-C', unpacked, '--numeric-owner', '--same-owner', '-p'], { stdio: ['ignore', 'ignore', 'pipe'] });
-        out.oracleDiff = diffTrees(oracle, walkLocal(unpacked), ['type', 'mode', 'uid', 'gid', 'nlink', 'size', 'extra']);
+        const view = walkLocal(unpacked);
+        out.counts = { oracle: oracle.entries.size, guest: view.entries.size };
+        out.oracleDiff = diffTrees(oracle, view, ['type', 'mode', 'uid', 'gid', 'nlink', 'size', 'extra']);
       } catch (err) {
         out.oracleDiff = [`cannot unpack the guest's tar: ${String((err as { stderr?: Buffer }).stderr ?? err)}`];
       }
@@ -224,6 +228,8 @@ test.serial('(c) the guest sees exactly what kernel overlayfs shows for the same
   if (!gate(t)) return;
   const o = await runOnce();
   if (o.error) return t.fail(o.error);
+  t.log(`objects: oracle ${o.counts?.oracle}, guest ${o.counts?.guest}`);
+  t.true((o.counts?.oracle ?? 0) > 100, 'the oracle tree is suspiciously small');
   t.deepEqual(o.oracleDiff, [], (o.oracleDiff ?? []).join('\n'));
 });
 

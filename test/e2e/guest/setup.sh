@@ -105,6 +105,10 @@ cp "$x/sbin/mount.nfs" "$root/sbin/mount.nfs"
 cp "$x/sbin/rpc.statd" "$root/sbin/rpc.statd"
 cp "$x/sbin/rpcbind" "$root/sbin/rpcbind"
 for bin in "$root/sbin/mount.nfs" "$root/sbin/rpc.statd" "$root/sbin/rpcbind"; do
+  if ldd "$bin" | grep 'not found'; then
+    echo "setup.sh: the host lacks libraries for $(basename "$bin") (install nfs-common and rpcbind)" >&2
+    exit 1
+  fi
   ldd "$bin" | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }' | while read -r lib; do
     [ -n "$lib" ] && [ -f "$lib" ] || continue
     mkdir -p "$root$(dirname "$lib")"
