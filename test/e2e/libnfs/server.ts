@@ -85,6 +85,7 @@ export class TestServer {
       });
       child.once('exit', (code, sig) => {
         clearTimeout(timer);
+        this.child = undefined;
         reject(new Error(`server exited (${code ?? sig}) before ready: ${this.argv().join(' ')}\n${this.output()}`));
       });
     });
@@ -109,6 +110,10 @@ export class TestServer {
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM', graceMs = 10_000): Promise<void> {
     const child = this.child;
     if (!child) return;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      this.child = undefined;
+      return;
+    }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
