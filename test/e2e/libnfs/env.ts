@@ -13,7 +13,8 @@ import type { ExecutionContext } from 'ava';
 
 /** Repository root (this file runs as dist/test/e2e/libnfs/env.js). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-export const serverCli = join(repoRoot, 'dist/src/cli.js');
+/** UNFS_SERVER_CLI points the tests at another build of the server (e.g. a bisect checkout). */
+export const serverCli = process.env.UNFS_SERVER_CLI ?? join(repoRoot, 'dist/src/cli.js');
 /** The C sources stay in the source tree; tsc does not copy them. */
 export const driverSrcDir = join(repoRoot, 'test/e2e/libnfs/driver');
 
