@@ -105,3 +105,40 @@ for (const format of ['oci', 'overlayfs'] as WhiteoutFormat[]) {
     }
   });
 }
+
+test.serial('names that would be whiteout markers (.wh.*) are refused, and the lowers stay untouched', async (t) => {
+  if (!requireEnv(t, { root: true, libnfsDev: true, server: true })) return;
+  t.timeout(2 * 60_000);
+  const base = makeTemp('diff-markers');
+  const server = new TestServer({ lowers: [] });
+  try {
+    const layers = renderLayers(standardLayers(), `${base}/srv`, 'oci', true);
+    const before = layers.lowers.map(layerFingerprint);
+    Object.assign(server.args, { lowers: layers.lowers, upper: layers.upper, workdir: layers.workdir });
+    const ops = await compileDriver('ops');
+    await server.start();
+    // Each of these would create or remove an OCI marker if passed through to the upper layer.
+    const script = ['create .wh.foo 0644', 'create a/.wh.f1 0644', 'mkdir .wh..wh..opq 0755', 'create a/.wh..wh..opq 0644',
+      'symlink x .wh.top.txt', 'mkfifo .wh.pipe 0644', 'rename n-none .wh.x', 'create okfile 0644', 'rename okfile .wh.okfile',
+      'link okfile .wh.link', 'ls .', 'ls a', 'cat a/f1', 'cat top.txt'];
+    const out = await runOk(ops, [server.url()], { input: `${script.join('\n')}\n`, timeoutMs: 30_000 });
+    const lines = out.trimEnd().split('\n');
+    const problems: string[] = [];
+    for (const l of lines) {
+      const [, op = '', res = ''] = l.split('\t');
+      if (/\.wh\./.test(op) && res === 'OK') problems.push(`accepted: ${op}`);
+      if (/^ls /.test(op) && /\.wh\./.test(l)) problems.push(`listing shows a marker: ${l}`);
+      if (/^cat /.test(op) && res !== 'OK') problems.push(`lower content lost: ${l}`);
+    }
+    await server.stop();
+    const after = layers.lowers.map(layerFingerprint);
+    if (after.join() !== before.join()) problems.push('a lower layer changed');
+    t.deepEqual(problems, [], `${problems.join('\n')}\n--- driver output ---\n${out}`);
+  } catch (e) {
+    t.log(`server output:\n${server.output()}`);
+    throw e;
+  } finally {
+    await server.stop('SIGKILL');
+    cleanupTemp(base);
+  }
+});
