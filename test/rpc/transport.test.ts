@@ -88,3 +88,25 @@ test('IPv6 loopback works where available', async (t) => {
   c.close();
   await server.close();
 });
+
+test('TCP: calls in flight per connection are bounded', async (t) => {
+  const server = createRpcServer(new Dispatcher().register(toyProgram().pv), { maxInFlight: 2 });
+  const c = await RpcClient.connect('tcp', '127.0.0.1', await server.listenTcp('127.0.0.1', 0));
+  const started = Date.now();
+  const counts = await Promise.all(Array.from({ length: 6 }, () => c.ok(TOY_PROG, 3, TOY.COUNT, (w) => w.uint32(100)).then((r) => r.uint32())));
+  const elapsed = Date.now() - started;
+  t.deepEqual([...counts].sort(), [1, 2, 3, 4, 5, 6]);
+  t.true(elapsed >= 290, `6 calls of 100 ms, 2 at a time, took ${elapsed} ms`);
+  c.close();
+  await server.close();
+});
+
+test('TCP: a procedure that throws gets SYSTEM_ERR and the connection stays up', async (t) => {
+  const { server, tcp } = await start();
+  const c = await RpcClient.connect('tcp', '127.0.0.1', tcp);
+  t.like((await c.call(TOY_PROG, 3, TOY.THROW)).header, { stat: accept_stat.SYSTEM_ERR });
+  await t.notThrowsAsync(c.ok(TOY_PROG, 3, TOY.NULL));
+  t.false(c.closed);
+  c.close();
+  await server.close();
+});
