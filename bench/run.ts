@@ -1,0 +1,545 @@
+/**
+ * `npm run bench`: union-nfsd side by side with nfs-ganesha 4.3 (FSAL VFS, NFSv3), one server
+ * at a time, driven by the same libnfs client (bench/client/nfsbench.c).
+ *
+ * Servers (all on loopback, all over the same generated content):
+ *   union     union-nfsd over 3 lowers + upper (and `union20`: 20 lowers, for deep lookups)
+ *   plain     ganesha exporting a plain directory holding the merged content
+ *   overlay   ganesha exporting a kernel overlayfs mount (index=on,nfs_export=on) of the very
+ *             same lower directories (`overlay20` for the 20-layer lookups)
+ * Each workload runs on each server in turn, rounds interleaved (the server order rotates per
+ * round), and the summary compares per-round ratios, because this machine is shared and noisy.
+ *
+ * Environment: BENCH_QUICK=1 (small sizes), BENCH_ROUNDS (default 3), BENCH_ONLY=w1,w2,
+ * BENCH_SERVERS=union,plain,overlay, BENCH_FS=tmpfs|dir (default tmpfs), BENCH_TMP (base dir),
+ * BENCH_CPU_PROF=<dir> (start union-nfsd under `node --cpu-prof`), BENCH_NO_RESULTS=1 (do not
+ * overwrite bench/results/latest.*).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { renderMarkdown, renderSvg, summarize, type Sample } from './report.js';
+import { WORKLOADS, type Sizes, type Workload, type ServerKind } from './workloads.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** dist/bench/run.js -> repository root */
+const repo = path.resolve(here, '..', '..');
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+const quick = process.env['BENCH_QUICK'] === '1';
+const rounds = Math.max(1, Math.min(20, Number(process.env['BENCH_ROUNDS'] ?? 3) || 3));
+const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter(Boolean);
+const serverSel = (process.env['BENCH_SERVERS'] ?? 'union,plain,overlay').split(',').filter(Boolean);
+const fsKind = process.env['BENCH_FS'] === 'dir' ? 'dir' : 'tmpfs';
+const cpuProfDir = process.env['BENCH_CPU_PROF'];
+
+const sizes: Sizes = quick
+  ? { seq: 128 * MiB, req: MiB, rand: 64 * MiB, qd1Count: 5000, qd16Count: 10000, randMaxSec: 10, meta: 1000,
+      list: 20000, copyup: 128 * MiB, lookupCount: 1000, lookupMaxSec: 10, leaves: 100, depth: 10,
+      mixedClients: 16, mixedSec: 8 }
+  : { seq: GiB, req: MiB, rand: 256 * MiB, qd1Count: 20000, qd16Count: 50000, randMaxSec: 20, meta: 5000,
+      list: 100000, copyup: GiB, lookupCount: 3000, lookupMaxSec: 20, leaves: 100, depth: 10,
+      mixedClients: 16, mixedSec: 60 };
+
+// ---------------------------------------------------------------- small helpers
+
+function say(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+function run(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000 });
+  if ((r.status !== 0 || r.error) && !opts.allowFail) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.error?.message}): ${r.stderr}`);
+  }
+  return r.stdout ?? '';
+}
+
+function which(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).status === 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(opts: net.NetConnectOpts): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(opts);
+    const done = (ok: boolean): void => {
+      c.destroy();
+      resolve(ok);
+    };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    c.setTimeout(1000, () => done(false));
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+// ---------------------------------------------------------------- cleanup (also on Ctrl-C)
+
+const children = new Set<ChildProcess>();
+const mounts: string[] = [];
+let tmpRoot: string | undefined;
+let cleaned = false;
+
+function killTree(p: ChildProcess, graceMs: number): void {
+  if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
+  try {
+    p.kill('SIGTERM');
+  } catch {
+    return;
+  }
+  const end = Date.now() + graceMs;
+  while (Date.now() < end) {
+    try {
+      process.kill(p.pid, 0);
+    } catch {
+      return;
+    }
+    spawnSync('sleep', ['0.1']);
+  }
+  try {
+    p.kill('SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
+function cleanup(): void {
+  if (cleaned) return;
+  cleaned = true;
+  for (const c of [...children].reverse()) killTree(c, 5000);
+  for (const m of [...mounts].reverse()) {
+    if (spawnSync('umount', [m]).status !== 0) spawnSync('umount', ['-l', m]);
+  }
+  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    say(`${sig}: cleaning up`);
+    cleanup();
+    process.exit(130);
+  });
+}
+process.on('exit', cleanup);
+
+// ---------------------------------------------------------------- prerequisites
+
+function checkPrerequisites(wantUnion: boolean): void {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) problems.push('run as root (kernel overlayfs mounts and ganesha need it): sudo npm run bench');
+  const pkgs = ['nfs-ganesha', 'nfs-ganesha-vfs', 'rpcbind', 'libnfs-dev', 'gcc'];
+  const missing = pkgs.filter((p) => {
+    const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
+    return r.status !== 0 || !r.stdout.includes('install ok installed');
+  });
+  if (missing.length) problems.push(`missing Debian packages: apt-get install ${missing.join(' ')}`);
+  for (const bin of ['ganesha.nfsd', 'rpcbind', 'gcc', 'unshare', 'mount', 'umount']) {
+    if (!which(bin)) problems.push(`'${bin}' not found in PATH`);
+  }
+  if (!fs.existsSync('/usr/include/nfsc/libnfs.h')) problems.push('libnfs headers missing: apt-get install libnfs-dev');
+  if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) {
+    problems.push('kernel overlayfs not available: modprobe overlay');
+  }
+  if (wantUnion && !fs.existsSync(path.join(repo, 'dist/src/cli.js'))) problems.push('dist/src/cli.js missing: npm run build');
+  if (problems.length) {
+    process.stderr.write(`bench prerequisites not met (nothing was installed):\n  - ${problems.join('\n  - ')}\n`);
+    process.exit(2);
+  }
+}
+
+function buildClient(): string {
+  const src = path.join(repo, 'bench/client/nfsbench.c');
+  const hash = createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 12);
+  const dir = path.join(repo, '.cache/bench');
+  const bin = path.join(dir, `nfsbench-${hash}`);
+  if (!fs.existsSync(bin)) {
+    fs.mkdirSync(dir, { recursive: true });
+    say(`building client -> ${path.relative(repo, bin)}`);
+    run('gcc', ['-O2', '-Wall', '-o', `${bin}.tmp`, src, '-lnfs']);
+    fs.renameSync(`${bin}.tmp`, bin);
+  }
+  return bin;
+}
+
+// ---------------------------------------------------------------- content generation
+
+interface Layout {
+  root: string; // where everything lives (tmpfs mount point)
+  lowers3: string[]; // top-most first
+  upper3: string;
+  work3: string;
+  lowers20: string[];
+  upper20: string;
+  work20: string;
+  plain: string;
+  ov3: { upper: string; work: string; merged: string };
+  ov20: { upper: string; work: string; merged: string };
+}
+
+function gen(client: string, ...args: (string | number)[]): void {
+  run(client, args.map(String), { timeoutMs: 600_000 });
+}
+
+function deepPath(base: string, depth: number): string {
+  let p = base;
+  for (let i = 1; i < depth; i++) p = path.join(p, `d${i}`);
+  return p;
+}
+
+function generate(client: string, root: string): Layout {
+  const L: Layout = {
+    root,
+    lowers3: [0, 1, 2].map((i) => path.join(root, 'u3', `l${i}`)),
+    upper3: path.join(root, 'u3', 'upper'),
+    work3: path.join(root, 'u3', 'work'),
+    lowers20: Array.from({ length: 20 }, (_, i) => path.join(root, 'u20', `l${String(i).padStart(2, '0')}`)),
+    upper20: path.join(root, 'u20', 'upper'),
+    work20: path.join(root, 'u20', 'work'),
+    plain: path.join(root, 'plain'),
+    ov3: { upper: path.join(root, 'ov3', 'upper'), work: path.join(root, 'ov3', 'work'), merged: path.join(root, 'ov3', 'merged') },
+    ov20: { upper: path.join(root, 'ov20', 'upper'), work: path.join(root, 'ov20', 'work'), merged: path.join(root, 'ov20', 'merged') },
+  };
+  const mk = (...p: string[]): string => {
+    const d = path.join(...p);
+    fs.mkdirSync(d, { recursive: true });
+    return d;
+  };
+  for (const d of [...L.lowers3, L.upper3, L.work3, ...L.lowers20, L.upper20, L.work20, L.plain, L.ov3.upper, L.ov3.work, L.ov3.merged, L.ov20.upper, L.ov20.work, L.ov20.merged]) mk(d);
+  const [l0, l1, l2] = L.lowers3 as [string, string, string];
+  const N = sizes.list;
+  // /big: N names merged from three layers, with shadowed duplicates and whiteouts to filter
+  for (const [i, l] of [l0, l1, l2].entries()) gen(client, 'gen-files', mk(l, 'big'), 'f%06d', i, N, 3, 0);
+  gen(client, 'gen-files', path.join(l2, 'big'), 'f%06d', 0, N, 30, 0); // duplicates below l0's copies
+  gen(client, 'gen-files', path.join(l2, 'big'), 'g%06d', 0, Math.ceil(N / 100), 1, 0); // hidden by l0
+  gen(client, 'gen-whiteouts', path.join(l0, 'big'), 'g%06d', 0, Math.ceil(N / 100), 1);
+  gen(client, 'gen-files', mk(L.plain, 'big'), 'f%06d', 0, N, 1, 0);
+  // /rand.bin (middle layer), /seq, /meta, /mix, /copyup
+  gen(client, 'gen-pattern', path.join(l1, 'rand.bin'), sizes.rand, 1);
+  gen(client, 'gen-pattern', path.join(L.plain, 'rand.bin'), sizes.rand, 1);
+  for (const d of ['seq', 'meta', 'mix']) {
+    mk(l2, d);
+    mk(L.plain, d);
+  }
+  mk(l1, 'meta', 'keep'); // a merged directory that the union has to copy up on first create
+  mk(l0, 'meta');
+  mk(L.plain, 'meta', 'keep');
+  mk(l2, 'copyup');
+  for (let r = 1; r <= rounds; r++) gen(client, 'gen-pattern', path.join(l2, 'copyup', `c${r}.bin`), sizes.copyup, 100 + r);
+  // /deep/d1/../d9/f000..: directories in every layer, leaves in the bottom layer only
+  for (const l of L.lowers3) mk(deepPath(path.join(l, 'deep'), sizes.depth));
+  gen(client, 'gen-files', deepPath(path.join(l2, 'deep'), sizes.depth), 'f%03d', 0, sizes.leaves, 1, -1);
+  gen(client, 'gen-files', mk(deepPath(path.join(L.plain, 'deep'), sizes.depth)), 'f%03d', 0, sizes.leaves, 1, -1);
+  for (const l of L.lowers20) mk(deepPath(path.join(l, 'deep'), sizes.depth));
+  gen(client, 'gen-files', deepPath(path.join(L.lowers20[19] as string, 'deep'), sizes.depth), 'f%03d', 0, sizes.leaves, 1, -1);
+  return L;
+}
+
+function mountOverlays(L: Layout): void {
+  run('mount', ['-t', 'overlay', 'overlay', '-o',
+    `lowerdir=${L.lowers3.join(':')},upperdir=${L.ov3.upper},workdir=${L.ov3.work},index=on,nfs_export=on`, L.ov3.merged]);
+  mounts.push(L.ov3.merged);
+  // (a lower-only overlay cannot be exported: name_to_handle_at fails with EOPNOTSUPP)
+  run('mount', ['-t', 'overlay', 'overlay', '-o',
+    `lowerdir=${L.lowers20.join(':')},upperdir=${L.ov20.upper},workdir=${L.ov20.work},index=on,nfs_export=on`, L.ov20.merged]);
+  mounts.push(L.ov20.merged);
+}
+
+// ---------------------------------------------------------------- servers
+
+interface Endpoint {
+  kind: ServerKind;
+  url: (exportPath?: string) => string;
+  pid?: number; // union-nfsd only: resource accounting
+}
+
+async function startRpcbind(): Promise<void> {
+  if (await canConnect({ path: '/run/rpcbind.sock' })) {
+    say('using the rpcbind already listening on /run/rpcbind.sock');
+    return;
+  }
+  // own network namespace: ganesha registers through /run/rpcbind.sock, port 111 never opens
+  const p = spawn('unshare', ['--net', 'rpcbind', '-f', '-w'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(p);
+  await waitFor('rpcbind', () => canConnect({ path: '/run/rpcbind.sock' }), 10_000);
+}
+
+async function startGanesha(L: Layout, dir: string): Promise<{ nfs: number; mnt: number }> {
+  const nfs = await freePort();
+  let mnt = await freePort();
+  while (mnt === nfs) mnt = await freePort();
+  const exp = (id: number, p: string): string =>
+    `EXPORT { Export_Id = ${id}; Path = ${p}; Pseudo = /b${id}; Access_Type = RW; Squash = None; ` +
+    `Protocols = 3; Transports = TCP; SecType = sys; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }\n`;
+  const conf =
+    `NFS_CORE_PARAM { NFS_Port = ${nfs}; MNT_Port = ${mnt}; Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; }\n` +
+    `NFSV4 { Graceless = true; }\n` +
+    `LOG { Default_Log_Level = WARN; }\n` +
+    exp(61, L.plain) + exp(62, L.ov3.merged) + exp(63, L.ov20.merged);
+  fs.writeFileSync(path.join(dir, 'ganesha.conf'), conf);
+  const p = spawn('ganesha.nfsd', ['-F', '-L', path.join(dir, 'ganesha.log'), '-f', path.join(dir, 'ganesha.conf'),
+    '-p', path.join(dir, 'ganesha.pid'), '-N', 'NIV_WARN'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(p);
+  let exited = false;
+  p.once('exit', () => (exited = true));
+  await waitFor('ganesha', async () => {
+    if (exited) throw new Error(`ganesha exited; see ${path.join(dir, 'ganesha.log')}`);
+    return canConnect({ host: '127.0.0.1', port: nfs });
+  }, 30_000);
+  return { nfs, mnt };
+}
+
+async function startUnion(lowers: string[], extra: string[], tag: string, dir: string): Promise<{ nfs: number; mnt: number; pid: number }> {
+  const nfsPort = await freePort();
+  let mntPort = await freePort();
+  while (mntPort === nfsPort) mntPort = await freePort();
+  const nodeArgs: string[] = [];
+  if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=union-${tag}-${Date.now()}.cpuprofile`);
+  const args = [...nodeArgs, path.join(repo, 'dist/src/cli.js'), '--lower', lowers.join(':'), ...extra,
+    '--host', '127.0.0.1', '--port', String(nfsPort), '--mount-port', String(mntPort), '--no-portmap'];
+  const log = fs.openSync(path.join(dir, `union-${tag}.log`), 'a');
+  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, UNION_NFSD_LOG: process.env['UNION_NFSD_LOG'] ?? 'warn' } });
+  children.add(p);
+  const ready = await new Promise<{ nfs: number; mnt: number }>((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`union-nfsd (${tag}) not ready after 30 s; see ${dir}/union-${tag}.log`)), 30_000);
+    p.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = /union-nfsd ready nfs=(\d+) mount=(\d+)/.exec(buf);
+      if (m) {
+        clearTimeout(t);
+        resolve({ nfs: Number(m[1]), mnt: Number(m[2]) });
+      }
+    });
+    p.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`union-nfsd (${tag}) exited with ${code}; see ${dir}/union-${tag}.log`));
+    });
+  });
+  return { ...ready, pid: p.pid as number };
+}
+
+// ---------------------------------------------------------------- /proc accounting
+
+const CLK_TCK = Number(run('getconf', ['CLK_TCK']).trim()) || 100;
+
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14, 15: utime, stime
+}
+
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function resetPeak(pid: number): void {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+  } catch {
+    /* older kernels: the peak stays cumulative */
+  }
+}
+
+// ---------------------------------------------------------------- client runs
+
+function runClient(client: string, args: (string | number)[], label: string, timeoutMs: number): Promise<{ lines: Record<string, unknown>[]; code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(client, args.map(String), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NFSBENCH_LABEL: label } });
+    children.add(p);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.once('close', (code) => {
+      clearTimeout(t);
+      children.delete(p);
+      const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ lines, code, stderr: err.trim() });
+    });
+  });
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const wantUnion = serverSel.includes('union');
+  checkPrerequisites(wantUnion);
+  const started = Date.now();
+  const client = buildClient();
+  const base = process.env['BENCH_TMP'] ?? os.tmpdir();
+  tmpRoot = fs.mkdtempSync(path.join(base, 'union-nfsd-bench-'));
+  const runDir = path.join(tmpRoot, 'run');
+  fs.mkdirSync(runDir);
+  const dataRoot = path.join(tmpRoot, 'fs');
+  fs.mkdirSync(dataRoot);
+  if (fsKind === 'tmpfs') {
+    const need = Math.ceil((sizes.rand * 2 + sizes.copyup * (rounds + 2) + sizes.seq * 3 + 512 * MiB) / GiB);
+    run('mount', ['-t', 'tmpfs', '-o', `size=${need}g,mode=0755`, 'union-nfsd-bench', dataRoot]);
+    mounts.push(dataRoot);
+  }
+  say(`generating layers under ${dataRoot} (${fsKind}, ${quick ? 'quick' : 'full'} sizes, ${rounds} rounds)`);
+  const L = generate(client, dataRoot);
+  mountOverlays(L);
+  say(`layers ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  const endpoints = new Map<ServerKind, Endpoint>();
+  const url = (port: { nfs: number; mnt: number }, exportPath: string): string =>
+    `nfs://127.0.0.1${exportPath}?nfsport=${port.nfs}&mountport=${port.mnt}&version=3`;
+  if (serverSel.includes('plain') || serverSel.includes('overlay')) {
+    await startRpcbind();
+    const g = await startGanesha(L, runDir);
+    if (serverSel.includes('plain')) endpoints.set('plain', { kind: 'plain', url: () => url(g, L.plain) });
+    if (serverSel.includes('overlay')) {
+      endpoints.set('overlay', { kind: 'overlay', url: () => url(g, L.ov3.merged) });
+      endpoints.set('overlay20', { kind: 'overlay20', url: () => url(g, L.ov20.merged) });
+    }
+  }
+  if (wantUnion) {
+    const u = await startUnion(L.lowers3, ['--upper', L.upper3, '--workdir', L.work3], '3', runDir);
+    endpoints.set('union', { kind: 'union', url: () => url(u, '/union'), pid: u.pid });
+    const u20 = await startUnion(L.lowers20, ['--upper', L.upper20, '--workdir', L.work20], '20', runDir);
+    endpoints.set('union20', { kind: 'union20', url: () => url(u20, '/union'), pid: u20.pid });
+  }
+  say(`servers up: ${[...endpoints.keys()].join(', ')}`);
+  const overallPeak = new Map<number, number>();
+  for (const e of endpoints.values()) if (e.pid) overallPeak.set(e.pid, peakRssMiB(e.pid));
+
+  const samples: Sample[] = [];
+  const rawDir = path.join(repo, 'bench/results/raw');
+  fs.mkdirSync(rawDir, { recursive: true });
+  const rawFile = path.join(rawDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`);
+  const workloads = WORKLOADS.filter((w) => !only.length || only.includes(w.name));
+
+  for (let round = 1; round <= rounds; round++) {
+    for (const w of workloads) {
+      const kinds = rotate(w.servers.filter((k) => endpoints.has(k)), round - 1);
+      for (const kind of kinds) {
+        const ep = endpoints.get(kind) as Endpoint;
+        samples.push(...(await runOne(client, w, ep, round, rawFile, overallPeak)));
+      }
+    }
+    say(`round ${round}/${rounds} done after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  for (const [pid] of overallPeak) overallPeak.set(pid, Math.max(overallPeak.get(pid) ?? 0, peakRssMiB(pid)));
+
+  const elapsed = (Date.now() - started) / 1000;
+  const summary = summarize(samples);
+  const command = `${quick ? 'BENCH_QUICK=1 ' : ''}${process.env['BENCH_ROUNDS'] ? `BENCH_ROUNDS=${rounds} ` : ''}${only.length ? `BENCH_ONLY=${only.join(',')} ` : ''}npm run bench`;
+  const machine = {
+    nproc: os.cpus().length,
+    ramGiB: Math.round(os.totalmem() / GiB),
+    kernel: os.release(),
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    ganesha: run('dpkg-query', ['-W', '-f=${Version}', 'nfs-ganesha'], { allowFail: true }) || 'unknown',
+    libnfs: run('dpkg-query', ['-W', '-f=${Version}', 'libnfs-dev'], { allowFail: true }) || 'unknown',
+  };
+  const unionPeak = Math.max(0, ...[...overallPeak.values()]);
+  const md = renderMarkdown(summary, { command, machine, elapsedSec: elapsed, rounds, quick, sizes, fsKind, unionPeakMiB: unionPeak, date: new Date().toISOString() });
+  process.stdout.write(`\n${md}\n`);
+  if (process.env['BENCH_NO_RESULTS'] !== '1') {
+    const resDir = path.join(repo, 'bench/results');
+    fs.writeFileSync(path.join(resDir, 'latest.md'), md);
+    fs.writeFileSync(path.join(resDir, 'latest.svg'), renderSvg(summary, { title: `union-nfsd vs nfs-ganesha ${machine.ganesha} (${quick ? 'quick' : 'full'} run, ${rounds} rounds)` }));
+    say(`wrote bench/results/latest.md and latest.svg (raw samples: ${path.relative(repo, rawFile)})`);
+  }
+  const failed = samples.filter((s) => s.verify !== 'ok');
+  say(`finished in ${elapsed.toFixed(0)} s; ${failed.length} failed samples`);
+  cleanup();
+  process.exit(failed.length ? 1 : 0);
+}
+
+function rotate<T>(xs: T[], n: number): T[] {
+  if (!xs.length) return xs;
+  const k = n % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+async function runOne(client: string, w: Workload, ep: Endpoint, round: number, rawFile: string, overallPeak: Map<number, number>): Promise<Sample[]> {
+  const out: Sample[] = [];
+  const label = `${ep.kind}#${round}`;
+  const pid = ep.pid;
+  if (pid) {
+    overallPeak.set(pid, Math.max(overallPeak.get(pid) ?? 0, peakRssMiB(pid)));
+    resetPeak(pid);
+  }
+  const cpu0 = pid ? cpuSeconds(pid) : 0;
+  const steps = w.steps(sizes, round, ep.kind);
+  for (const step of steps) {
+    const r = await runClient(client, [step.args[0] as string, ep.url(), ...step.args.slice(1)], label, step.timeoutSec * 1000);
+    if (!step.measure) {
+      if (r.code !== 0) say(`${w.name} on ${ep.kind}: setup/cleanup step ${String(step.args[0])} failed: ${r.stderr}`);
+      continue;
+    }
+    if (!r.lines.length) {
+      const s: Sample = { workload: w.name, phase: w.name, server: ep.kind, round, ops: 0, bytes: 0, seconds: NaN, verify: `client failed (exit ${r.code}): ${r.stderr.slice(0, 300)}` };
+      out.push(s);
+      continue;
+    }
+    for (const line of r.lines) {
+      const s: Sample = {
+        workload: w.name,
+        phase: String(line['workload']),
+        server: ep.kind,
+        round,
+        ops: Number(line['ops']),
+        bytes: Number(line['bytes']),
+        seconds: Number(line['seconds']),
+        verify: String(line['verify']),
+      };
+      out.push(s);
+    }
+  }
+  if (pid) {
+    const cpu = cpuSeconds(pid) - cpu0;
+    const rss = peakRssMiB(pid);
+    overallPeak.set(pid, Math.max(overallPeak.get(pid) ?? 0, rss));
+    for (const s of out) {
+      s.unionCpuSec = cpu;
+      s.unionPeakRssMiB = rss;
+    }
+  }
+  for (const s of out) {
+    const line = JSON.stringify(s);
+    process.stdout.write(`${line}\n`);
+    fs.appendFileSync(rawFile, `${line}\n`);
+  }
+  return out;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,106 @@
+/**
+ * The workloads of issue 6, as client invocations. Each workload runs on a list of servers; a
+ * step is one run of bench/client/nfsbench (the URL is inserted after the subcommand). Steps
+ * with `measure: false` prepare or clean up and are not reported. Everything a workload
+ * mutates is named after the round, so every round starts from fresh state.
+ */
+
+/** union = union-nfsd over 3 lowers + upper; union20 = over 20 lowers; plain = ganesha over
+ * the merged content as a plain directory; overlay(20) = ganesha over kernel overlayfs. */
+export type ServerKind = 'union' | 'union20' | 'plain' | 'overlay' | 'overlay20';
+
+export interface Sizes {
+  seq: number;
+  req: number;
+  rand: number;
+  qd1Count: number;
+  qd16Count: number;
+  randMaxSec: number;
+  meta: number;
+  list: number;
+  copyup: number;
+  lookupCount: number;
+  lookupMaxSec: number;
+  leaves: number;
+  depth: number;
+  mixedClients: number;
+  mixedSec: number;
+}
+
+export interface Step {
+  args: (string | number)[];
+  measure: boolean;
+  timeoutSec: number;
+}
+
+export interface Workload {
+  name: string;
+  servers: ServerKind[];
+  steps(s: Sizes, round: number, server: ServerKind): Step[];
+}
+
+const ALL: ServerKind[] = ['union', 'plain', 'overlay'];
+
+export function leafDir(s: Sizes): string {
+  let p = '/deep';
+  for (let i = 1; i < s.depth; i++) p += `/d${i}`;
+  return p;
+}
+
+export function listName(s: Sizes): string {
+  return `list-${s.list >= 1000 ? `${Math.round(s.list / 1000)}k` : s.list}`;
+}
+
+export const WORKLOADS: Workload[] = [
+  {
+    name: 'seqwrite',
+    servers: ALL,
+    steps: (s, r) => [{ args: ['seqwrite', `/seq/r${r}.bin`, s.seq, s.req, 10 + r], measure: true, timeoutSec: 300 }],
+  },
+  {
+    name: 'seqread', // reads the file seqwrite wrote in the same round, then removes it
+    servers: ALL,
+    steps: (s, r) => [
+      { args: ['seqread', `/seq/r${r}.bin`, s.seq, s.req, 10 + r], measure: true, timeoutSec: 300 },
+      { args: ['rm', `/seq/r${r}.bin`], measure: false, timeoutSec: 60 },
+    ],
+  },
+  {
+    name: 'randread',
+    servers: ALL,
+    steps: (s, r) => [
+      { args: ['randread', '/rand.bin', s.rand, 1, s.qd1Count, s.randMaxSec, r], measure: true, timeoutSec: s.randMaxSec + 60 },
+      { args: ['randread', '/rand.bin', s.rand, 16, s.qd16Count, s.randMaxSec, r], measure: true, timeoutSec: s.randMaxSec + 60 },
+    ],
+  },
+  {
+    name: 'meta', // create, stat, list, unlink in a new directory under a 3-layer merged one
+    servers: ALL,
+    steps: (s, r) => [{ args: ['meta', `/meta/r${r}`, s.meta, 120], measure: true, timeoutSec: 400 }],
+  },
+  {
+    name: 'list',
+    servers: ALL,
+    steps: (s) => [{ args: ['list', '/big', 'f', s.list, listName(s)], measure: true, timeoutSec: 300 }],
+  },
+  {
+    name: 'copyup', // first write to a big lower file; ganesha only has it through overlayfs
+    servers: ['union', 'overlay'],
+    steps: (s, r) => [{ args: ['copyup', `/copyup/c${r}.bin`, s.copyup, 100 + r, 240], measure: true, timeoutSec: 300 }],
+  },
+  {
+    name: 'lookup3',
+    servers: ALL,
+    steps: (s) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-3layers`], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
+  },
+  {
+    name: 'lookup20',
+    servers: ['union20', 'plain', 'overlay20'],
+    steps: (s) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-20layers`], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
+  },
+  {
+    name: 'mixed',
+    servers: ['union', 'plain'],
+    steps: (s, r) => [{ args: ['mixed', `/mix/r${r}`, s.mixedClients, s.mixedSec, '/rand.bin', s.rand, leafDir(s), s.leaves], measure: true, timeoutSec: s.mixedSec + 120 }],
+  },
+];
