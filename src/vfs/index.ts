@@ -2,7 +2,6 @@
  * The union VFS: `openUnion` builds a UnionFs over lower layers and an optional upper layer.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { FsError } from '../errors/fs-error.js';
@@ -11,6 +10,7 @@ import { Layers } from './layers.js';
 import { IdentityStore } from './store.js';
 import { Union, type UnionOptions } from './union.js';
 import { prepareWorkdir } from './copy-up.js';
+import { stateHome } from '../state-dir.js';
 
 export type { UnionOptions } from './union.js';
 export type { WhiteoutFormat } from './whiteout.js';
@@ -21,9 +21,8 @@ export * from './types.js';
 export function stateDirFor(o: Pick<UnionOptions, 'lowers' | 'upper' | 'workdir' | 'state'>): string {
   if (o.state !== undefined) return path.resolve(o.state);
   if (o.workdir !== undefined) return path.join(path.resolve(o.workdir), 'union-nfsd');
-  const base = process.env['XDG_STATE_HOME'] || path.join(os.homedir(), '.local', 'state');
   const h = createHash('sha256').update(JSON.stringify([o.lowers.map((l) => path.resolve(l)), o.upper ? path.resolve(o.upper) : null])).digest('hex').slice(0, 16);
-  return path.join(base, 'union-nfsd', h);
+  return path.join(stateHome(), h);
 }
 
 export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
