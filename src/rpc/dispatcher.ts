@@ -23,6 +23,13 @@ import type { Peer, ProgramVersion, RpcCall } from './types.js';
 
 const log = child('rpc');
 
+/**
+ * dispatch's answer to a message too short or malformed to carry a call header: on TCP the
+ * stream can no longer be trusted and is closed (as Linux nfsd does); on UDP it is dropped.
+ */
+export const DISCONNECT: unique symbol = Symbol('disconnect');
+export type DispatchResult = Buffer[] | null | typeof DISCONNECT;
+
 export interface DispatcherOptions {
   /** Duplicate request cache for ProgramVersion.nonIdempotent procedures; one is made if omitted. */
   drc?: DuplicateRequestCache;
@@ -51,11 +58,12 @@ export class Dispatcher {
   }
 
   /**
-   * Answers one RPC message. Resolves to the reply message as buffers (no record mark), or to
-   * null when nothing must be sent (not a call, an undecodable header, a retransmit still in
-   * progress). Never rejects.
+   * Answers one RPC message. Resolves to the reply message as buffers (no record mark), to null
+   * when nothing must be sent (a REPLY sent to us, a retransmit still in progress), or to
+   * DISCONNECT for a call header that does not decode. Never rejects.
    */
-  async dispatch(record: Buffer, peer: Peer): Promise<Buffer[] | null> {
+  async dispatch(record: Buffer, peer: Peer): Promise<DispatchResult> {
+    if (record.length < 8) return DISCONNECT;
     const r = new XdrReader(record);
     const xid = decodeXid(r);
     if (xid === undefined) return null;
@@ -66,8 +74,8 @@ export class Dispatcher {
       header = decodeCallBody(r, xid, rpcvers);
     } catch (e) {
       if (e instanceof XdrError) {
-        if (log.isDebugEnabled()) log.debug(`dropping undecodable call header from ${peer.address}:${peer.port}: ${e.message}`);
-        return null;
+        if (log.isDebugEnabled()) log.debug(`undecodable call header from ${peer.address}:${peer.port}: ${e.message}`);
+        return DISCONNECT;
       }
       throw e;
     }

@@ -1,5 +1,5 @@
 // The RPC layer's public face for program implementations and the server wiring.
-export { Dispatcher, type DispatcherOptions } from './dispatcher.js';
+export { Dispatcher, DISCONNECT, type DispatcherOptions, type DispatchResult } from './dispatcher.js';
 export { DuplicateRequestCache, type DrcOptions } from './drc.js';
 export { createRpcServer, type RpcServer } from './server.js';
 export { DEFAULT_MAX_RECORD } from './record-marking.js';

@@ -53,10 +53,9 @@ export interface CallHeader {
 
 /**
  * Reads xid and msg_type. Returns undefined for anything that is not a CALL (a REPLY sent to a
- * server, or fewer than 8 bytes): such a message gets no answer.
+ * server): such a message gets no answer. Throws XdrError on fewer than 8 bytes.
  */
 export function decodeXid(r: XdrReader): number | undefined {
-  if (r.remaining < 8) return undefined;
   const xid = r.uint32();
   return r.uint32() === msg_type.CALL ? xid : undefined;
 }

@@ -1,13 +1,15 @@
 /**
  * RPC over TCP: one RecordDecoder per connection, calls dispatched as their records complete,
  * replies written as [record mark, header, ...body chunks] under cork so a 1 MiB READ goes out
- * in one writev without being concatenated. Calls in flight per connection are bounded: when
+ * in one writev without being concatenated. Each call gets its own XdrReader (calls overlap
+ * when procedures await); the decoder is the per-connection state that is reused. Calls in flight per connection are bounded: when
  * the bound is reached, or the peer stops reading replies, the socket stops being read. A
- * protocol violation (an oversized record) closes that connection only.
+ * protocol violation (an oversized record, a call header that does not decode) closes that
+ * connection only.
  */
 import net from 'node:net';
 import { child } from '../log.js';
-import type { Dispatcher } from './dispatcher.js';
+import { DISCONNECT, type Dispatcher } from './dispatcher.js';
 import { DEFAULT_MAX_RECORD, encodeRecordMark, RecordDecoder } from './record-marking.js';
 import type { Peer } from './types.js';
 
@@ -36,6 +38,11 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
       inFlight++;
       void dispatcher.dispatch(record, peer).then((reply) => {
         inFlight--;
+        if (reply === DISCONNECT) {
+          if (log.isDebugEnabled()) log.debug(`closing connection from ${peer.address}:${peer.port}: malformed call header`);
+          socket.destroy();
+          return;
+        }
         if (reply && !socket.destroyed) writeReply(socket, reply);
         pump();
       });

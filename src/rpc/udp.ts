@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
-import type { Dispatcher } from './dispatcher.js';
+import { DISCONNECT, type Dispatcher } from './dispatcher.js';
 import { accept_stat, encodeAcceptedReply } from './message.js';
 
 const log = child('rpc');
@@ -24,7 +24,7 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
   socket.on('message', (msg, rinfo) => {
     void dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }).then((reply) => {
-      if (!reply) return;
+      if (!reply || reply === DISCONNECT) return;
       let length = 0;
       for (const b of reply) length += b.length;
       if (length > maxReplySize) {

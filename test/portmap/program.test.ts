@@ -6,6 +6,7 @@ import { Dispatcher } from '../../src/rpc/dispatcher.js';
 import { accept_stat, decodeReplyHeader, encodeCallHeader } from '../../src/rpc/message.js';
 import type { Peer } from '../../src/rpc/types.js';
 import { createPortmapProgram, IPPROTO_TCP, IPPROTO_UDP, PMAP_PROG, PMAPPROC, PortmapRegistry, readMapping, writeMapping, type Mapping } from '../../src/portmap/program.js';
+import { replyBytes } from '../fixtures/rpc.js';
 
 const local: Peer = { address: '127.0.0.1', port: 900, transport: 'udp' };
 const remote: Peer = { address: '192.0.2.7', port: 900, transport: 'udp' };
@@ -14,7 +15,7 @@ const NFS_TCP: Mapping = { prog: 100003, vers: 3, prot: IPPROTO_TCP, port: 2049 
 async function pmap(d: Dispatcher, proc: number, m: Mapping | undefined, peer = local): Promise<XdrReader> {
   const w = encodeCallHeader(new XdrWriter(), 9, PMAP_PROG, 2, proc, AUTH_NONE_CRED);
   if (m) writeMapping(w, m);
-  const r = new XdrReader(Buffer.concat((await d.dispatch(w.toBuffer(), peer))!));
+  const r = new XdrReader(replyBytes(await d.dispatch(w.toBuffer(), peer)));
   const h = decodeReplyHeader(r);
   if (h.kind !== 'accepted' || h.stat !== accept_stat.SUCCESS) throw new Error(JSON.stringify(h));
   return r;
@@ -56,7 +57,7 @@ test('the registry is bounded', (t) => {
 test('CALLIT is PROC_UNAVAIL; versions 3 and 4 (rpcbind) get PROG_MISMATCH(2,2)', async (t) => {
   const d = new Dispatcher().register(createPortmapProgram(new PortmapRegistry()));
   const ask = async (vers: number, proc: number) =>
-    decodeReplyHeader(new XdrReader(Buffer.concat((await d.dispatch(encodeCallHeader(new XdrWriter(), 1, PMAP_PROG, vers, proc, AUTH_NONE_CRED).toBuffer(), local))!)));
+    decodeReplyHeader(new XdrReader(replyBytes(await d.dispatch(encodeCallHeader(new XdrWriter(), 1, PMAP_PROG, vers, proc, AUTH_NONE_CRED).toBuffer(), local))));
   t.like(await ask(2, PMAPPROC.CALLIT), { stat: accept_stat.PROC_UNAVAIL });
   t.like(await ask(4, 3), { stat: accept_stat.PROG_MISMATCH, mismatch: { low: 2, high: 2 } });
 });

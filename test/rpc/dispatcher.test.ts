@@ -2,11 +2,11 @@
 import test from 'ava';
 import { XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import { AUTH_NONE_CRED, encodeAuthSys } from '../../src/rpc/auth.js';
-import { Dispatcher } from '../../src/rpc/dispatcher.js';
+import { DISCONNECT, Dispatcher } from '../../src/rpc/dispatcher.js';
 import { DuplicateRequestCache } from '../../src/rpc/drc.js';
 import { accept_stat, auth_stat, decodeReplyHeader, encodeCallHeader, type OpaqueAuth } from '../../src/rpc/message.js';
 import type { Peer } from '../../src/rpc/types.js';
-import { NFS_NULL_CALL_AUTH_SYS, PROG_MISMATCH_3_3, RPC_MISMATCH_2_2 } from '../fixtures/rpc.js';
+import { NFS_NULL_CALL_AUTH_SYS, PROG_MISMATCH_3_3, replyBytes, RPC_MISMATCH_2_2 } from '../fixtures/rpc.js';
 import { TOY, TOY_PROG, toyProgram } from '../fixtures/toy-program.js';
 
 const peer: Peer = { address: '127.0.0.1', port: 800, transport: 'tcp' };
@@ -19,9 +19,7 @@ function call(prog: number, vers: number, proc: number, args?: (w: XdrWriter) =>
 }
 
 async function answer(d: Dispatcher, msg: Buffer, from = peer) {
-  const reply = await d.dispatch(msg, from);
-  if (!reply) return null;
-  const r = new XdrReader(Buffer.concat(reply));
+  const r = new XdrReader(replyBytes(await d.dispatch(msg, from)));
   return { header: decodeReplyHeader(r), body: r };
 }
 
@@ -48,8 +46,9 @@ test('PROG_MISMATCH(3,3) for versions 2 and 4 of a program registered at 3 only'
     t.deepEqual(a?.header, { xid: 77, kind: 'accepted', stat: accept_stat.PROG_MISMATCH, mismatch: { low: 3, high: 3 } });
   }
   d.register({ prog: 100003, vers: 3, name: 'nfs', procedures: [() => undefined] });
-  const reply = await d.dispatch(NFS_NULL_CALL_AUTH_SYS.map((b, i) => (i === 19 ? 4 : b)) as Buffer, peer);
-  t.deepEqual(Buffer.concat(reply!), PROG_MISMATCH_3_3);
+  const v4 = Buffer.from(NFS_NULL_CALL_AUTH_SYS);
+  v4.writeUInt32BE(4, 16);
+  t.deepEqual(replyBytes(await d.dispatch(v4, peer)), PROG_MISMATCH_3_3);
 });
 
 test('PROG_MISMATCH reports the registered range', async (t) => {
@@ -69,7 +68,7 @@ test('RPC_MISMATCH(2,2) for rpcvers != 2, even when the rest is truncated', asyn
   const { d } = setup();
   const msg = Buffer.from(NFS_NULL_CALL_AUTH_SYS.subarray(0, 12));
   msg.writeUInt32BE(3, 8);
-  t.deepEqual(Buffer.concat((await d.dispatch(msg, peer))!), RPC_MISMATCH_2_2);
+  t.deepEqual(replyBytes(await d.dispatch(msg, peer)), RPC_MISMATCH_2_2);
 });
 
 test('GARBAGE_ARGS when arguments do not decode', async (t) => {
@@ -91,14 +90,14 @@ test('AUTH_ERROR for bad and unsupported credentials', async (t) => {
   t.like((await answer(d, call(TOY_PROG, 3, 0, undefined, { flavor: 6, body: Buffer.alloc(8) })))?.header, { why: auth_stat.AUTH_TOOWEAK });
 });
 
-test('no answer to replies, short messages and truncated headers', async (t) => {
+test('a REPLY sent to the server is dropped; short messages and truncated headers disconnect', async (t) => {
   const { d } = setup();
-  t.is(await d.dispatch(Buffer.alloc(0), peer), null);
-  t.is(await d.dispatch(Buffer.alloc(7), peer), null);
   const reply = Buffer.alloc(24);
   reply.writeUInt32BE(1, 4);
   t.is(await d.dispatch(reply, peer), null);
-  t.is(await d.dispatch(NFS_NULL_CALL_AUTH_SYS.subarray(0, 30), peer), null);
+  t.is(await d.dispatch(Buffer.alloc(0), peer), DISCONNECT);
+  t.is(await d.dispatch(Buffer.alloc(7), peer), DISCONNECT);
+  for (const cut of [8, 12, 16, 24, 30, 60]) t.is(await d.dispatch(NFS_NULL_CALL_AUTH_SYS.subarray(0, cut), peer), DISCONNECT, `cut ${cut}`);
 });
 
 test('duplicate request cache: a completed retransmit replays, one in progress is dropped', async (t) => {
@@ -106,8 +105,8 @@ test('duplicate request cache: a completed retransmit replays, one in progress i
   const msg = call(TOY_PROG, 3, TOY.COUNT, (w) => w.uint32(50), SYS, 900);
   const first = d.dispatch(msg, peer);
   t.is(await d.dispatch(msg, peer), null, 'still running: dropped');
-  const a = Buffer.concat((await first)!);
-  const b = Buffer.concat((await d.dispatch(msg, peer))!);
+  const a = replyBytes(await first);
+  const b = replyBytes(await d.dispatch(msg, peer));
   t.deepEqual(a, b);
   t.is(state.count, 1);
   await d.dispatch(msg, { ...peer, port: 801 });

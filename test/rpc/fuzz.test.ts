@@ -69,35 +69,45 @@ function deterministic(next: () => number, xid: number): { msg: Buffer; expect: 
   }
 }
 
-/** A valid call broken at random. Its xid has the top bit set, apart from what the mutation hits. */
-function malformed(next: () => number, xid: number): Buffer {
+/**
+ * A valid call broken at random. With `headerIntact` only its arguments are damaged (the answer
+ * is GARBAGE_ARGS or a result, and a TCP connection must survive it); otherwise anything goes.
+ * The xid has the top bit set, apart from what a mutation hits.
+ */
+function malformed(next: () => number, xid: number, headerIntact: boolean): Buffer {
+  const argsOf = [
+    () => Buffer.alloc(0),
+    () => new XdrWriter().opaque(Buffer.alloc(next() % 64, 0x41)).toBuffer(),
+    () => Buffer.alloc(0),
+    () => new XdrWriter().uint32(next() % 3).toBuffer(),
+    () => new XdrWriter().uint32(next() % 2048).toBuffer(),
+  ];
+  const proc = next() % argsOf.length;
+  const header = call(xid, TOY_PROG, 3, proc, undefined, next() % 2 ? SYS : AUTH_NONE_CRED);
+  const msg = Buffer.concat([header, argsOf[proc]!()]);
+  const from = headerIntact ? header.length : 4;
   const kind = next() % 5;
-  if (kind === 0) {
+  if (kind === 0 && !headerIntact) {
     const b = Buffer.allocUnsafe(next() % 160);
     for (let i = 0; i < b.length; i++) b[i] = next() & 0xff;
     return b;
   }
-  const procs = [
-    () => call(xid, TOY_PROG, 3, TOY.NULL, undefined, next() % 2 ? SYS : AUTH_NONE_CRED),
-    () => call(xid, TOY_PROG, 3, TOY.ECHO, (w) => w.opaque(Buffer.alloc(next() % 64, 0x41))),
-    () => call(xid, TOY_PROG, 3, TOY.WHO),
-    () => call(xid, TOY_PROG, 3, TOY.COUNT, (w) => w.uint32(next() % 3)),
-    () => call(xid, TOY_PROG, 3, TOY.BIG, (w) => w.uint32(next() % 2048)),
-  ];
-  const b = Buffer.from(procs[next() % procs.length]!());
+  if (kind === 0 || msg.length - from < 4) {
+    const garbage = Buffer.allocUnsafe(1 + (next() % 64));
+    for (let i = 0; i < garbage.length; i++) garbage[i] = next() & 0xff;
+    return Buffer.concat([msg, garbage]);
+  }
   switch (kind) {
     case 1:
-      return b.subarray(0, next() % b.length);
+      return msg.subarray(0, from + (next() % (msg.length - from)));
     case 2:
-      for (let n = 1 + (next() % 4); n > 0; n--) b[4 + (next() % (b.length - 4))] = next() & 0xff;
-      return b;
-    case 3: {
-      const at = 4 + 4 * (next() % ((b.length - 4) / 4));
-      b.writeUInt32BE(INTERESTING[next() % INTERESTING.length]!, at);
-      return b;
-    }
+      for (let n = 1 + (next() % 4); n > 0; n--) msg[from + (next() % (msg.length - from))] = next() & 0xff;
+      return msg;
+    case 3:
+      msg.writeUInt32BE(INTERESTING[next() % INTERESTING.length]!, from + 4 * (next() % Math.floor((msg.length - from) / 4)));
+      return msg;
     default:
-      return Buffer.concat([b, Buffer.alloc(1 + (next() % 64), next() & 0xff)]);
+      return Buffer.concat([msg, Buffer.alloc(1 + (next() % 64), next() & 0xff)]);
   }
 }
 
@@ -149,8 +159,8 @@ test('100,000+ malformed messages over TCP and UDP; the server keeps answering w
   const heapBefore = process.memoryUsage().heapUsed;
   let sent = 0;
 
-  // 1. One TCP stream per round of well-framed records: deterministic calls asserted, malformed
-  //    ones (some split into two fragments) only have to leave the connection working.
+  // 1. One TCP stream per round of well-framed records: deterministic calls asserted; calls with
+  //    damaged arguments (some split into two fragments) must leave the connection working.
   let xid = 1;
   const expectations = new Map<number, Expect>();
   for (let round = 0; round < 6; round++) {
@@ -164,7 +174,7 @@ test('100,000+ malformed messages over TCP and UDP; the server keeps answering w
           expectations.set(xid++, d.expect);
           msg = d.msg;
         } else {
-          msg = malformed(next, (0x8000_0000 | next()) >>> 0);
+          msg = malformed(next, (0x8000_0000 | next()) >>> 0, true);
         }
         if (msg.length > 8 && next() % 8 === 0) {
           const cut = 1 + (next() % (msg.length - 1));
@@ -188,12 +198,13 @@ test('100,000+ malformed messages over TCP and UDP; the server keeps answering w
   }
 
   // 2. Connection killers: 2 GiB and just-oversized fragment headers, records cut short by a
-  //    close, lengths past the end. Each may cost its own connection, never the server.
+  //    close, lengths past the end, call headers cut short inside a complete record. Each costs
+  //    its own connection (the server must close it), never the server.
   const killers = async (n: number): Promise<void> => {
     for (let i = 0; i < n; i++) {
       const conn = await rawConnection(port);
       const valid = call(xid++, TOY_PROG, 3, TOY.NULL);
-      switch (next() % 4) {
+      switch (next() % 5) {
         case 0:
           conn.socket.end(Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]));
           break;
@@ -203,8 +214,14 @@ test('100,000+ malformed messages over TCP and UDP; the server keeps answering w
         case 2:
           conn.socket.end(Buffer.concat([encodeRecordMark(valid.length + 1 + (next() % 100)), valid]));
           break;
-        default:
+        case 3:
           conn.socket.end(Buffer.concat([encodeRecordMark(40, false), valid.subarray(0, 40), encodeRecordMark(0x7fffffff - 30)]));
+          break;
+        default: {
+          // Left open by us: only the server can end this one.
+          const cut = next() % valid.length;
+          conn.socket.write(Buffer.concat([encodeRecordMark(cut), valid.subarray(0, cut)]));
+        }
       }
       await conn.closed;
       sent++;
@@ -217,7 +234,7 @@ test('100,000+ malformed messages over TCP and UDP; the server keeps answering w
   const udp = await RpcClient.connect('udp', '127.0.0.1', udpPort, { timeoutMs: 500 });
   for (let batch = 0; batch < 800; batch++) {
     for (let i = 0; i < 100; i++) {
-      udp.sendRaw(next() % 4 === 0 ? deterministic(next, (0x8000_0000 | next()) >>> 0).msg : malformed(next, (0x8000_0000 | next()) >>> 0));
+      udp.sendRaw(next() % 4 === 0 ? deterministic(next, (0x8000_0000 | next()) >>> 0).msg : malformed(next, (0x8000_0000 | next()) >>> 0, false));
       sent++;
     }
     for (let attempt = 0; ; attempt++) {
