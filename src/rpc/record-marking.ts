@@ -86,7 +86,6 @@ export class RecordDecoder {
     }
     this.lastFragment = word >= LAST_FRAGMENT;
     this.fragmentLeft = length;
-    if (!this.lastFragment || this.accBytes > 0) this.reserve(this.accBytes + length);
   }
 
   private endFragment(): void {
@@ -105,8 +104,9 @@ export class RecordDecoder {
     this.acc = grown;
   }
 
+  /** Space for the rest of the fragment is taken when its first byte arrives, not on the header alone. */
   private append(chunk: Buffer, pos: number, n: number): void {
-    this.reserve(this.accBytes + n);
+    this.reserve(this.accBytes + this.fragmentLeft);
     chunk.copy(this.acc as Buffer, this.accBytes, pos, pos + n);
     this.accBytes += n;
   }
