@@ -15,7 +15,8 @@ import { createMountProgram } from './mount/program.js';
 import { nfs3Program } from './nfs3/program.js';
 import { mappingsFor, startPortmap, type PortmapHandle } from './portmap/start-portmap.js';
 import { createRpcServer, Dispatcher } from './rpc/index.js';
-import { openUnion } from './vfs/index.js';
+import { FileType, openUnion } from './vfs/index.js';
+import { FsError } from './errors/fs-error.js';
 
 const log = child('server');
 
@@ -36,7 +37,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     whiteoutFormat: o.whiteoutFormat,
   });
   const nfs = nfs3Program(union);
-  const mount = createMountProgram({ exportPath: o.exportPath, rootHandle: () => union.handleOf(union.root) });
+  const mount = createMountProgram({
+    exportPath: o.exportPath,
+    resolve: (components, cred) => {
+      let id = union.root;
+      for (const name of components) id = union.lookup(id, name, cred);
+      if (union.getattr(id).type !== FileType.DIR) throw new FsError('ENOTDIR');
+      return union.handleOf(id);
+    },
+  });
   const dispatcher = new Dispatcher().register(nfs).register(mount);
   const rpc = createRpcServer(dispatcher);
   let portmap: PortmapHandle | undefined;

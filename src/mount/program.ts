@@ -1,6 +1,7 @@
 /**
- * MOUNT v3 (RFC 1813 Appendix I): hands out the root file handle of the one export, and keeps
- * the advisory mount list that DUMP reports (bounded: clients that never UMNT must not grow it
+ * MOUNT v3 (RFC 1813 Appendix I): hands out the file handle of the export or of a directory
+ * below it (knfsd and ganesha allow that, and libnfs relies on it: `nfs-cat nfs://h/union/d/f`
+ * mounts /union/d), and keeps the advisory mount list that DUMP reports (bounded: clients that never UMNT must not grow it
  * forever; the oldest entry goes first).
  *
  *   const MNTPATHLEN = 1024;  const MNTNAMLEN = 255;  const FHSIZE3 = 64;
@@ -17,7 +18,8 @@
 import type { XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
 import { auth_flavor } from '../rpc/message.js';
-import type { ProgramVersion, RpcCall } from '../rpc/types.js';
+import type { Credential, ProgramVersion, RpcCall } from '../rpc/types.js';
+import { toNfsstat3 } from '../errors/nfsstat.js';
 
 const log = child('mount');
 
@@ -45,8 +47,11 @@ export const MOUNTPROC3 = { NULL: 0, MNT: 1, DUMP: 2, UMNT: 3, UMNTALL: 4, EXPOR
 export interface MountOptions {
   /** The exported path clients mount; default '/union'. */
   exportPath?: string;
-  /** The export root's NFS file handle (at most 64 bytes). */
-  rootHandle: () => Buffer | Promise<Buffer>;
+  /**
+   * The handle (at most 64 bytes) of the directory `components` below the export root, looked
+   * up as `cred`; [] is the root. Throws errno errors (ENOENT, ENOTDIR, EACCES, ...).
+   */
+  resolve: (components: readonly Buffer[], cred: Credential) => Buffer | Promise<Buffer>;
   /** Flavors advertised in the MNT reply; default [AUTH_SYS, AUTH_NONE]. */
   authFlavors?: readonly number[];
   /** Entries kept for DUMP; default 1024. */
@@ -61,20 +66,27 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
   const mounts = new Map<string, { host: string; dir: Buffer }>();
 
   const mnt = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
-    const dir = call.args.string(MNTPATHLEN);
+    const dir = normalize(call.args.string(MNTPATHLEN));
     call.args.done();
-    if (!normalize(dir).equals(exportPath)) {
+    const components = below(exportPath, dir);
+    if (components === undefined) {
       reply.enum(mountstat3.MNT3ERR_NOENT);
       return;
     }
-    const fh = await o.rootHandle();
-    if (fh.length > FHSIZE3) throw new Error(`root handle of ${fh.length} bytes exceeds FHSIZE3`);
+    let fh: Buffer;
+    try {
+      fh = await o.resolve(components, call.cred);
+    } catch (err) {
+      reply.enum(toMountstat3(err));
+      return;
+    }
+    if (fh.length > FHSIZE3) throw new Error(`handle of ${fh.length} bytes exceeds FHSIZE3`);
     const host = call.peer.address;
-    const key = `${host}\0${exportPath.toString('latin1')}`;
+    const key = `${host}\0${dir.toString('latin1')}`;
     mounts.delete(key);
-    mounts.set(key, { host, dir: exportPath });
+    mounts.set(key, { host, dir: Buffer.from(dir) });
     while (mounts.size > maxMounts) mounts.delete(mounts.keys().next().value as string);
-    if (log.isDebugEnabled()) log.debug(`MNT ${exportPath.toString()} by ${host}`);
+    if (log.isDebugEnabled()) log.debug(`MNT ${dir.toString()} by ${host}`);
     reply.enum(mountstat3.MNT3_OK).opaque(fh).uint32(authFlavors.length);
     for (const f of authFlavors) reply.int32(f);
   };
@@ -116,4 +128,32 @@ function normalize(path: Buffer): Buffer {
   let end = path.length;
   while (end > 1 && path[end - 1] === 0x2f) end--;
   return end === 0 ? Buffer.from('/') : path.subarray(0, end);
+}
+
+/**
+ * The path components of `dir` below the export, or undefined when `dir` is not the export or
+ * inside it. '.' and '..' components are refused here: a mount path never climbs.
+ */
+function below(exportPath: Buffer, dir: Buffer): Buffer[] | undefined {
+  if (dir.equals(exportPath)) return [];
+  const prefix = exportPath.length === 1 ? 0 : exportPath.length;
+  if (dir.length <= prefix || dir[prefix] !== 0x2f || !dir.subarray(0, prefix).equals(exportPath.subarray(0, prefix))) return undefined;
+  const parts: Buffer[] = [];
+  let start = prefix + 1;
+  for (let i = start; i <= dir.length; i++) {
+    if (i < dir.length && dir[i] !== 0x2f) continue;
+    if (i > start) parts.push(dir.subarray(start, i));
+    start = i + 1;
+  }
+  return parts.some((p) => p.equals(DOT) || p.equals(DOTDOT)) ? undefined : parts;
+}
+
+const DOT = Buffer.from('.');
+const DOTDOT = Buffer.from('..');
+const MOUNTSTATS: ReadonlySet<number> = new Set(Object.values(mountstat3));
+
+/** mountstat3 reuses the nfsstat3 numbers (RFC 1813 Appendix I), so the one errno table serves. */
+function toMountstat3(err: unknown): number {
+  const stat = toNfsstat3(err, 'mount');
+  return MOUNTSTATS.has(stat) ? stat : mountstat3.MNT3ERR_SERVERFAULT;
 }

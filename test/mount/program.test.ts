@@ -8,11 +8,21 @@ import { accept_stat, auth_flavor, decodeReplyHeader, encodeCallHeader } from '.
 import { createRpcServer } from '../../src/rpc/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { replyBytes } from '../fixtures/rpc.js';
+import { FsError } from '../../src/errors/fs-error.js';
 
 const ROOT_FH = Buffer.from('0100000000000000000000010123456789abcdef0123456789abcdef', 'hex');
+const SUB_FH = Buffer.from('0100000000000000000000020123456789abcdef0123456789abcdef', 'hex');
+
+/** A two-level export: the root holds directory `sub` and file `file`. */
+function resolve(components: readonly Buffer[]): Buffer {
+  const path = components.map((c) => c.toString()).join('/');
+  if (path === '') return ROOT_FH;
+  if (path === 'sub') return SUB_FH;
+  throw new FsError(path === 'file' || path.startsWith('file/') ? 'ENOTDIR' : 'ENOENT');
+}
 
 async function start() {
-  const server = createRpcServer(new Dispatcher().register(createMountProgram({ rootHandle: () => ROOT_FH })));
+  const server = createRpcServer(new Dispatcher().register(createMountProgram({ resolve })));
   const port = await server.listenTcp('127.0.0.1', 0);
   const udp = await server.listenUdp('127.0.0.1', 0);
   return { server, port, udp };
@@ -50,7 +60,7 @@ test('MNT /union returns the root handle and AUTH_SYS, AUTH_NONE; DUMP lists it;
 test('MNT of an unknown path is MNT3ERR_NOENT; an over-long path is GARBAGE_ARGS', async (t) => {
   const { server, udp } = await start();
   const c = await RpcClient.connect('udp', '127.0.0.1', udp);
-  for (const path of ['/', '/other', '/union/sub', '/unio', '']) {
+  for (const path of ['/', '/other', '/union/missing', '/union/../etc', '/union/./sub', '/unio', '/unionx', '']) {
     const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string(path));
     t.is(r.enum(), mountstat3.MNT3ERR_NOENT, path);
     r.done();
@@ -64,8 +74,20 @@ test('MNT of an unknown path is MNT3ERR_NOENT; an over-long path is GARBAGE_ARGS
   await server.close();
 });
 
+test('MNT of a directory below the export returns its handle; errno failures map to mountstat3', async (t) => {
+  const { server, port } = await start();
+  const c = await RpcClient.connect('tcp', '127.0.0.1', port);
+  const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union//sub/'));
+  t.is(r.enum(), mountstat3.MNT3_OK);
+  t.deepEqual(Buffer.from(r.opaque(64)), SUB_FH);
+  t.is((await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union/file'))).enum(), mountstat3.MNT3ERR_NOTDIR);
+  t.is((await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union/file/x'))).enum(), mountstat3.MNT3ERR_NOTDIR);
+  c.close();
+  await server.close();
+});
+
 test('EXPORT lists the one export with no group restriction', async (t) => {
-  const server = createRpcServer(new Dispatcher().register(createMountProgram({ exportPath: '/data', rootHandle: () => ROOT_FH })));
+  const server = createRpcServer(new Dispatcher().register(createMountProgram({ exportPath: '/data', resolve })));
   const c = await RpcClient.connect('tcp', '127.0.0.1', await server.listenTcp('127.0.0.1', 0));
   const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.EXPORT);
   t.true(r.bool());
@@ -78,7 +100,7 @@ test('EXPORT lists the one export with no group restriction', async (t) => {
 });
 
 test('the mount list is bounded, oldest first out', async (t) => {
-  const d = new Dispatcher().register(createMountProgram({ rootHandle: () => ROOT_FH, maxMounts: 2 }));
+  const d = new Dispatcher().register(createMountProgram({ resolve, maxMounts: 2 }));
   const call = (proc: number, args?: (w: XdrWriter) => void) => {
     const w = encodeCallHeader(new XdrWriter(), 1, MOUNT_PROGRAM, 3, proc, AUTH_NONE_CRED);
     args?.(w);
