@@ -10,6 +10,7 @@
  * to the VFS without copying: the RPC layer keeps that buffer untouched until the procedure's
  * promise settles.
  */
+import type { RpcCall } from '../rpc/types.js';
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { Attr, NodeId, UnionFs } from '../vfs/types.js';
 import { hasErrnoCode } from '../errors/fs-error.js';
@@ -39,6 +40,20 @@ export interface Nfs3Context {
   readonly maxDirBytes: number;
   readonly maxDirEntries: number;
   readonly linkMax: number;
+}
+
+/**
+ * A reply must fit one datagram over UDP, so READ, READDIR(PLUS) and what FSINFO advertises
+ * shrink to 32 KiB there (knfsd's UDP limit); TCP gets the full sizes.
+ */
+export const UDP_MAX_DATA = 32 * 1024;
+
+export function maxIoFor(ctx: Nfs3Context, call: RpcCall): number {
+  return call.peer.transport === 'udp' && ctx.maxIo > UDP_MAX_DATA ? UDP_MAX_DATA : ctx.maxIo;
+}
+
+export function maxDirBytesFor(ctx: Nfs3Context, call: RpcCall): number {
+  return call.peer.transport === 'udp' && ctx.maxDirBytes > UDP_MAX_DATA ? UDP_MAX_DATA : ctx.maxDirBytes;
 }
 
 export function makeContext(fs: UnionFs, o: Nfs3Options = {}): Nfs3Context {

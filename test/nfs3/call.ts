@@ -9,11 +9,11 @@ import type { ProgramVersion } from '../../src/rpc/types.js';
 export const ROOT_CRED: Credential = { flavor: 1, uid: 0, gid: 0, gids: [], machinename: 'test' };
 
 export async function callProc(
-  prog: ProgramVersion, proc: number, args: Buffer, cred: Credential = ROOT_CRED,
+  prog: ProgramVersion, proc: number, args: Buffer, cred: Credential = ROOT_CRED, transport: 'tcp' | 'udp' = 'tcp',
 ): Promise<{ bytes: Buffer; r: XdrReader }> {
   const call: RpcCall = {
     xid: 1, prog: prog.prog, vers: prog.vers, proc, cred,
-    args: new XdrReader(args), peer: { address: '127.0.0.1', port: 700, transport: 'tcp' },
+    args: new XdrReader(args), peer: { address: '127.0.0.1', port: 700, transport },
   };
   const w = new XdrWriter(64);
   const p = prog.procedures[proc];

@@ -100,6 +100,16 @@ test('READ: data, count, eof; count capped at 1 MiB', async (t) => {
   t.is(rd[3], 1024 * 1024);
 });
 
+test('READ over UDP is capped at 32 KiB so the reply fits one datagram; FSINFO advertises that', async (t) => {
+  const { fs, prog } = setup();
+  await callProc(prog, c.NFSPROC3.READ, args((w) => w.opaque(fs.handleOf(2)).uint64Number(0).uint32(1 << 20)), undefined, 'udp');
+  t.is(fs.calls.filter((x) => x[0] === 'read').at(-1)![3], 32 * 1024);
+  const { r } = await callProc(prog, c.NFSPROC3.FSINFO, args((w) => w.opaque(fs.handleOf(1))), undefined, 'udp');
+  t.is(r.uint32(), c.NFS3_OK);
+  postOpAttr(r);
+  t.is(r.uint32(), 32 * 1024, 'rtmax');
+});
+
 test('READ: a directory is ISDIR with attributes', async (t) => {
   const { fs, prog } = setup();
   const { r } = await callProc(prog, c.NFSPROC3.READ, args((w) => w.opaque(fs.handleOf(1)).uint64Number(0).uint32(10)));

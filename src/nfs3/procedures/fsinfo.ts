@@ -28,7 +28,7 @@ import type { RpcCall } from '../../rpc/types.js';
 import type { Attr } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK, NFS3_OK } from '../constants.js';
-import type { Nfs3Context } from '../context.js';
+import { maxIoFor, type Nfs3Context } from '../context.js';
 import { readFh } from '../structs/fh.js';
 import { writePostOpAttr } from '../structs/attr.js';
 
@@ -48,11 +48,12 @@ export function fsinfo3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
   }
   reply.uint32(NFS3_OK);
   writePostOpAttr(reply, attr);
-  reply.uint32(ctx.maxIo);
-  reply.uint32(ctx.maxIo);
+  const maxIo = maxIoFor(ctx, call);
+  reply.uint32(maxIo);
+  reply.uint32(maxIo);
   reply.uint32(FSINFO_RTMULT);
-  reply.uint32(ctx.maxIo);
-  reply.uint32(ctx.maxIo);
+  reply.uint32(maxIo);
+  reply.uint32(maxIo);
   reply.uint32(FSINFO_RTMULT);
   reply.uint32(ctx.dtpref);
   reply.uint64Number(Number.MAX_SAFE_INTEGER);

@@ -21,7 +21,7 @@ import type { RpcCall } from '../../rpc/types.js';
 import type { NodeId } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { NFS3_OK } from '../constants.js';
-import { tryGetattr, type Nfs3Context } from '../context.js';
+import { maxIoFor, tryGetattr, type Nfs3Context } from '../context.js';
 import { readFh } from '../structs/fh.js';
 import { writePostOpAttr } from '../structs/attr.js';
 
@@ -30,7 +30,8 @@ export async function read3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): 
   const fh = readFh(r);
   const offset = r.uint64Number();
   const asked = r.uint32();
-  const count = asked < ctx.maxIo ? asked : ctx.maxIo;
+  const max = maxIoFor(ctx, call);
+  const count = asked < max ? asked : max;
   const fs = ctx.fs;
   let id: NodeId | undefined;
   let data: Buffer;

@@ -31,7 +31,7 @@ import type { RpcCall } from '../../rpc/types.js';
 import type { Attr, DirPage, NodeId } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { NFS3_COOKIEVERFSIZE, NFS3_OK, NFS3ERR_TOOSMALL } from '../constants.js';
-import { tryGetattr, type Nfs3Context } from '../context.js';
+import { maxDirBytesFor, tryGetattr, type Nfs3Context } from '../context.js';
 import { pad4, readFh } from '../structs/fh.js';
 import { postOpAttrSize, writePostOpAttr } from '../structs/attr.js';
 
@@ -50,7 +50,8 @@ export function readdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): voi
   const cookie = r.uint64();
   r.opaqueFixed(NFS3_COOKIEVERFSIZE);
   const asked = r.uint32();
-  const count = asked < ctx.maxDirBytes ? asked : ctx.maxDirBytes;
+  const max = maxDirBytesFor(ctx, call);
+  const count = asked < max ? asked : max;
   const fs = ctx.fs;
   let dir: NodeId | undefined;
   let page: DirPage;

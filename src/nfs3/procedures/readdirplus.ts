@@ -32,7 +32,7 @@ import type { RpcCall } from '../../rpc/types.js';
 import type { Attr, DirPage, NodeId } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { NFS3_COOKIEVERFSIZE, NFS3_OK, NFS3ERR_TOOSMALL } from '../constants.js';
-import { tryGetattr, tryHandleOf, type Nfs3Context } from '../context.js';
+import { maxDirBytesFor, tryGetattr, tryHandleOf, type Nfs3Context } from '../context.js';
 import { postOpFhSize, readFh, writePostOpFh } from '../structs/fh.js';
 import { postOpAttrSize, writePostOpAttr } from '../structs/attr.js';
 import { ENTRY3_FIXED, READDIR3RESOK_FIXED, entry3Size } from './readdir.js';
@@ -44,7 +44,8 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
   r.opaqueFixed(NFS3_COOKIEVERFSIZE);
   const dircount = r.uint32();
   const asked = r.uint32();
-  const maxcount = asked < ctx.maxDirBytes ? asked : ctx.maxDirBytes;
+  const max = maxDirBytesFor(ctx, call);
+  const maxcount = asked < max ? asked : max;
   const dirLimit = dircount === 0 ? Infinity : dircount;
   const fs = ctx.fs;
   let dir: NodeId | undefined;
