@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { IPPROTO_TCP, IPPROTO_UDP, PMAP_PROG, PMAPPROC, type Mapping } from '../../src/portmap/program.js';
 import { startPortmap } from '../../src/portmap/start-portmap.js';
 import { RpcClient } from '../helpers/rpc-client.js';
+import { withPort111Lock } from '../helpers/port111.js';
 
 const run = promisify(execFile);
 const MAPPINGS: Mapping[] = [
@@ -38,13 +39,13 @@ function lists(out: string, m: Mapping): boolean {
 const rpcinfoPresent = existsSync('/usr/sbin/rpcinfo') || existsSync('/usr/bin/rpcinfo');
 const rpcbindPresent = existsSync('/usr/sbin/rpcbind') || existsSync('/sbin/rpcbind');
 const isRoot = process.getuid?.() === 0;
-const free = await port111Free();
+const free = await withPort111Lock(port111Free);
 const ownReason = !rpcinfoPresent ? 'rpcinfo missing' : !isRoot ? 'not root: cannot bind port 111' : !free ? 'port 111 is in use' : undefined;
 const rpcbindReason = ownReason ?? (rpcbindPresent ? undefined : 'rpcbind missing');
 if (ownReason) console.warn(`SKIPPING own-portmapper test: ${ownReason}`);
 if (rpcbindReason) console.warn(`SKIPPING rpcbind registration test: ${rpcbindReason}`);
 
-(ownReason && !CI ? test.serial.skip : test.serial)('own portmapper on 111: rpcinfo -p lists NFS 3 and MOUNT 3; UDP GETPORT works', async (t) => {
+(ownReason && !CI ? test.serial.skip : test.serial)('own portmapper on 111: rpcinfo -p lists NFS 3 and MOUNT 3; UDP GETPORT works', (t) => withPort111Lock(async () => {
   const pm = await startPortmap({ mappings: MAPPINGS, host: '127.0.0.1' });
   try {
     t.is(pm.mode, 'own');
@@ -58,9 +59,9 @@ if (rpcbindReason) console.warn(`SKIPPING rpcbind registration test: ${rpcbindRe
   } finally {
     await pm.close();
   }
-});
+}));
 
-(rpcbindReason && !CI ? test.serial.skip : test.serial)('with a system rpcbind on 111: registers with it and unregisters on close', async (t) => {
+(rpcbindReason && !CI ? test.serial.skip : test.serial)('with a system rpcbind on 111: registers with it and unregisters on close', (t) => withPort111Lock(async () => {
   const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs /run && mkdir -p /run/rpcbind && exec rpcbind -f'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -86,4 +87,4 @@ if (rpcbindReason) console.warn(`SKIPPING rpcbind registration test: ${rpcbindRe
     child.kill('SIGTERM');
     await exited;
   }
-});
+}));

@@ -5,10 +5,9 @@
  * it again with the same arguments, so the same layers and state directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { serverCli } from './env.js';
+
+export { withPort111Lock } from '../../helpers/port111.js';
 
 export interface ServerArgs {
   lowers: string[];
@@ -125,32 +124,5 @@ export class TestServer {
   async restart(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<Ready> {
     await this.stop(signal);
     return this.start();
-  }
-}
-
-/**
- * Port 111 is one per machine: test files that need the server's own portmapper hold this lock
- * (a directory under tmpdir, created atomically) so they do not run at once. A lock older than
- * 15 minutes is taken as left over from a killed run.
- */
-export async function withPort111Lock<T>(fn: () => Promise<T>, waitMs = 8 * 60_000): Promise<T> {
-  const lock = join(tmpdir(), 'union-nfsd-port111.lock');
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmdirSync(lock);
-      } catch { /* raced with the owner */ }
-      if (Date.now() > deadline) throw new Error(`port 111 lock ${lock} still held after ${waitMs} ms`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmdirSync(lock);
   }
 }
