@@ -24,12 +24,12 @@
  */
 import { XdrError, type XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Attr, CreateHow, NodeId } from '../../vfs/types.js';
-import { toNfsstat3 } from '../../errors/nfsstat.js';
-import { EXCLUSIVE, GUARDED, NFS3_CREATEVERFSIZE, NFS3_OK, NFS3ERR_ROFS, UNCHECKED } from '../constants.js';
+import type { CreateHow } from '../../vfs/types.js';
+import { EXCLUSIVE, GUARDED, NFS3_CREATEVERFSIZE, UNCHECKED } from '../constants.js';
 import type { Nfs3Context } from '../context.js';
+import { changeEntry } from '../entry-change.js';
 import { readFh } from '../structs/fh.js';
-import { checkFilename, readFilename } from '../structs/names.js';
+import { readFilename } from '../structs/names.js';
 import { readSattr3 } from '../structs/sattr3.js';
 import { writeDiropres3 } from '../structs/diropres.js';
 
@@ -43,18 +43,6 @@ export async function create3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
   else if (mode === GUARDED) how = { mode: 'guarded', attr: readSattr3(r) };
   else if (mode === EXCLUSIVE) how = { mode: 'exclusive', verifier: r.opaqueFixed(NFS3_CREATEVERFSIZE) };
   else throw new XdrError(`createmode3 out of range: ${mode}`);
-  const fs = ctx.fs;
-  let dir: NodeId | undefined;
-  let pre: Attr | undefined;
-  let obj: NodeId | undefined;
-  let status: number;
-  try {
-    dir = fs.resolve(dirFh);
-    pre = fs.getattr(dir);
-    status = fs.readOnly ? NFS3ERR_ROFS : checkFilename(name);
-    if (status === NFS3_OK) obj = await fs.create(dir, name, how, call.cred);
-  } catch (err) {
-    status = toNfsstat3(err, 'CREATE');
-  }
-  writeDiropres3(reply, fs, status, obj, dir, pre);
+  const { status, dir, pre, result } = await changeEntry(ctx, 'CREATE', dirFh, name, (dir) => ctx.fs.create(dir, name, how, call.cred));
+  writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

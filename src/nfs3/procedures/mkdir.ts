@@ -15,12 +15,10 @@
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Attr, NodeId } from '../../vfs/types.js';
-import { toNfsstat3 } from '../../errors/nfsstat.js';
-import { NFS3_OK, NFS3ERR_ROFS } from '../constants.js';
 import type { Nfs3Context } from '../context.js';
+import { changeEntry } from '../entry-change.js';
 import { readFh } from '../structs/fh.js';
-import { checkFilename, readFilename } from '../structs/names.js';
+import { readFilename } from '../structs/names.js';
 import { readSattr3 } from '../structs/sattr3.js';
 import { writeDiropres3 } from '../structs/diropres.js';
 
@@ -29,18 +27,6 @@ export async function mkdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
   const dirFh = readFh(r);
   const name = readFilename(r);
   const attr = readSattr3(r);
-  const fs = ctx.fs;
-  let dir: NodeId | undefined;
-  let pre: Attr | undefined;
-  let obj: NodeId | undefined;
-  let status: number;
-  try {
-    dir = fs.resolve(dirFh);
-    pre = fs.getattr(dir);
-    status = fs.readOnly ? NFS3ERR_ROFS : checkFilename(name);
-    if (status === NFS3_OK) obj = await fs.mkdir(dir, name, attr, call.cred);
-  } catch (err) {
-    status = toNfsstat3(err, 'MKDIR');
-  }
-  writeDiropres3(reply, fs, status, obj, dir, pre);
+  const { status, dir, pre, result } = await changeEntry(ctx, 'MKDIR', dirFh, name, (dir) => ctx.fs.mkdir(dir, name, attr, call.cred));
+  writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

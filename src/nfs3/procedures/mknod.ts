@@ -26,14 +26,14 @@
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Attr, FileType, NodeId, SetAttr } from '../../vfs/types.js';
-import { toNfsstat3 } from '../../errors/nfsstat.js';
+import type { FileType, SetAttr } from '../../vfs/types.js';
 import {
-  NF3BLK, NF3CHR, NF3FIFO, NF3SOCK, NFS3_OK, NFS3ERR_BADTYPE, NFS3ERR_ROFS,
+  NF3BLK, NF3CHR, NF3FIFO, NF3SOCK, NFS3_OK, NFS3ERR_BADTYPE,
 } from '../constants.js';
 import type { Nfs3Context } from '../context.js';
+import { changeEntry } from '../entry-change.js';
 import { readFh } from '../structs/fh.js';
-import { checkFilename, readFilename } from '../structs/names.js';
+import { readFilename } from '../structs/names.js';
 import { readSattr3 } from '../structs/sattr3.js';
 import { writeDiropres3 } from '../structs/diropres.js';
 
@@ -57,20 +57,7 @@ export async function mknod3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     attr = readSattr3(r);
     typeOk = true;
   }
-  const fs = ctx.fs;
-  let dir: NodeId | undefined;
-  let pre: Attr | undefined;
-  let obj: NodeId | undefined;
-  let status: number;
-  try {
-    dir = fs.resolve(dirFh);
-    pre = fs.getattr(dir);
-    status = fs.readOnly ? NFS3ERR_ROFS : !typeOk ? NFS3ERR_BADTYPE : checkFilename(name);
-    if (status === NFS3_OK) {
-      obj = await fs.mknod(dir, name, type as FileType, attr, { major, minor }, call.cred);
-    }
-  } catch (err) {
-    status = toNfsstat3(err, 'MKNOD');
-  }
-  writeDiropres3(reply, fs, status, obj, dir, pre);
+  const { status, dir, pre, result } = await changeEntry(ctx, 'MKNOD', dirFh, name,
+    (dir) => ctx.fs.mknod(dir, name, type as FileType, attr, { major, minor }, call.cred), typeOk ? NFS3_OK : NFS3ERR_BADTYPE);
+  writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

@@ -15,30 +15,17 @@
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Attr, NodeId } from '../../vfs/types.js';
-import { toNfsstat3 } from '../../errors/nfsstat.js';
-import { NFS3_OK, NFS3ERR_ROFS } from '../constants.js';
 import { tryGetattr, type Nfs3Context } from '../context.js';
+import { changeEntry } from '../entry-change.js';
 import { readFh } from '../structs/fh.js';
-import { checkFilename, readFilename } from '../structs/names.js';
+import { readFilename } from '../structs/names.js';
 import { writeWcc } from '../structs/attr.js';
 
 export async function rmdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
   const r = call.args;
   const dirFh = readFh(r);
   const name = readFilename(r);
-  const fs = ctx.fs;
-  let dir: NodeId | undefined;
-  let pre: Attr | undefined;
-  let status: number;
-  try {
-    dir = fs.resolve(dirFh);
-    pre = fs.getattr(dir);
-    status = fs.readOnly ? NFS3ERR_ROFS : checkFilename(name);
-    if (status === NFS3_OK) await fs.rmdir(dir, name, call.cred);
-  } catch (err) {
-    status = toNfsstat3(err, 'RMDIR');
-  }
+  const { status, dir, pre } = await changeEntry(ctx, 'RMDIR', dirFh, name, (dir) => ctx.fs.rmdir(dir, name, call.cred));
   reply.uint32(status);
-  writeWcc(reply, pre, tryGetattr(fs, dir));
+  writeWcc(reply, pre, tryGetattr(ctx.fs, dir));
 }

@@ -18,12 +18,10 @@
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Attr, NodeId } from '../../vfs/types.js';
-import { toNfsstat3 } from '../../errors/nfsstat.js';
-import { NFS3_OK, NFS3ERR_ROFS } from '../constants.js';
 import type { Nfs3Context } from '../context.js';
+import { changeEntry } from '../entry-change.js';
 import { readFh } from '../structs/fh.js';
-import { checkFilename, checkPath, readFilename, readPath } from '../structs/names.js';
+import { checkPath, readFilename, readPath } from '../structs/names.js';
 import { readSattr3 } from '../structs/sattr3.js';
 import { writeDiropres3 } from '../structs/diropres.js';
 
@@ -33,19 +31,7 @@ export async function symlink3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter
   const name = readFilename(r);
   const attr = readSattr3(r);
   const target = readPath(r);
-  const fs = ctx.fs;
-  let dir: NodeId | undefined;
-  let pre: Attr | undefined;
-  let obj: NodeId | undefined;
-  let status: number;
-  try {
-    dir = fs.resolve(dirFh);
-    pre = fs.getattr(dir);
-    status = fs.readOnly ? NFS3ERR_ROFS : checkFilename(name);
-    if (status === NFS3_OK) status = checkPath(target);
-    if (status === NFS3_OK) obj = await fs.symlink(dir, name, target, attr, call.cred);
-  } catch (err) {
-    status = toNfsstat3(err, 'SYMLINK');
-  }
-  writeDiropres3(reply, fs, status, obj, dir, pre);
+  const { status, dir, pre, result } = await changeEntry(ctx, 'SYMLINK', dirFh, name,
+    (dir) => ctx.fs.symlink(dir, name, target, attr, call.cred), checkPath(target));
+  writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }
