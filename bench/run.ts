@@ -253,7 +253,9 @@ function generate(client: string, root: string): Layout {
   mk(l0, 'meta');
   mk(L.plain, 'meta', 'keep');
   mk(l2, 'copyup');
-  for (let r = 1; r <= rounds; r++) gen(client, 'gen-pattern', path.join(l2, 'copyup', `c${r}.bin`), sizes.copyup, 100 + r);
+  if (!only.length || only.includes('copyup')) { // the biggest files: only when that workload runs
+    for (let r = 1; r <= rounds; r++) gen(client, 'gen-pattern', path.join(l2, 'copyup', `c${r}.bin`), sizes.copyup, 100 + r);
+  }
   // /deep/d1/../d9/f000..: directories in every layer, leaves in the bottom layer only
   for (const l of L.lowers3) mk(deepPath(path.join(l, 'deep'), sizes.depth));
   gen(client, 'gen-files', deepPath(path.join(l2, 'deep'), sizes.depth), 'f%03d', 0, sizes.leaves, 1, -1);
@@ -443,7 +445,7 @@ async function main(): Promise<void> {
 
   for (let round = 1; round <= rounds; round++) {
     for (const w of workloads) {
-      const kinds = rotate(w.servers.filter((k) => endpoints.has(k)), round - 1);
+      const kinds = rotate(w.servers.filter((k) => endpoints.has(k) && round <= (w.maxRounds?.[k] ?? rounds)), round - 1);
       for (const kind of kinds) {
         const ep = endpoints.get(kind) as Endpoint;
         samples.push(...(await runOne(client, w, ep, round, rawFile, overallPeak)));
