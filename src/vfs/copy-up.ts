@@ -27,15 +27,18 @@ import type { Union } from './union.js';
 import { FileType } from './types.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev, writeOpaque } from './whiteout.js';
+import { lstatQuiet } from './namei.js';
 
 const log = child('vfs');
 
 /** Empty the workdir's temporaries (crash leftovers) and return the tmp dir (binary string). */
-export function prepareWorkdir(workdir: string): string {
+export function prepareWorkdir(workdir: string): { tmp: string; index: string } {
   const tmp = workdir + '/union-nfsd/tmp';
+  const index = workdir + '/union-nfsd/index';
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true, mode: 0o700 });
-  return Buffer.from(tmp, 'utf8').toString('latin1');
+  fs.mkdirSync(index, { recursive: true, mode: 0o700 });
+  return { tmp: Buffer.from(tmp, 'utf8').toString('latin1'), index: Buffer.from(index, 'utf8').toString('latin1') };
 }
 
 export function copyUp(u: Union, n: Node, opts?: { noData?: boolean }): Promise<void> {
@@ -53,6 +56,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   const src = u.path(n); // lower paths never change: safe across awaits
   const st = fs.lstatSync(src, { bigint: true });
   const tmp = pathBuf(u.tmpName());
+  let indexed: Buffer | undefined;
   try {
     switch (n.type) {
       case FileType.REG:
@@ -77,9 +81,27 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
     }
     const parent = u.node(n.parent);
     if (parent.layer !== 0) throw new Error('parent not copied up');
+    if (n.type !== FileType.DIR && st.nlink > 1n && u.indexDir !== '') {
+      // A lower hard link: index the copy by the lower inode first, so every other name of it
+      // (seen or not yet seen) resolves to this copy, and count links as overlayfs index=on
+      // does: the union count stays the lower one (index + upper name = 2 links now).
+      const ip = u.indexPath(st.dev, st.ino);
+      const off = Number(st.nlink) - 2;
+      writeNlinkOff(u, ip, off);
+      fs.linkSync(tmp, ip);
+      indexed = ip;
+    }
     fs.renameSync(tmp, u.upperPath(u.rel(n)));
+    if (indexed !== undefined) {
+      n.index = indexed;
+      n.nlinkOff = Number(st.nlink) - 2;
+    }
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
+    if (indexed !== undefined) {
+      fs.rmSync(indexed, { force: true });
+      fs.rmSync(Buffer.concat([indexed, Buffer.from('.n')]), { force: true });
+    }
     if (hasErrnoCode(e)) {
       if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT') log.error('copy-up failed', { id: n.id, code: e.code });
       throw new FsError(e.code, `copy-up: ${String((e as unknown as Error).message)}`);
@@ -92,6 +114,22 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   u.fds.drop(n.id);
 }
 
+/** The nlink offset kept next to an index entry (`<entry>.n`, decimal). */
+export function readNlinkOff(ip: Buffer): number {
+  try {
+    const v = Number.parseInt(fs.readFileSync(Buffer.concat([ip, Buffer.from('.n')]), 'latin1'), 10);
+    return Number.isFinite(v) ? v : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function writeNlinkOff(u: Union, ip: Buffer, off: number): void {
+  const tmp = pathBuf(u.tmpName());
+  fs.writeFileSync(tmp, String(off));
+  fs.renameSync(tmp, Buffer.concat([ip, Buffer.from('.n')]));
+}
+
 /** Copy a directory and everything below it up, then make it opaque (its merge is complete). */
 export async function copyUpTree(u: Union, d: Node): Promise<void> {
   await copyUp(u, d);
@@ -101,7 +139,15 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
     const c = u.child(d, name);
     if (c === null) continue;
     if (c.type === FileType.DIR) await copyUpTree(u, c);
-    else await copyUp(u, c);
+    else {
+      await copyUp(u, c);
+      // an indexed hard link whose copy sits under another name: link it here too
+      const here = u.upperPath(u.rel(d) + '/' + name);
+      if (c.index !== undefined && lstatQuiet(here) === undefined) {
+        fs.linkSync(c.index, here);
+        u.setNlinkOff(c, (c.nlinkOff ?? 0) - 1);
+      }
+    }
   }
   const dirS = u.layers.s(0, u.rel(d));
   writeOpaque(u.whiteoutFormat, dirS, u.facts[0]!);

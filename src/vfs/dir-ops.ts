@@ -17,10 +17,16 @@
  *   needs no new marker in the OCI format, and an upper directory handed to kernel overlayfs
  *   (with or without redirect_dir) reads the same. Cost: proportional to the subtree, done
  *   asynchronously (the server keeps serving).
- * - LINK copies the source up and links in upper. Lower hard links share one id while lower
- *   (found by backing key); after a copy-up the other lower names of that inode still map to
- *   the same id and show the upper copy, but the upper copy's nlink counts only upper names.
- *   Hard links inside a subtree copied up by a directory rename are broken into copies.
+ * - Hard links (overlayfs index=on): lower hard links share one id (found by backing key). A
+ *   copy-up of a lower file with st_nlink > 1 also links the copy at
+ *   <workdir>/union-nfsd/index/<lower dev>.<lower ino>; every name of that lower inode, upper
+ *   or lower-only, seen before or not, then resolves to that one copy. Its link count is the
+ *   union's: the lower nlink at copy-up, +1 per LINK, -1 per name removed or renamed over
+ *   (stored as an offset from the index inode's st_nlink, next to the entry). REMOVE or
+ *   RENAME-over of a lower-only name of such a file copies it up first (as overlayfs does), so
+ *   the count is kept; the index entry goes with the last name. LINK links the copy in upper.
+ *   A lower-only name renamed, or inside a directory subtree copied up for a rename, gets an
+ *   upper hard link of the copy (never a second copy).
  * Example: lower d/f, REMOVE d/f -> upper/d/ (copied up), upper/d/.wh.f (OCI).
  * Races: paths are recomputed after every await; a name checked before an await is checked
  * again after it.
@@ -48,6 +54,18 @@ function lowerStack(d: Node): number[] {
 function existsBelow(u: Union, d: Node, name: string): boolean {
   const ls = lowerStack(d);
   return ls.length > 0 && findInLayers(u.layers, u.facts, ls, u.rel(d), name) !== null;
+}
+
+/** A lower non-directory with other hard links: copied up before a name of it is removed. */
+function lowerHardlink(u: Union, n: Node): boolean {
+  return u.indexDir !== '' && n.layer !== 0 && n.type !== FileType.DIR && u.getattr(n.id).nlink > 1;
+}
+
+/** Is the upper entry at `p` the indexed object's copy (vs. a lower-only name of it)? */
+function upperIsCopy(n: Node, p: Buffer): boolean {
+  if (n.index === undefined) return lstatQuiet(p) !== undefined;
+  const a = lstatQuiet(p), b = lstatQuiet(n.index);
+  return a !== undefined && b !== undefined && a.ino === b.ino && a.dev === b.dev;
 }
 
 function checkDirWrite(u: Union, d: Node, cred: Cred): Attr {
@@ -179,6 +197,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   if (!isDir && n.type === FileType.DIR) throw new FsError('EISDIR');
   if (isDir && u.listing(n).names.length > 0) throw new FsError('ENOTEMPTY');
   if (isDir && n.id === u.root) throw new FsError('EBUSY');
+  if (lowerHardlink(u, n)) await copyUp(u, n);
   await copyUp(u, d);
   // re-check after the await
   n = u.child(d, name);
@@ -188,13 +207,21 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   const dirUpper = u.layers.s(0, dirRel);
   const objUpper = u.upperPath(dirRel + '/' + name);
   const below = n.layer !== 0 || existsBelow(u, d, name);
+  // an indexed hard link removed by a name that only exists below: whiteout only
+  const upperName = n.layer === 0 && upperIsCopy(n, objUpper);
   if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', dirUpper, name, '');
-  if (n.layer === 0) {
+  if (upperName) {
     if (n.type === FileType.DIR) fs.rmSync(objUpper, { recursive: true, force: true });
     else fs.unlinkSync(objUpper);
     u.facts[0]!.opaque.delete(u.layers.s(0, dirRel + '/' + name));
+  } else if (n.layer === 0 && n.index === undefined) {
+    throw new FsError('EIO', 'upper copy missing');
   }
   if (below && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', dirUpper, name, u.tmpName());
+  if (n.index !== undefined) {
+    if (!upperName) u.setNlinkOff(n, (n.nlinkOff ?? 0) - 1);
+    u.indexSettle(n);
+  }
   const wasId = n.id;
   u.listingRemove(d.id, name);
   d.attr = null;
@@ -235,6 +262,7 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
   } else {
     await copyUp(u, src);
   }
+  if (tgt !== null && lowerHardlink(u, tgt)) await copyUp(u, tgt);
   await copyUp(u, sd);
   await copyUp(u, td);
   // all synchronous from here: re-validate
@@ -253,12 +281,20 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
   }
   if (srcBelow && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.s(0, sRel), sn, '');
   // the target's upper copy: an empty directory may still hold whiteouts
+  const tgtUpperName = tgt !== null && tgt.layer === 0 && upperIsCopy(tgt, dstUpper);
+  // a lower-only name of an indexed hard link moves as a new upper link of the copy
+  const srcLink = src.index !== undefined && !upperIsCopy(src, srcUpper);
   const dst = lstatQuiet(dstUpper);
   if (dst !== undefined) {
     if (dst.isDirectory()) fs.rmSync(dstUpper, { recursive: true, force: true });
-    else if (src.type === FileType.DIR) fs.unlinkSync(dstUpper);
+    else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
   }
-  fs.renameSync(srcUpper, dstUpper);
+  if (srcLink) {
+    fs.linkSync(src.index!, dstUpper);
+    u.setNlinkOff(src, (src.nlinkOff ?? 0) - 1);
+  } else {
+    fs.renameSync(srcUpper, dstUpper);
+  }
   const wh = u.upperPath(tRel + '/' + WH_PREFIX + tn);
   if (tn.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
   if (srcBelow && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', u.layers.s(0, sRel), sn, u.tmpName());
@@ -268,6 +304,10 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
   // identity: the target name dies, the source name moves
   if (tgt !== null) {
     tgt.attr = null;
+    if (tgt.index !== undefined) {
+      if (!tgtUpperName) u.setNlinkOff(tgt, (tgt.nlinkOff ?? 0) - 1);
+      u.indexSettle(tgt);
+    }
     u.forgetName(tgt.id, td.id, tn);
   }
   const rec = u.store.get(src.id);

@@ -38,7 +38,11 @@ export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
   const store = new IdentityStore(stateDirFor(o));
   store.open();
   const u = new Union(layers, store, o.whiteoutFormat, workdir, o.listingCacheEntries);
-  if (workdir !== undefined) u.tmpDir = prepareWorkdir(workdir);
+  if (workdir !== undefined) {
+    const w = prepareWorkdir(workdir);
+    u.tmpDir = w.tmp;
+    u.indexDir = w.index;
+  }
   await u.init();
   return u;
 }

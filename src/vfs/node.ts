@@ -23,4 +23,11 @@ export interface Node {
   attr: Attr | null;
   /** Live children by name (verified this run). */
   children: Map<string, NodeId> | null;
+  /**
+   * A copied-up lower hard link: its index entry (<workdir>/union-nfsd/index/<dev>.<ino> of the
+   * lower inode), a hard link of the upper copy that every name of the object resolves to,
+   * and the union link count's offset from the index inode's st_nlink (copy-up.ts).
+   */
+  index?: Buffer;
+  nlinkOff?: number;
 }

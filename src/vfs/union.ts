@@ -19,7 +19,7 @@ import {
   type SetAttr, type UnionFs,
 } from './types.js';
 import { Layers } from './layers.js';
-import { checkName, isMarkerName } from './names.js';
+import { checkName, isMarkerName, pathBuf } from './names.js';
 import { scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
 import { IdentityStore, keyStr, nameKey, type IdRecord, type Key } from './store.js';
 import { makeHandle, parseHandle } from './identity.js';
@@ -31,6 +31,7 @@ import type { Node } from './node.js';
 import { FdCache } from './fd-cache.js';
 import * as ops from './dir-ops.js';
 import * as cu from './copy-up.js';
+import { readNlinkOff, writeNlinkOff } from './copy-up.js';
 
 const log = child('vfs');
 export const ROOT: NodeId = 1;
@@ -56,6 +57,8 @@ export class Union implements UnionFs {
   facts: XattrFacts[] = [];
   /** <workdir>/union-nfsd/tmp: copy-up temporaries, whiteout staging. */
   tmpDir = '';
+  /** <workdir>/union-nfsd/index: copied-up lower hard links by lower dev.ino ('' = none). */
+  indexDir = '';
   private tmpSeq = 0;
   /** Copy-ups in flight, by node id: one copy per object. */
   readonly copyUps = new Map<NodeId, Promise<void>>();
@@ -105,7 +108,7 @@ export class Union implements UnionFs {
 
   /** Buffer path of the node's current copy. */
   path(n: Node): Buffer {
-    return this.layers.p(n.layer, this.rel(n));
+    return n.index ?? this.layers.p(n.layer, this.rel(n));
   }
 
   upperPath(rel: string): Buffer {
@@ -166,14 +169,18 @@ export class Union implements UnionFs {
       if (n !== undefined) return n;
     }
     if (isMarkerName(name)) return null;
-    const found = findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+    let found = findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
     const nk = nameKey(dir.id, name);
     if (found === null) {
       const stale = this.store.byName.get(nk);
       if (stale !== undefined) this.forgetName(stale, dir.id, name);
       return null;
     }
+    let origin: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
+    const indexed = this.viaIndex(found);
+    if (indexed !== null) found = indexed;
     const key: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
+    if (indexed === null) origin = key;
     const ks = keyStr(key);
     let id: NodeId | undefined;
     const byName = this.store.byName.get(nk);
@@ -207,7 +214,7 @@ export class Union implements UnionFs {
     }
     if (id === undefined) {
       id = this.store.alloc();
-      this.store.put({ id, type: found.type, key, origin: key, names: [{ parent: dir.id, name }] });
+      this.store.put({ id, type: found.type, key, origin, names: [{ parent: dir.id, name }] });
     }
     (dir.children ??= new Map()).set(name, id);
     let n = this.nodes.get(id);
@@ -232,12 +239,58 @@ export class Union implements UnionFs {
   makeNode(id: NodeId, parent: NodeId, name: string, found: Found): Node {
     const rec = this.store.get(id);
     const primary = rec?.names[0];
-    return {
+    const n: Node = {
       id, type: found.type,
       parent: primary?.parent ?? parent, name: primary?.name ?? name,
       layer: found.layer, stack: found.stack,
       attr: null, children: found.type === FileType.DIR ? new Map() : null,
     };
+    // A copied-up lower hard link (found by any of its names): it lives at its index entry.
+    if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined && rec.origin.layer !== 0 && this.indexDir !== '') {
+      const ip = this.indexPath(rec.origin.dev, rec.origin.ino);
+      const ist = lstatQuiet(ip);
+      if (ist !== undefined && ist.ino === found.st.ino && ist.dev === found.st.dev) {
+        n.index = ip;
+        n.nlinkOff = readNlinkOff(ip);
+      }
+    }
+    return n;
+  }
+
+  // ---- the hard-link index (overlayfs index=on) -------------------------------------------
+
+  indexPath(dev: bigint, ino: bigint): Buffer {
+    return pathBuf(`${this.indexDir}/${dev}.${ino}`);
+  }
+
+  /** A lower non-directory with more than one link that was copied up: its upper copy. */
+  private viaIndex(found: Found): Found | null {
+    if (this.indexDir === '' || found.layer === 0 || found.type === FileType.DIR || found.st.nlink < 2n) return null;
+    const ist = lstatQuiet(this.indexPath(found.st.dev, found.st.ino));
+    if (ist === undefined) return null;
+    return { type: found.type, layer: 0, st: ist, stack: [0] };
+  }
+
+  /**
+   * Change the union link count of an indexed object by `delta` relative to its index inode's
+   * st_nlink (a lower-only name whited out: -1; a lower-only name given an upper link: -1).
+   */
+  setNlinkOff(n: Node, off: number): void {
+    if (n.index === undefined) return;
+    n.nlinkOff = off;
+    writeNlinkOff(this, n.index, off);
+    n.attr = null;
+  }
+
+  /** Union link count of an indexed object; drops the index entry when it reaches 0. */
+  indexSettle(n: Node): void {
+    if (n.index === undefined) return;
+    const ist = lstatQuiet(n.index);
+    if (ist === undefined) return;
+    if (Number(ist.nlink) + (n.nlinkOff ?? 0) > 0) return;
+    this.fds.drop(n.id);
+    fs.rmSync(n.index, { force: true });
+    fs.rmSync(Buffer.concat([n.index, Buffer.from('.n')]), { force: true });
   }
 
   /** Drop one name of an id; the id dies with its last name. */
@@ -283,7 +336,8 @@ export class Union implements UnionFs {
   statNode(n: Node): Attr {
     const st = lstatQuiet(this.path(n));
     if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
-    n.attr = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
+    const a = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
+    n.attr = n.index === undefined ? a : { ...a, nlink: Math.max(0, a.nlink + (n.nlinkOff ?? 0)) };
     return n.attr;
   }
 
