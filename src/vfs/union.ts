@@ -43,7 +43,9 @@ export interface UnionOptions {
   /** State directory; default <workdir>/union-nfsd, else $XDG_STATE_HOME/union-nfsd/<hash>. */
   state?: string;
   whiteoutFormat: WhiteoutFormat;
-  /** Bound of the merged-listing cache, in entries. */
+  /** Bound of the merged-listing cache in heap bytes (default 32 MiB, readdir.ts). */
+  listingCacheBytes?: number;
+  /** Optional extra bound of the merged-listing cache, in entries (default none). */
   listingCacheEntries?: number;
 }
 
@@ -63,9 +65,9 @@ export class Union implements UnionFs {
   /** Copy-ups in flight, by node id: one copy per object. */
   readonly copyUps = new Map<NodeId, Promise<void>>();
 
-  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, listingCacheEntries?: number) {
+  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, listingCacheEntries?: number, listingCacheBytes?: number) {
     this.readOnly = !layers.hasUpper;
-    this.listings = new ListingCache(listingCacheEntries);
+    this.listings = new ListingCache(listingCacheBytes, listingCacheEntries);
   }
 
   async init(): Promise<void> {
@@ -334,11 +336,15 @@ export class Union implements UnionFs {
   }
 
   statNode(n: Node): Attr {
+    n.attr = this.statUncached(n);
+    return n.attr;
+  }
+
+  statUncached(n: Node): Attr {
     const st = lstatQuiet(this.path(n));
     if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
     const a = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
-    n.attr = n.index === undefined ? a : { ...a, nlink: Math.max(0, a.nlink + (n.nlinkOff ?? 0)) };
-    return n.attr;
+    return n.index === undefined ? a : { ...a, nlink: Math.max(0, a.nlink + (n.nlinkOff ?? 0)) };
   }
 
   getattrFresh(n: Node): Attr {
@@ -404,12 +410,18 @@ export class Union implements UnionFs {
 
   listingAdd(dir: NodeId, name: string): void {
     const l = this.listings.peek(dir);
-    if (l !== undefined) { listingAdd(l, name); this.listings.adjust(1); }
+    if (l === undefined) return;
+    const before = l.names.length;
+    listingAdd(l, name);
+    if (l.names.length !== before) this.listings.adjust(dir, name, 1);
   }
 
   listingRemove(dir: NodeId, name: string): void {
     const l = this.listings.peek(dir);
-    if (l !== undefined) { listingRemove(l, name); this.listings.adjust(-1); }
+    if (l === undefined) return;
+    const before = l.names.length;
+    listingRemove(l, name);
+    if (l.names.length !== before) this.listings.adjust(dir, name, -1);
   }
 
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage {
@@ -435,8 +447,10 @@ export class Union implements UnionFs {
 
   private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean): DirEntry {
     if (!plus) return { fileid: n.id, name, cookie };
+    // Not cached on the node: a 100k-entry READDIRPLUS walk would keep 100k Attrs (~245 B
+    // each) alive; a later GETATTR pays one lstat instead.
     let attr: Attr | undefined;
-    try { attr = this.getattr(n.id); } catch { attr = undefined; }
+    try { attr = n.attr ?? this.statUncached(n); } catch { attr = undefined; }
     return attr === undefined ? { fileid: n.id, name, cookie } : { fileid: n.id, name, cookie, attr };
   }
 
