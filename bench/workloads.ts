@@ -71,8 +71,8 @@ export const WORKLOADS: Workload[] = [
     name: 'randread',
     servers: ALL,
     steps: (s, r) => [
-      { args: ['randread', '/rand.bin', s.rand, 1, s.qd1Count, s.randMaxSec, r], measure: true, timeoutSec: s.randMaxSec + 60 },
-      { args: ['randread', '/rand.bin', s.rand, 16, s.qd16Count, s.randMaxSec, r], measure: true, timeoutSec: s.randMaxSec + 60 },
+      { args: ['randread', '/rand.bin', s.rand, 1, s.qd1Count, s.randMaxSec, 1, r], measure: true, timeoutSec: s.randMaxSec + 60 },
+      { args: ['randread', '/rand.bin', s.rand, 16, s.qd16Count, s.randMaxSec, 1, r], measure: true, timeoutSec: s.randMaxSec + 60 },
     ],
   },
   {
@@ -96,12 +96,12 @@ export const WORKLOADS: Workload[] = [
   {
     name: 'lookup3',
     servers: ALL,
-    steps: (s) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-3layers`], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
+    steps: (s, r) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-3layers`, r], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
   },
   {
     name: 'lookup20',
     servers: ['union20', 'plain', 'overlay20'],
-    steps: (s) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-20layers`], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
+    steps: (s, r) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-20layers`, r], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
   },
   {
     name: 'mixed',

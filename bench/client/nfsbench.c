@@ -266,8 +266,9 @@ static void rr_issue(struct nfs_context *nfs, struct rr_state *s) {
   s->issued++;
 }
 
+/* SEED is the file's pattern seed; RNGSEED picks the offsets (differs per round) */
 static void wl_randread(const char *url, const char *path, uint64_t fsize, int depth, uint64_t count,
-                        double max_seconds, uint64_t seed) {
+                        double max_seconds, uint64_t seed, uint64_t rngseed) {
   struct nfs_context *nfs = connect_url(url);
   struct nfsfh *fh;
   if (nfs_open(nfs, path, O_RDONLY, &fh) != 0) die("open %s: %s", path, nfs_get_error(nfs));
@@ -276,7 +277,7 @@ static void wl_randread(const char *url, const char *path, uint64_t fsize, int d
   s.file_blocks = fsize / 4096;
   s.seed = seed;
   s.fh = fh;
-  rng_state ^= seed * 7919 + (uint64_t)depth;
+  rng_state ^= rngseed * 7919 + (uint64_t)depth;
   double t0 = now();
   s.deadline = t0 + max_seconds;
   if (depth <= 1) {
@@ -536,7 +537,6 @@ static void mixed_child(int id, const char *url, const char *dir, const char *ra
   }
   nfs_close(nfs, wf);
   nfs_close(nfs, rf);
-  nfs_unlink(nfs, path);
   snprintf(path, sizeof path, "%s/data", own);
   nfs_unlink(nfs, path);
   nfs_rmdir(nfs, own);
@@ -618,11 +618,11 @@ static void usage(void) {
           "  nfsbench gen-whiteouts DIR FMT START END STEP\n"
           "  nfsbench seqwrite URL PATH SIZE REQ SEED\n"
           "  nfsbench seqread URL PATH SIZE REQ SEED\n"
-          "  nfsbench randread URL PATH FILESIZE DEPTH COUNT MAXSEC SEED\n"
+          "  nfsbench randread URL PATH FILESIZE DEPTH COUNT MAXSEC SEED RNGSEED\n"
           "  nfsbench meta URL DIR N MAXSEC\n"
           "  nfsbench list URL DIR PREFIX N NAME\n"
           "  nfsbench copyup URL PATH SIZE SEED MAXSEC\n"
-          "  nfsbench lookup URL ROOT DEPTH LEAVES COUNT MAXSEC NAME\n"
+          "  nfsbench lookup URL ROOT DEPTH LEAVES COUNT MAXSEC NAME [RNGSEED]\n"
           "  nfsbench rm URL PATH\n"
           "  nfsbench mixed URL DIR NCLIENTS SECONDS RANDFILE RANDSIZE LEAFDIR LEAVES\n"
           "env NFSBENCH_LABEL is copied into each JSON line.\n");
@@ -642,11 +642,11 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "gen-whiteouts")) { NEED(7); return gen_whiteouts(argv[2], argv[3], atol(argv[4]), atol(argv[5]), atol(argv[6])); }
   if (!strcmp(cmd, "seqwrite")) { NEED(7); wl_seqwrite(argv[2], argv[3], U64(4), U64(5), U64(6)); }
   else if (!strcmp(cmd, "seqread")) { NEED(7); wl_seqread(argv[2], argv[3], U64(4), U64(5), U64(6)); }
-  else if (!strcmp(cmd, "randread")) { NEED(9); wl_randread(argv[2], argv[3], U64(4), atoi(argv[5]), U64(6), atof(argv[7]), U64(8)); }
+  else if (!strcmp(cmd, "randread")) { NEED(10); wl_randread(argv[2], argv[3], U64(4), atoi(argv[5]), U64(6), atof(argv[7]), U64(8), U64(9)); }
   else if (!strcmp(cmd, "meta")) { NEED(6); wl_meta(argv[2], argv[3], atol(argv[4]), atof(argv[5])); }
   else if (!strcmp(cmd, "list")) { NEED(7); wl_list(argv[2], argv[3], argv[4], atol(argv[5]), argv[6]); }
   else if (!strcmp(cmd, "copyup")) { NEED(7); wl_copyup(argv[2], argv[3], U64(4), U64(5), atof(argv[6])); }
-  else if (!strcmp(cmd, "lookup")) { NEED(9); wl_lookup(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atol(argv[6]), atof(argv[7]), argv[8]); }
+  else if (!strcmp(cmd, "lookup")) { NEED(9); if (argc > 9) rng_state ^= U64(9) * 0x2545F4914F6CDD1DULL; wl_lookup(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atol(argv[6]), atof(argv[7]), argv[8]); }
   else if (!strcmp(cmd, "rm")) { NEED(4); wl_rm(argv[2], argv[3]); }
   else if (!strcmp(cmd, "mixed")) { NEED(10); wl_mixed(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argv[6], U64(7), argv[8], atol(argv[9])); }
   else usage();
