@@ -12,7 +12,8 @@
  *
  * Environment: BENCH_QUICK=1 (small sizes), BENCH_ROUNDS (default 3), BENCH_ONLY=w1,w2,
  * BENCH_SERVERS=union,plain,overlay, BENCH_FS=tmpfs|dir (default tmpfs), BENCH_TMP (base dir),
- * BENCH_CPU_PROF=<dir> (start union-nfsd under `node --cpu-prof`), BENCH_NO_RESULTS=1 (do not
+ * BENCH_CPU_PROF=<dir> (start union-nfsd under `node --cpu-prof`), BENCH_NODE_ARGS (more node
+ * options for union-nfsd, e.g. --heap-prof), BENCH_NO_RESULTS=1 (do not
  * overwrite bench/results/latest.*).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -324,6 +325,7 @@ async function startUnion(lowers: string[], extra: string[], tag: string, dir: s
   let mntPort = await freePort();
   while (mntPort === nfsPort) mntPort = await freePort();
   const nodeArgs: string[] = [];
+  nodeArgs.push(...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean)); // e.g. --heap-prof
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=union-${tag}-${Date.now()}.cpuprofile`);
   const args = [...nodeArgs, path.join(repo, 'dist/src/cli.js'), '--lower', lowers.join(':'), ...extra,
     '--host', '127.0.0.1', '--port', String(nfsPort), '--mount-port', String(mntPort), '--no-portmap'];
@@ -334,6 +336,7 @@ async function startUnion(lowers: string[], extra: string[], tag: string, dir: s
     let buf = '';
     const t = setTimeout(() => reject(new Error(`union-nfsd (${tag}) not ready after 30 s; see ${dir}/union-${tag}.log`)), 30_000);
     p.stdout?.on('data', (d: Buffer) => {
+      if (buf.length > 65536) return; // keep draining, stop keeping
       buf += d.toString();
       const m = /union-nfsd ready nfs=(\d+) mount=(\d+)/.exec(buf);
       if (m) {
