@@ -96,13 +96,17 @@ export class Union implements UnionFs {
     return n;
   }
 
-  /** Union-relative path ('' for root, '/a/b'). */
+  /**
+   * Union-relative path ('' for root, '/a/b'). A node's recorded parent need not be live: after
+   * a restart, a hard link met first under another name still has its primary name's parent
+   * only in the store, so it is resolved from there like a handle.
+   */
   rel(n: Node): string {
     let s = '';
     let guard = 0;
     while (n.id !== ROOT) {
       s = '/' + n.name + s;
-      n = this.node(n.parent);
+      n = this.nodes.get(n.parent) ?? this.resolveId(n.parent, 0);
       if (++guard > 4096) throw new FsError('ELOOP');
     }
     return s;

@@ -33,9 +33,9 @@ async function cat(u: UnionFs, p: string): Promise<string> {
 const nlink = (u: UnionFs, p: string): number => u.getattr(walk(u, p)).nlink;
 const dir = (u: UnionFs, p: string): number => walk(u, p);
 
-/** Lower 1: hl/one, hl/two, hl-three, all one inode; lower 2 below it with unrelated content. */
+/** Lower 1: hl/one, hl/two, hl-three, all one inode; lower 2 below it: other, d/single. */
 function layers(format: Format): TmpUnion {
-  const L = makeLayers(format, [[['hl/one', 'file', 'hard linked\n'], ['x/', 'dir']], [['other', 'file', 'o']]]);
+  const L = makeLayers(format, [[['hl/one', 'file', 'hard linked\n'], ['x/', 'dir']], [['other', 'file', 'o'], ['d/single', 'file', 's']]]);
   fs.linkSync(path.join(L.lowers[0]!, 'hl/one'), path.join(L.lowers[0]!, 'hl/two'));
   fs.linkSync(path.join(L.lowers[0]!, 'hl/one'), path.join(L.lowers[0]!, 'hl-three'));
   fs.linkSync(path.join(L.lowers[0]!, 'hl/one'), path.join(L.lowers[0]!, 'x/four'));
@@ -118,6 +118,28 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
       await u.rename(u.root, b('plain'), u.root, b('hl-three'), rootCred);
       t.is(await cat(u, 'hl-three'), '');
       t.is(nlink(u, 'hl/two'), 2);
+      await u.close();
+    });
+  });
+
+  test(`${format}: after a restart, a hard link met first by another name keeps its handle and attributes`, async (t) => {
+    if (skip()) { t.pass(); return; }
+    await withUnion(t, format, async (open) => {
+      let u = await open();
+      const one = walk(u, 'd/single');
+      const handle = u.handleOf(one);
+      await u.setattr(one, { mode: 0o600 }, rootCred);
+      await u.link(one, u.root, b('root-link'), rootCred);
+      await u.close();
+      // The kernel client's `ls /mnt` after a server restart: the root listing can reach
+      // root-link before anything has looked up d/, the parent of the object's first name.
+      u = await open();
+      t.is(u.lookup(u.root, b('root-link'), rootCred), one);
+      t.is(u.getattr(one).fileid, one);
+      t.is(u.resolve(handle), one);
+      const entry = u.readdir(u.root, 0n, 100, true, rootCred).entries.find((e) => e.name.toString() === 'root-link');
+      t.truthy(entry?.attr, 'READDIRPLUS has its attributes');
+      t.is(u.getattr(one).nlink, 2);
       await u.close();
     });
   });
