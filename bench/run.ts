@@ -477,7 +477,15 @@ async function main(): Promise<void> {
     const resDir = path.join(repo, 'bench/results');
     fs.writeFileSync(path.join(resDir, 'latest.md'), md);
     fs.writeFileSync(path.join(resDir, 'latest.svg'), renderSvg(summary, { title: `union-nfsd vs nfs-ganesha ${machine.ganesha} (${quick ? 'quick' : 'full'} run, ${rounds} rounds)` }));
-    say(`wrote bench/results/latest.md and latest.svg (raw samples: ${path.relative(repo, rawFile)})`);
+    const readme = path.join(repo, 'bench/README.md');
+    const text = fs.existsSync(readme) ? fs.readFileSync(readme, 'utf8') : '';
+    const begin = '<!-- bench:latest:begin -->';
+    const end = '<!-- bench:latest:end -->';
+    if (text.includes(begin) && text.includes(end)) {
+      const table = md.replace(/^## .*\n\n/, ''); // the section already has its heading
+      fs.writeFileSync(readme, `${text.slice(0, text.indexOf(begin) + begin.length)}\n${table}${text.slice(text.indexOf(end))}`);
+    }
+    say(`wrote bench/results/latest.md, latest.svg and the README table (raw samples: ${path.relative(repo, rawFile)})`);
   }
   const failed = samples.filter((s) => s.verify !== 'ok');
   say(`finished in ${elapsed.toFixed(0)} s; ${failed.length} failed samples`);
