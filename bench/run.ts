@@ -187,6 +187,9 @@ function buildClient(): string {
     say(`building client -> ${path.relative(repo, bin)}`);
     run('gcc', ['-O2', '-Wall', '-o', `${bin}.tmp`, src, '-lnfs']);
     fs.renameSync(`${bin}.tmp`, bin);
+    for (const old of fs.readdirSync(dir)) { // builds of older sources
+      if (old.startsWith('nfsbench-') && path.join(dir, old) !== bin) fs.rmSync(path.join(dir, old), { force: true });
+    }
   }
   return bin;
 }
