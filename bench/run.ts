@@ -14,7 +14,8 @@
  * BENCH_SERVERS=union,plain,overlay, BENCH_FS=tmpfs|dir (default tmpfs), BENCH_TMP (base dir),
  * BENCH_CPU_PROF=<dir> (start union-nfsd under `node --cpu-prof`), BENCH_NODE_ARGS (more node
  * options for union-nfsd, e.g. --heap-prof), BENCH_NO_RESULTS=1 (do not
- * overwrite bench/results/latest.*).
+ * overwrite bench/results/latest.* and the README table; quick runs leave them alone unless
+ * BENCH_WRITE_RESULTS=1).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -476,7 +477,9 @@ async function main(): Promise<void> {
   const unionPeak = Math.max(0, ...[...overallPeak.values()]);
   const md = renderMarkdown(summary, { command, machine, elapsedSec: elapsed, rounds, quick, sizes, fsKind, unionPeakMiB: unionPeak, date: new Date().toISOString() });
   process.stdout.write(`\n${md}\n`);
-  if (process.env['BENCH_NO_RESULTS'] !== '1') {
+  // a quick run does not replace the committed full-run results unless asked to
+  const writeResults = process.env['BENCH_NO_RESULTS'] !== '1' && (!quick || process.env['BENCH_WRITE_RESULTS'] === '1');
+  if (writeResults) {
     const resDir = path.join(repo, 'bench/results');
     fs.writeFileSync(path.join(resDir, 'latest.md'), md);
     fs.writeFileSync(path.join(resDir, 'latest.svg'), renderSvg(summary, { title: `union-nfsd vs nfs-ganesha ${machine.ganesha} (${quick ? 'quick' : 'full'} run, ${rounds} rounds)` }));
