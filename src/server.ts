@@ -59,9 +59,15 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     if (o.portmap) {
       const mountAt = mountPort ?? nfsPort;
+      // Being unfindable is worth a warning, not a refusal to serve: clients can still be
+      // given the ports (the usual case for a non-root demo, where 111 is out of reach).
       portmap = await startPortmap({
         host: o.host,
         mappings: [...mappingsFor([nfs], nfsPort, nfsPort), ...mappingsFor([mount], mountAt, mountAt)],
+      }).catch((err: unknown) => {
+        log.warn(`no portmapper: ${(err as Error).message}. Port 111 needs root, or a running rpcbind; ` +
+          `clients must be given port=${nfsPort},mountport=${mountAt} (or pass --no-portmap to silence this)`);
+        return undefined;
       });
     }
     const mode = portmap?.mode ?? 'off';
