@@ -27,7 +27,7 @@ import type { Union } from './union.js';
 import { FileType } from './types.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev, writeOpaque } from './whiteout.js';
-import { lstatQuiet } from './namei.js';
+import { lstatQuiet, single } from './namei.js';
 
 const log = child('vfs');
 
@@ -109,8 +109,9 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
     throw e;
   }
   n.layer = 0;
-  if (n.type === FileType.DIR) n.stack = [0, ...n.stack];
+  n.stack = n.type === FileType.DIR ? [0, ...n.stack] : single(0);
   n.attr = null;
+  u.listingTouch(n.parent, n.name);
   u.fds.drop(n.id);
 }
 
@@ -145,6 +146,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
       const here = u.upperPath(u.rel(d) + '/' + name);
       if (c.index !== undefined && lstatQuiet(here) === undefined) {
         fs.linkSync(c.index, here);
+        u.listingTouch(d.id, name);
         u.setNlinkOff(c, (c.nlinkOff ?? 0) - 1);
       }
     }

@@ -102,6 +102,7 @@ function adopt(u: Union, d: Node, name: string): Node {
   u.listingAdd(d.id, name);
   const n = u.child(d, name);
   if (n === null) throw new FsError('EIO', 'created object not found');
+  if (n.type === FileType.DIR) u.listingNew(n);
   return n;
 }
 

@@ -5,6 +5,9 @@
  * [12..27]=HMAC-SHA256(key, bytes 0..11) truncated to 16 bytes. The key lives in the state
  * directory with the identity log (store.ts). A handle of the wrong length, version, export or
  * MAC is EBADHANDLE; a well-formed handle whose id has no live object is ESTALE (namei.ts).
+ * The union keeps the MAC of each live node's handle (union.ts handleOf/resolve), so the HMAC
+ * is computed once per object and run, not per call: an incoming handle equal to the one we
+ * issued for a live id is ours; anything else is checked here.
  * Example: id 7 -> 01 00 0000 0000000000000007 <16 MAC bytes>.
  * Races: none; handles are pure functions of (key, id), so the same object always gets the
  * same bytes, before and after copy-up, rename and restart.
@@ -15,23 +18,61 @@ import { FsError } from '../errors/fs-error.js';
 export const HANDLE_LEN = 28;
 const VERSION = 1;
 
-export function makeHandle(key: Buffer, id: number, exportIndex = 0): Buffer {
-  const h = Buffer.alloc(HANDLE_LEN);
+function header(h: Buffer, id: number, exportIndex: number): void {
   h[0] = VERSION;
   h[1] = exportIndex;
-  h.writeBigUInt64BE(BigInt(id), 4);
-  createHmac('sha256', key).update(h.subarray(0, 12)).digest().copy(h, 12, 0, 16);
+  h[2] = 0;
+  h[3] = 0;
+  h.writeUInt32BE(Math.floor(id / 0x100000000), 4);
+  h.writeUInt32BE(id >>> 0, 8);
+}
+
+function mac(key: Buffer, h: Buffer): Buffer {
+  return createHmac('sha256', key).update(h.subarray(0, 12)).digest();
+}
+
+export function makeHandle(key: Buffer, id: number, exportIndex = 0): Buffer {
+  const h = Buffer.alloc(HANDLE_LEN);
+  header(h, id, exportIndex);
+  mac(key, h).copy(h, 12, 0, 16);
   return h;
+}
+
+/** The 16 MAC bytes of id's handle as a binary string (what a node caches). */
+export function handleMac(key: Buffer, id: number, exportIndex = 0): string {
+  const h = Buffer.allocUnsafe(12);
+  header(h, id, exportIndex);
+  return mac(key, h).toString('latin1', 0, 16);
+}
+
+/** A handle from a cached MAC (handleMac). */
+export function handleFromMac(id: number, macStr: string, exportIndex = 0): Buffer {
+  const h = Buffer.allocUnsafe(HANDLE_LEN);
+  header(h, id, exportIndex);
+  h.write(macStr, 12, 16, 'latin1');
+  return h;
+}
+
+/** The id a handle claims, after checking its shape only (not its MAC). */
+export function handleId(h: Buffer, exportIndex = 0): number {
+  if (h.length !== HANDLE_LEN || h[0] !== VERSION || h[1] !== exportIndex || h[2] !== 0 || h[3] !== 0) {
+    throw new FsError('EBADHANDLE');
+  }
+  const hi = h.readUInt32BE(4);
+  const id = hi * 0x100000000 + h.readUInt32BE(8);
+  if (id === 0 || hi > 0x1fffff) throw new FsError('EBADHANDLE');
+  return id;
+}
+
+/** Does the handle carry exactly this MAC (one we issued for its id)? */
+export function handleHasMac(h: Buffer, macStr: string): boolean {
+  return h.toString('latin1', 12, HANDLE_LEN) === macStr;
 }
 
 /** The id inside a handle, after checking its shape and MAC. */
 export function parseHandle(key: Buffer, h: Buffer, exportIndex = 0): number {
-  if (h.length !== HANDLE_LEN || h[0] !== VERSION || h[1] !== exportIndex || h[2] !== 0 || h[3] !== 0) {
-    throw new FsError('EBADHANDLE');
-  }
-  const mac = createHmac('sha256', key).update(h.subarray(0, 12)).digest().subarray(0, 16);
-  if (!timingSafeEqual(mac, h.subarray(12, 28))) throw new FsError('EBADHANDLE');
-  const id = h.readBigUInt64BE(4);
-  if (id === 0n || id > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError('EBADHANDLE');
-  return Number(id);
+  const id = handleId(h, exportIndex);
+  const m = mac(key, h).subarray(0, 16);
+  if (!timingSafeEqual(m, h.subarray(12, 28))) throw new FsError('EBADHANDLE');
+  return id;
 }

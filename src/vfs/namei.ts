@@ -23,7 +23,13 @@ export interface Found {
   type: FileType;
   layer: number;
   st: fs.BigIntStats;
-  stack: number[];
+  stack: readonly number[];
+}
+
+const singles: (readonly number[])[] = [];
+/** The stack [i] of a non-directory: one shared frozen array per layer (a node per file). */
+export function single(i: number): readonly number[] {
+  return singles[i] ??= Object.freeze([i]);
 }
 
 export function lstatQuiet(p: Buffer): fs.BigIntStats | undefined {
@@ -56,6 +62,7 @@ function ociWhiteout(layers: Layers, i: number, dirRel: string, name: string): b
 export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonly number[], dirRel: string, name: string): Found | null {
   const rel = dirRel + '/' + name;
   let found: Found | null = null;
+  let merged: number[] = [];
   for (const i of stack) {
     const st = lstatQuiet(layers.p(i, rel));
     if (st === undefined) {
@@ -65,12 +72,14 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
     if (isWhiteoutDev(st) || isXattrWhiteout(facts, i, layers.s(i, rel), st)) break;
     const type = typeOfMode(Number(st.mode));
     if (found === null) {
-      found = { type, layer: i, st, stack: [i] };
-      if (type !== FileType.DIR || isOpaque(layers, facts, i, rel)) return found;
+      if (type !== FileType.DIR) return { type, layer: i, st, stack: single(i) };
+      merged = [i];
+      found = { type, layer: i, st, stack: merged };
+      if (isOpaque(layers, facts, i, rel)) return found;
       continue;
     }
     if (type !== FileType.DIR) break;
-    found.stack.push(i);
+    merged.push(i);
     if (isOpaque(layers, facts, i, rel)) break;
   }
   return found;

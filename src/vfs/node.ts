@@ -18,8 +18,8 @@ export interface Node {
   name: string;
   /** Index of the layer that holds the object now (0 = upper). */
   layer: number;
-  /** Directories: merged layers, top-down. */
-  stack: number[];
+  /** Directories: merged layers, top-down. Non-directories: [layer], a shared array (never mutate in place). */
+  stack: readonly number[];
   attr: Attr | null;
   /** Live children by name (verified this run). */
   children: Map<string, NodeId> | null;
@@ -30,4 +30,6 @@ export interface Node {
    */
   index?: Buffer;
   nlinkOff?: number;
+  /** The MAC of this object's file handle (identity.ts handleMac), once computed this run. */
+  mac: string | undefined;
 }

@@ -8,6 +8,12 @@
  * copy-ups and restarts, with no per-client state. The listing is cached per directory in an
  * LRU bounded by heap bytes (ListingCache) and patched (not rebuilt) by our own mutations.
  * Example: upper {b, .wh.c}, lower {a, c} -> [a, b] in cookie order.
+ * The listing also keeps, per entry, a hint of where its name was found (top-most layer and
+ * whether it is a directory, from d_type) so that resolving a listed name costs one lstat in
+ * that layer instead of a walk of the stack (namei.ts findInLayers), and a listing built
+ * without errors is `complete`: a name it lacks does not exist in the union (a negative lookup
+ * without syscalls). A hint is dropped (HINT_UNKNOWN) by every change of ours that puts the
+ * name into the upper layer (create, rename over it, link, copy-up: listingAdd/listingTouch).
  * Races: lowers are immutable and upper changes only through us, so a cached listing is exact;
  * a rare 63-bit cookie collision would make the second name unreachable by a paging walk.
  */
@@ -19,12 +25,23 @@ import type { Layers } from './layers.js';
 export interface Listing {
   cookies: bigint[];
   names: string[];
+  /** Per entry: layer << 1 | (is a directory ? 1 : 0), or HINT_UNKNOWN. Absent: all unknown. */
+  hints?: number[];
+  /** Every layer was read without error: names not listed do not exist. */
+  complete?: boolean;
+}
+
+export const HINT_UNKNOWN = -1;
+
+export function hintOf(layer: number, isDir: boolean): number {
+  return (layer << 1) | (isDir ? 1 : 0);
 }
 
 export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Listing {
   const seen = new Set<string>();
   const hidden = new Set<string>();
-  const out: { c: bigint; n: string }[] = [];
+  const out: { c: bigint; n: string; h: number }[] = [];
+  let complete = true;
   for (const i of stack) {
     const dirPath = layers.s(i, rel);
     // opendir, not readdirSync: a 100k-entry layer directory is read in batches, so its
@@ -32,7 +49,9 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
     let dh: fs.Dir;
     try {
       dh = fs.opendirSync(layers.p(i, rel), { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
-    } catch {
+    } catch (e) {
+      // a layer without this directory is normal (the stack says it has one, but be lenient)
+      if ((e as { code?: string }).code !== 'ENOENT') complete = false;
       continue;
     }
     const whs: string[] = [];
@@ -42,6 +61,7 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
       try {
         de = dh.readSync();
       } catch {
+        complete = false;
         break;
       }
       if (de === null) break;
@@ -50,22 +70,30 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
         if (n !== WH_OPAQUE && !n.startsWith(WH_PREFIX + WH_PREFIX)) whs.push(n.slice(WH_PREFIX.length));
         continue;
       }
-      if (de.isCharacterDevice()) {
-        const st = fs.lstatSync(Buffer.from(dirPath + '/' + n, 'latin1'), { throwIfNoEntry: false });
-        if (st && isWhiteoutDev(st)) { whs.push(n); continue; }
-      } else if (f.whiteout.size > 0 && de.isFile() && f.whiteout.has(dirPath + '/' + n)) {
-        whs.push(n);
-        continue;
-      }
       if (seen.has(n) || hidden.has(n)) continue;
+      let isDir = de.isDirectory();
+      let known = isDir || de.isFile() || de.isSymbolicLink() || de.isCharacterDevice() || de.isBlockDevice() || de.isFIFO() || de.isSocket();
+      if (!known || de.isCharacterDevice() || (f.whiteout.size > 0 && de.isFile() && f.whiteout.has(dirPath + '/' + n))) {
+        // d_type unknown, a possible whiteout device or xattr whiteout: decide as namei does
+        const st = fs.lstatSync(Buffer.from(dirPath + '/' + n, 'latin1'), { throwIfNoEntry: false });
+        if (st === undefined) continue;
+        if (isWhiteoutDev(st) || (st.isFile() && st.size === 0 && f.whiteout.size > 0 && f.whiteout.has(dirPath + '/' + n))) { whs.push(n); continue; }
+        isDir = st.isDirectory();
+        known = true;
+      }
       seen.add(n);
-      out.push({ c: cookieOf(n), n });
+      out.push({ c: cookieOf(n), n, h: known ? hintOf(i, isDir) : HINT_UNKNOWN });
     }
     dh.closeSync();
     for (const w of whs) hidden.add(w);
   }
   out.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
-  return { cookies: out.map((e) => e.c), names: out.map((e) => e.n) };
+  return { cookies: out.map((e) => e.c), names: out.map((e) => e.n), hints: out.map((e) => e.h), complete };
+}
+
+/** An empty, complete listing (a directory we just made in the upper layer). */
+export function emptyListing(): Listing {
+  return { cookies: [], names: [], hints: [], complete: true };
 }
 
 /** Index of the first entry with cookie > c. */
@@ -78,37 +106,56 @@ export function firstAfter(l: Listing, c: bigint): number {
   return lo;
 }
 
-export function listingAdd(l: Listing, name: string): void {
+/** Index of `name` in the listing, or -1. */
+export function listingFind(l: Listing, name: string): number {
+  const c = cookieOf(name);
+  for (let i = firstAfter(l, c - 1n); i < l.cookies.length && l.cookies[i] === c; i++) {
+    if (l.names[i] === name) return i;
+  }
+  return -1;
+}
+
+/** Add `name` (or, when present, replace its hint). Returns true when an entry was added. */
+export function listingAdd(l: Listing, name: string, hint = HINT_UNKNOWN): boolean {
   const c = cookieOf(name);
   let i = firstAfter(l, c - 1n);
   while (i < l.cookies.length && l.cookies[i] === c) {
-    if (l.names[i] === name) return;
+    if (l.names[i] === name) {
+      if (l.hints !== undefined) l.hints[i] = hint;
+      return false;
+    }
     if (l.names[i]! > name) break;
     i++;
   }
   l.cookies.splice(i, 0, c);
   l.names.splice(i, 0, name);
+  l.hints?.splice(i, 0, hint);
+  return true;
+}
+
+/** Forget where `name` lives (it may have moved to the upper layer). */
+export function listingTouch(l: Listing, name: string): void {
+  if (l.hints === undefined) return;
+  const i = listingFind(l, name);
+  if (i >= 0) l.hints[i] = HINT_UNKNOWN;
 }
 
 export function listingRemove(l: Listing, name: string): void {
-  const c = cookieOf(name);
-  for (let i = firstAfter(l, c - 1n); i < l.cookies.length && l.cookies[i] === c; i++) {
-    if (l.names[i] === name) {
-      l.cookies.splice(i, 1);
-      l.names.splice(i, 1);
-      return;
-    }
-  }
+  const i = listingFind(l, name);
+  if (i < 0) return;
+  l.cookies.splice(i, 1);
+  l.names.splice(i, 1);
+  l.hints?.splice(i, 1);
 }
 
 /**
  * Heap bytes one cached entry costs: its name string (V8 header + one byte per latin1 char,
  * padded) plus its bigint cookie and two array slots. Measured on Node 20 x64 (heapUsed after
  * gc, 200k-entry listings): 64.0 B at 8-char names, 81.8 B at 24, 120.8 B at 64, i.e. about
- * 57 + length; 64 + length leaves a margin.
+ * 57 + length; plus 8 B for the hint (a small-integer array slot): 72 + length leaves a margin.
  */
 export function entryBytes(name: string): number {
-  return 64 + name.length;
+  return 72 + name.length;
 }
 const LISTING_OVERHEAD = 128;
 

@@ -22,10 +22,11 @@ import { Layers } from './layers.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
 import { scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
 import { IdentityStore, keyStr, nameKey, type IdRecord, type Key } from './store.js';
-import { makeHandle, parseHandle } from './identity.js';
-import { findInLayers, isOpaque, lstatQuiet, type Found } from './namei.js';
-import { attrOf } from './attrs.js';
-import { buildListing, firstAfter, listingAdd, listingRemove, ListingCache, type Listing } from './readdir.js';
+import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
+import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
+import { isWhiteoutDev } from './whiteout.js';
+import { attrOf, typeOfMode } from './attrs.js';
+import { buildListing, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache, type Listing } from './readdir.js';
 import { accessBits, check, R, X } from './access.js';
 import type { Node } from './node.js';
 import { FdCache } from './fd-cache.js';
@@ -35,6 +36,8 @@ import { readNlinkOff, writeNlinkOff } from './copy-up.js';
 
 const log = child('vfs');
 export const ROOT: NodeId = 1;
+/** Layer walks of lookups in one directory after which its merged listing is built (find). */
+const WALKS_BEFORE_LISTING = 8;
 
 export interface UnionOptions {
   lowers: readonly string[];
@@ -64,6 +67,14 @@ export class Union implements UnionFs {
   private tmpSeq = 0;
   /** Copy-ups in flight, by node id: one copy per object. */
   readonly copyUps = new Map<NodeId, Promise<void>>();
+  /**
+   * The lstat lookupNode made of the object it returned (undefined when it made none or when
+   * the stat is not of the node's current copy): callers build attributes from it instead of
+   * stat-ing again. Valid until the next lookupNode call.
+   */
+  lastSt: fs.BigIntStats | undefined;
+  /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
+  private walks = new Map<NodeId, number>();
 
   constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, listingCacheEntries?: number, listingCacheBytes?: number) {
     this.readOnly = !layers.hasUpper;
@@ -79,7 +90,7 @@ export class Union implements UnionFs {
       stack.push(l.index);
       if (isOpaque(this.layers, this.facts, l.index, '')) break;
     }
-    this.nodes.set(ROOT, { id: ROOT, type: FileType.DIR, parent: ROOT, name: '', layer: stack[0]!, stack, attr: null, children: new Map() });
+    this.nodes.set(ROOT, { id: ROOT, type: FileType.DIR, parent: ROOT, name: '', layer: stack[0]!, stack, attr: null, children: new Map(), mac: undefined });
   }
 
   // ---- paths and nodes ------------------------------------------------------------------
@@ -132,13 +143,20 @@ export class Union implements UnionFs {
   // ---- identity -------------------------------------------------------------------------
 
   handleOf(id: NodeId): Buffer {
-    return makeHandle(this.store.hmacKey, id);
+    const n = this.nodes.get(id);
+    if (n === undefined) return handleFromMac(id, handleMac(this.store.hmacKey, id));
+    return handleFromMac(id, n.mac ??= handleMac(this.store.hmacKey, id));
   }
 
   resolve(handle: Buffer): NodeId {
-    const id = parseHandle(this.store.hmacKey, handle);
+    const id = handleId(handle);
+    // A live node's handle as we issued it: no HMAC (anything else is checked in full).
+    const live = this.nodes.get(id);
+    if (live?.mac !== undefined && handleHasMac(handle, live.mac)) return id;
+    parseHandle(this.store.hmacKey, handle);
     try {
-      this.resolveId(id, 0);
+      const n = this.resolveId(id, 0);
+      n.mac ??= handle.toString('latin1', 12, 28);
     } finally {
       this.store.flush();
     }
@@ -169,13 +187,14 @@ export class Union implements UnionFs {
    * sight. null when the name does not exist in the union.
    */
   lookupNode(dir: Node, name: string): Node | null {
+    this.lastSt = undefined;
     const cid = dir.children?.get(name);
     if (cid !== undefined) {
       const n = this.nodes.get(cid);
       if (n !== undefined) return n;
     }
     if (isMarkerName(name)) return null;
-    let found = findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+    let found = this.find(dir, name);
     const nk = nameKey(dir.id, name);
     if (found === null) {
       const stale = this.store.byName.get(nk);
@@ -200,6 +219,7 @@ export class Union implements UnionFs {
           if (other !== null) {
             // A lower hard link of an object copied up under its primary name: same object.
             (dir.children ??= new Map()).set(name, id);
+            this.lastSt = undefined;
             return other;
           }
           // A copy-up recorded before its rename landed (crash): the origin is still current.
@@ -228,7 +248,42 @@ export class Union implements UnionFs {
       n = this.makeNode(id, dir.id, name, found);
       this.nodes.set(id, n);
     }
+    // found.st is the node's current copy unless the node lives elsewhere (index, other layer)
+    this.lastSt = n.index === undefined && n.layer === found.layer ? found.st : undefined;
     return n;
+  }
+
+  /**
+   * Where `name` is in the union (namei.ts findInLayers), answered from the directory's cached
+   * listing when there is one: a name it lacks does not exist (no syscall), a listed
+   * non-directory is one lstat in the layer it was listed from. A directory that needs layer
+   * walks again and again gets its listing built after WALKS_BEFORE_LISTING of them.
+   */
+  private find(dir: Node, name: string): Found | null {
+    const l = this.listings.peek(dir.id);
+    if (l !== undefined) {
+      const i = listingFind(l, name);
+      if (i < 0) return l.complete === true ? null : findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+      const h = l.hints?.[i] ?? HINT_UNKNOWN;
+      if (h !== HINT_UNKNOWN && (h & 1) === 0) {
+        const layer = h >> 1;
+        const rel = this.rel(dir) + '/' + name;
+        const st = lstatQuiet(this.layers.p(layer, rel));
+        if (st !== undefined && !st.isDirectory() && !isWhiteoutDev(st) && !(st.isFile() && st.size === 0n && this.facts[layer]!.whiteout.has(this.layers.s(layer, rel)))) {
+          return { type: typeOfMode(Number(st.mode)), layer, st, stack: single(layer) };
+        }
+      }
+      return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+    }
+    const w = (this.walks.get(dir.id) ?? 0) + 1;
+    if (w >= WALKS_BEFORE_LISTING) {
+      this.walks.delete(dir.id);
+      this.listing(dir);
+      return this.find(dir, name);
+    }
+    if (this.walks.size >= 4096) this.walks.clear();
+    this.walks.set(dir.id, w);
+    return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
   }
 
   private viaPrimary(id: NodeId, parent: NodeId, name: string): Node | null {
@@ -250,6 +305,7 @@ export class Union implements UnionFs {
       parent: primary?.parent ?? parent, name: primary?.name ?? name,
       layer: found.layer, stack: found.stack,
       attr: null, children: found.type === FileType.DIR ? new Map() : null,
+      mac: undefined,
     };
     // A copied-up lower hard link (found by any of its names): it lives at its index entry.
     if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined && rec.origin.layer !== 0 && this.indexDir !== '') {
@@ -274,7 +330,7 @@ export class Union implements UnionFs {
     if (this.indexDir === '' || found.layer === 0 || found.type === FileType.DIR || found.st.nlink < 2n) return null;
     const ist = lstatQuiet(this.indexPath(found.st.dev, found.st.ino));
     if (ist === undefined) return null;
-    return { type: found.type, layer: 0, st: ist, stack: [0] };
+    return { type: found.type, layer: 0, st: ist, stack: single(0) };
   }
 
   /**
@@ -347,6 +403,11 @@ export class Union implements UnionFs {
   statUncached(n: Node): Attr {
     const st = lstatQuiet(this.path(n));
     if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
+    return this.attrFrom(n, st);
+  }
+
+  /** Attributes of node n from an lstat of its current copy. */
+  attrFrom(n: Node, st: fs.BigIntStats): Attr {
     const a = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
     return n.index === undefined ? a : { ...a, nlink: Math.max(0, a.nlink + (n.nlinkOff ?? 0)) };
   }
@@ -363,6 +424,8 @@ export class Union implements UnionFs {
     try {
       const n = this.lookupNode(d, s);
       if (n === null) throw new FsError('ENOENT');
+      // LOOKUP answers with the object's attributes: keep the stat the lookup made
+      if (n.attr === null && this.lastSt !== undefined) n.attr = this.attrFrom(n, this.lastSt);
       return n.id;
     } finally {
       this.store.flush();
@@ -412,12 +475,22 @@ export class Union implements UnionFs {
     return l;
   }
 
+  /** `name` was made (or replaced) in the upper layer of dir. */
   listingAdd(dir: NodeId, name: string): void {
     const l = this.listings.peek(dir);
     if (l === undefined) return;
-    const before = l.names.length;
-    listingAdd(l, name);
-    if (l.names.length !== before) this.listings.adjust(dir, name, 1);
+    if (listingAdd(l, name, HINT_UNKNOWN)) this.listings.adjust(dir, name, 1);
+  }
+
+  /** `name` in dir may now live in another layer (copy-up): forget its listing hint. */
+  listingTouch(dir: NodeId, name: string): void {
+    const l = this.listings.peek(dir);
+    if (l !== undefined) listingTouch(l, name);
+  }
+
+  /** A directory we just made in the upper layer and nowhere else: its listing is known. */
+  listingNew(d: Node): void {
+    if (d.stack.length === 1 && d.stack[0] === 0 && this.listings.peek(d.id) === undefined) this.listings.set(d.id, emptyListing());
   }
 
   listingRemove(dir: NodeId, name: string): void {
@@ -441,7 +514,7 @@ export class Union implements UnionFs {
         const name = l.names[i]!;
         const c = this.lookupNode(d, name);
         if (c === null) continue;
-        entries.push(this.entry(c, Buffer.from(name, 'latin1'), l.cookies[i]!, plus));
+        entries.push(this.entry(c, Buffer.from(name, 'latin1'), l.cookies[i]!, plus, this.lastSt));
       }
       return { entries, eof: i >= l.names.length, verifier: 0n };
     } finally {
@@ -449,12 +522,13 @@ export class Union implements UnionFs {
     }
   }
 
-  private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean): DirEntry {
+  private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean, st?: fs.BigIntStats): DirEntry {
     if (!plus) return { fileid: n.id, name, cookie };
     // Not cached on the node: a 100k-entry READDIRPLUS walk would keep 100k Attrs (~245 B
-    // each) alive; a later GETATTR pays one lstat instead.
+    // each) alive; a later GETATTR pays one lstat instead. A node met for the first time
+    // comes with the stat its lookup made (no second lstat).
     let attr: Attr | undefined;
-    try { attr = n.attr ?? this.statUncached(n); } catch { attr = undefined; }
+    try { attr = n.attr ?? (st !== undefined ? this.attrFrom(n, st) : this.statUncached(n)); } catch { attr = undefined; }
     return attr === undefined ? { fileid: n.id, name, cookie } : { fileid: n.id, name, cookie, attr };
   }
 
