@@ -42,7 +42,6 @@ import { pathBuf, WH_PREFIX } from './names.js';
 import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
 import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
 import { copyUp, copyUpTree, makeDevice, makeSocket } from './copy-up.js';
-import { nameKey } from './store.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
 
@@ -97,7 +96,7 @@ function install(u: Union, d: Node, name: string, tmp: Buffer, isDir: boolean): 
 function adopt(u: Union, d: Node, name: string): Node {
   d.attr = null;
   d.children?.delete(name);
-  const stale = u.store.byName.get(nameKey(d.id, name));
+  const stale = u.store.idByName(d.id, name);
   if (stale !== undefined) u.forgetName(stale, d.id, name);
   u.listingAdd(d.id, name);
   const n = u.child(d, name);

@@ -50,16 +50,29 @@ export interface IdRecord {
 export function keyStr(k: Key): string {
   return `${k.layer}:${k.dev}:${k.ino}`;
 }
-export function nameKey(parent: number, name: string): string {
-  return `${parent}/${name}`;
+
+export function keyEq(a: Key, b: Key): boolean {
+  return a === b || (a.ino === b.ino && a.dev === b.dev && a.layer === b.layer);
+}
+
+/** One bigint per device number (every record of a layer shares it). */
+const devs = new Map<bigint, bigint>();
+function internDev(d: bigint): bigint {
+  const v = devs.get(d);
+  if (v !== undefined) return v;
+  devs.set(d, d);
+  return d;
 }
 
 export class IdentityStore {
   readonly records = new Map<number, IdRecord>();
-  /** (parent/name) -> id */
-  readonly byName = new Map<string, number>();
-  /** key or origin string -> id */
-  readonly byKey = new Map<string, number>();
+  /**
+   * parent -> name -> id. Indexes are kept small (about 100 B a record less than string keys
+   * like `${parent}/${name}`): names are the records' own strings, inodes their own bigints.
+   */
+  private readonly byName = new Map<number, Map<string, number>>();
+  /** ino of a key or origin -> id, or ids when several records share an ino (other layer/dev). */
+  private readonly byIno = new Map<bigint, number | number[]>();
   hmacKey!: Buffer;
   private next = 2;
   private limit = 2;
@@ -148,6 +161,22 @@ export class IdentityStore {
 
   get(id: number): IdRecord | undefined { return this.records.get(id); }
 
+  /** The id recorded under (parent, name). */
+  idByName(parent: number, name: string): number | undefined {
+    return this.byName.get(parent)?.get(name);
+  }
+
+  /** The id whose key or origin is k. */
+  idByKey(k: Key): number | undefined {
+    const v = this.byIno.get(k.ino);
+    if (v === undefined) return undefined;
+    for (const id of typeof v === 'number' ? [v] : v) {
+      const r = this.records.get(id);
+      if (r !== undefined && (keyEq(r.key, k) || keyEq(r.origin, k))) return id;
+    }
+    return undefined;
+  }
+
   put(rec: IdRecord): void {
     const old = this.records.get(rec.id);
     if (old !== undefined) this.unindex(old);
@@ -164,10 +193,33 @@ export class IdentityStore {
   private apply(rec: IdRecord): void {
     const old = this.records.get(rec.id);
     if (old !== undefined) this.unindex(old);
+    rec.key.dev = internDev(rec.key.dev);
+    if (keyEq(rec.key, rec.origin)) rec.origin = rec.key;
+    else rec.origin.dev = internDev(rec.origin.dev);
     this.records.set(rec.id, rec);
-    for (const n of rec.names) this.byName.set(nameKey(n.parent, n.name), rec.id);
-    this.byKey.set(keyStr(rec.key), rec.id);
-    this.byKey.set(keyStr(rec.origin), rec.id);
+    for (const n of rec.names) {
+      let m = this.byName.get(n.parent);
+      if (m === undefined) this.byName.set(n.parent, m = new Map());
+      m.set(n.name, rec.id);
+    }
+    this.inoAdd(rec.key.ino, rec.id);
+    if (rec.origin.ino !== rec.key.ino) this.inoAdd(rec.origin.ino, rec.id);
+  }
+
+  private inoAdd(ino: bigint, id: number): void {
+    const v = this.byIno.get(ino);
+    if (v === undefined) this.byIno.set(ino, id);
+    else if (typeof v === 'number') { if (v !== id) this.byIno.set(ino, [v, id]); }
+    else if (!v.includes(id)) v.push(id);
+  }
+
+  private inoDel(ino: bigint, id: number): void {
+    const v = this.byIno.get(ino);
+    if (v === undefined) return;
+    if (typeof v === 'number') { if (v === id) this.byIno.delete(ino); return; }
+    const rest = v.filter((x) => x !== id);
+    if (rest.length === 0) this.byIno.delete(ino);
+    else this.byIno.set(ino, rest.length === 1 ? rest[0]! : rest);
   }
 
   private drop(id: number): void {
@@ -179,10 +231,14 @@ export class IdentityStore {
 
   private unindex(r: IdRecord): void {
     for (const n of r.names) {
-      const k = nameKey(n.parent, n.name);
-      if (this.byName.get(k) === r.id) this.byName.delete(k);
+      const m = this.byName.get(n.parent);
+      if (m?.get(n.name) === r.id) {
+        m.delete(n.name);
+        if (m.size === 0) this.byName.delete(n.parent);
+      }
     }
-    for (const k of [keyStr(r.key), keyStr(r.origin)]) if (this.byKey.get(k) === r.id) this.byKey.delete(k);
+    this.inoDel(r.key.ino, r.id);
+    this.inoDel(r.origin.ino, r.id);
   }
 
   private append(b: Buffer): void {

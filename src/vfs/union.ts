@@ -21,7 +21,7 @@ import {
 import { Layers } from './layers.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
 import { scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
-import { IdentityStore, keyStr, nameKey, type IdRecord, type Key } from './store.js';
+import { IdentityStore, keyEq, type IdRecord, type Key } from './store.js';
 import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
 import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
@@ -195,25 +195,23 @@ export class Union implements UnionFs {
     }
     if (isMarkerName(name)) return null;
     let found = this.find(dir, name);
-    const nk = nameKey(dir.id, name);
     if (found === null) {
-      const stale = this.store.byName.get(nk);
+      const stale = this.store.idByName(dir.id, name);
       if (stale !== undefined) this.forgetName(stale, dir.id, name);
       return null;
     }
     let origin: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
     const indexed = this.viaIndex(found);
     if (indexed !== null) found = indexed;
-    const key: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
+    const key: Key = indexed === null ? origin : { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
     if (indexed === null) origin = key;
-    const ks = keyStr(key);
     let id: NodeId | undefined;
-    const byName = this.store.byName.get(nk);
+    const byName = this.store.idByName(dir.id, name);
     if (byName !== undefined) {
       const rec = this.store.get(byName)!;
-      if (rec.type === found.type && (keyStr(rec.key) === ks || keyStr(rec.origin) === ks)) {
+      if (rec.type === found.type && (keyEq(rec.key, key) || keyEq(rec.origin, key))) {
         id = byName;
-        if (keyStr(rec.key) !== ks && !this.nodes.has(id)) {
+        if (!keyEq(rec.key, key) && !this.nodes.has(id)) {
           const primary = rec.names[0]!;
           const other = primary.parent !== dir.id || primary.name !== name ? this.viaPrimary(id, primary.parent, primary.name) : null;
           if (other !== null) {
@@ -230,7 +228,7 @@ export class Union implements UnionFs {
       }
     }
     if (id === undefined && found.type !== FileType.DIR) {
-      const alias = this.store.byKey.get(ks);
+      const alias = this.store.idByKey(key);
       const rec = alias === undefined ? undefined : this.store.get(alias);
       if (rec !== undefined && rec.type === found.type) {
         // Another name of the same inode (a hard link): one object, one id.
