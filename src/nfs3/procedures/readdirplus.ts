@@ -34,8 +34,11 @@ import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { NFS3_COOKIEVERFSIZE, NFS3_OK, NFS3ERR_TOOSMALL } from '../constants.js';
 import { maxDirBytesFor, tryGetattr, tryHandleOf, type Nfs3Context } from '../context.js';
 import { postOpFhSize, readFh, writePostOpFh } from '../structs/fh.js';
-import { postOpAttrSize, writePostOpAttr } from '../structs/attr.js';
+import { FATTR3_SIZE, postOpAttrSize, writePostOpAttr } from '../structs/attr.js';
 import { ENTRY3_FIXED, READDIR3RESOK_FIXED, entry3Size } from './readdir.js';
+
+/** An entry with a 4-byte name, attributes and a 28-byte handle. */
+const TYPICAL_ENTRY = ENTRY3_FIXED + 4 + 4 + FATTR3_SIZE + 4 + 4 + 28;
 
 export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void {
   const r = call.args;
@@ -52,8 +55,9 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
   let page: DirPage;
   try {
     dir = fs.resolve(fh);
-    // Smallest possible entries: 4-byte name, no attributes, no handle.
-    const byMax = Math.floor((maxcount - READDIR3RESOK_FIXED - 4) / (ENTRY3_FIXED + 4 + 4 + 4));
+    // Entries as they usually are (attributes and a 28-byte handle): asking for more than fit
+    // would make the union look up and stat entries only to drop them (and again next page).
+    const byMax = Math.floor((maxcount - READDIR3RESOK_FIXED - 4 - 4 - FATTR3_SIZE) / TYPICAL_ENTRY);
     const byDir = Math.floor(dirLimit / (ENTRY3_FIXED + 4));
     const maxEntries = Math.max(1, Math.min(ctx.maxDirEntries, byMax, byDir));
     page = fs.readdir(dir, cookie, maxEntries, true, call.cred);
@@ -63,20 +67,36 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     return;
   }
   const dirAttr: Attr | undefined = tryGetattr(fs, dir);
-  const entries = page.entries;
+  const entries = [...page.entries];
+  let eof = page.eof;
   const handles: (Buffer | undefined)[] = [];
   let used = postOpAttrSize(dirAttr) + READDIR3RESOK_FIXED;
   let dirUsed = 0;
   let n = 0;
-  for (; n < entries.length; n++) {
-    const e = entries[n]!;
-    const dirSize = entry3Size(e.name.length);
-    const handle = tryHandleOf(fs, e.fileid);
-    const size = dirSize + postOpAttrSize(e.attr) + postOpFhSize(handle);
-    if (used + size > maxcount || dirUsed + dirSize > dirLimit) break;
-    used += size;
-    dirUsed += dirSize;
-    handles.push(handle);
+  for (let more = 0; ; more++) {
+    for (; n < entries.length; n++) {
+      const e = entries[n]!;
+      const dirSize = entry3Size(e.name.length);
+      const handle = tryHandleOf(fs, e.fileid);
+      const size = dirSize + postOpAttrSize(e.attr) + postOpFhSize(handle);
+      if (used + size > maxcount || dirUsed + dirSize > dirLimit) break;
+      used += size;
+      dirUsed += dirSize;
+      handles.push(handle);
+    }
+    // everything fitted and the directory goes on: fill the room left (smaller entries than typical)
+    if (n < entries.length || eof || n === 0 || more >= 8 || n >= ctx.maxDirEntries) break;
+    const left = maxcount - used;
+    if (left < ENTRY3_FIXED + 4 + 4 + 4 || dirLimit - dirUsed < ENTRY3_FIXED + 4) break;
+    const room = Math.max(1, Math.min(Math.floor(left / TYPICAL_ENTRY), Math.floor((dirLimit - dirUsed) / (ENTRY3_FIXED + 4)), ctx.maxDirEntries - n));
+    let next: DirPage;
+    try {
+      next = fs.readdir(dir, entries[n - 1]!.cookie, room, true, call.cred);
+    } catch {
+      break;
+    }
+    entries.push(...next.entries);
+    eof = next.eof;
   }
   if (n === 0 && entries.length > 0) {
     reply.uint32(NFS3ERR_TOOSMALL);
@@ -96,5 +116,5 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     writePostOpFh(reply, handles[i]);
   }
   reply.uint32(0);
-  reply.bool(page.eof && n === entries.length);
+  reply.bool(eof && n === entries.length);
 }
