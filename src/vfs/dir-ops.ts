@@ -101,6 +101,8 @@ function adopt(u: Union, d: Node, name: string): Node {
   u.listingAdd(d.id, name);
   const n = u.child(d, name);
   if (n === null) throw new FsError('EIO', 'created object not found');
+  // the reply carries the new object's attributes: keep the lstat the lookup just made
+  if (n.attr === null && u.lastSt !== undefined) n.attr = u.attrFrom(n, u.lastSt);
   if (n.type === FileType.DIR) u.listingNew(n);
   return n;
 }
