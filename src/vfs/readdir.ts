@@ -37,7 +37,11 @@ export function hintOf(layer: number, isDir: boolean): number {
   return (layer << 1) | (isDir ? 1 : 0);
 }
 
-export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Listing {
+export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Listing;
+/** With `limit`: null as soon as more than `limit` entries were read (the caller gives up). */
+export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string, limit: number): Listing | null;
+export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string, limit = Number.POSITIVE_INFINITY): Listing | null {
+  let read = 0;
   const seen = new Set<string>();
   const hidden = new Set<string>();
   const out: { c: bigint; n: string; h: number }[] = [];
@@ -65,6 +69,10 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
         break;
       }
       if (de === null) break;
+      if (++read > limit) {
+        dh.closeSync();
+        return null;
+      }
       const n = (de.name as unknown as Buffer).toString('latin1');
       if (n.startsWith(WH_PREFIX)) {
         if (n !== WH_OPAQUE && !n.startsWith(WH_PREFIX + WH_PREFIX)) whs.push(n.slice(WH_PREFIX.length));

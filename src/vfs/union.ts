@@ -38,6 +38,8 @@ const log = child('vfs');
 export const ROOT: NodeId = 1;
 /** Layer walks of lookups in one directory after which its merged listing is built (find). */
 const WALKS_BEFORE_LISTING = 8;
+/** Layer entries read at most for a listing built for lookups (about 5 MB and 50 ms). */
+const LOOKUP_LISTING_MAX = 65536;
 
 export interface UnionOptions {
   lowers: readonly string[];
@@ -274,10 +276,14 @@ export class Union implements UnionFs {
       return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
     }
     const w = (this.walks.get(dir.id) ?? 0) + 1;
-    if (w >= WALKS_BEFORE_LISTING) {
-      this.walks.delete(dir.id);
-      this.listing(dir);
-      return this.find(dir, name);
+    if (w === WALKS_BEFORE_LISTING) {
+      // bounded: lookups alone never make us read (and pin) a huge directory
+      const built = buildListing(this.layers, this.facts, dir.stack, this.rel(dir), LOOKUP_LISTING_MAX);
+      if (built !== null) {
+        this.walks.delete(dir.id);
+        this.listings.set(dir.id, built);
+        return this.find(dir, name);
+      }
     }
     if (this.walks.size >= 4096) this.walks.clear();
     this.walks.set(dir.id, w);
