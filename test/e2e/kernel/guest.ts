@@ -7,6 +7,8 @@
  * Network safety: qemu user networking with restrict=on and no IPv6. The guest is 10.0.2.15/24
  * with no default route; the only things it can reach are the forwarded ports, each carried by
  * `guestfwd=tcp:10.0.2.100:PORT-cmd:socat STDIO TCP4:127.0.0.1:PORT` to the host's loopback.
+ * socat gets a 256 KiB buffer and TCP_NODELAY (`,,` is qemu's escaped comma): with its default
+ * 8 KiB pieces and Nagle, a WRITE's last piece waits for a delayed ACK.
  * restrict=on drops every other TCP connection and all UDP (except slirp's own DHCP/TFTP).
  *
  * Host hooks: a guest script can call `host_call NAME` (test/e2e/guest/lib.sh); the driver sees
@@ -99,7 +101,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
   writeFileSync(join(testsDir, 'run.sh'), `${lib}\n# ---- test script ----\n${o.script}\n`);
   for (const [name, data] of Object.entries(o.files ?? {})) writeFileSync(join(testsDir, name), data);
 
-  const fwd = [...new Set(o.ports)].map((p) => `,guestfwd=tcp:${HOST_ADDR}:${p}-cmd:socat STDIO TCP4:127.0.0.1:${p}`).join('');
+  const fwd = [...new Set(o.ports)].map((p) => `,guestfwd=tcp:${HOST_ADDR}:${p}-cmd:socat -b 262144 STDIO TCP4:127.0.0.1:${p},,nodelay`).join('');
   const args = [
     '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none',
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMb ?? 512),
