@@ -7,6 +7,7 @@
 import { XdrError, XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
 import { authenticate } from './auth.js';
+import type { CallCompletion } from './completion.js';
 import { DuplicateRequestCache } from './drc.js';
 import {
   accept_stat,
@@ -61,8 +62,13 @@ export class Dispatcher {
    * Answers one RPC message. Resolves to the reply message as buffers (no record mark), to null
    * when nothing must be sent (a REPLY sent to us, a retransmit still in progress), or to
    * DISCONNECT for a call header that does not decode. Never rejects.
+   *
+   * `completion`, when given, is what the transport runs once it is done with the reply (sent,
+   * dropped or lost with the connection): procedures see it as `call.afterReply` and may lend
+   * memory to the reply until then. Without it, `call.afterReply` is absent. The dispatcher
+   * itself never runs it: whatever the outcome, that is the transport's job.
    */
-  async dispatch(record: Buffer, peer: Peer): Promise<DispatchResult> {
+  async dispatch(record: Buffer, peer: Peer, completion?: CallCompletion): Promise<DispatchResult> {
     if (record.length < 8) return DISCONNECT;
     const r = new XdrReader(record);
     const xid = decodeXid(r);
@@ -97,7 +103,9 @@ export class Dispatcher {
     const procedure = pv.procedures[header.proc];
     if (!procedure) return reject(xid, accept_stat.PROC_UNAVAIL);
 
-    const call: RpcCall = { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer };
+    const call: RpcCall = completion
+      ? { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer, afterReply: (fn) => completion.add(fn) }
+      : { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer };
     if (!pv.nonIdempotent?.has(header.proc)) return this.run(pv, call);
 
     const key = DuplicateRequestCache.key(peer.address, peer.port, xid, header.prog, header.vers, header.proc);
@@ -105,7 +113,8 @@ export class Dispatcher {
     if (seen.state === 'done') return [seen.reply];
     if (seen.state === 'in-progress') return null;
     const reply = await this.run(pv, call);
-    this.drc.complete(key, Buffer.concat(reply));
+    // Copied into memory of its own: never a pool slab, never a buffer lent by the procedure.
+    this.drc.complete(key, reply);
     return reply;
   }
 

@@ -7,6 +7,12 @@
  *
  * Keyed on peer address + port + xid + program + version + procedure. Bounded in entries and in
  * age; the oldest entries go first (a Map iterates in insertion order).
+ *
+ * Memory: a stored reply is copied into a buffer of its own (Buffer.allocUnsafeSlow). A small
+ * Buffer.concat result would be a slice of Node's shared 8 KiB pool, and 4,096 cached slices
+ * could pin 32 MiB of slabs; a copy also never aliases memory the caller reuses (pooled READ
+ * buffers, record buffers). Keys are built with join(), which yields a flat string (a template
+ * literal leaves a cons string of five parts per entry).
  */
 
 export interface DrcOptions {
@@ -32,7 +38,7 @@ export class DuplicateRequestCache {
   }
 
   static key(address: string, port: number, xid: number, prog: number, vers: number, proc: number): string {
-    return `${address}|${port}|${xid}|${prog}|${vers}|${proc}`;
+    return [address, port, xid, prog, vers, proc].join('|');
   }
 
   get size(): number {
@@ -49,10 +55,10 @@ export class DuplicateRequestCache {
     return { state: 'new' };
   }
 
-  /** Stores the finished reply (the whole RPC message, without a record mark). */
-  complete(key: string, reply: Buffer): void {
+  /** Stores a copy of the finished reply (the whole RPC message, without a record mark). */
+  complete(key: string, reply: Buffer | readonly Buffer[]): void {
     const e = this.entries.get(key);
-    if (e) e.reply = reply;
+    if (e) e.reply = ownCopy(reply);
   }
 
   /** Forgets a call that produced no reply, so a retransmit runs it. */
@@ -66,4 +72,15 @@ export class DuplicateRequestCache {
       this.entries.delete(k);
     }
   }
+}
+
+/** The bytes in one buffer that owns its memory (no pool slab, no alias of the caller's buffers). */
+function ownCopy(reply: Buffer | readonly Buffer[]): Buffer {
+  const parts = Buffer.isBuffer(reply) ? [reply] : reply;
+  let length = 0;
+  for (const b of parts) length += b.length;
+  const out = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const b of parts) at += b.copy(out, at);
+  return out;
 }

@@ -25,6 +25,14 @@ export interface RpcCall {
   readonly cred: Credential;
   readonly args: XdrReader;
   readonly peer: Peer;
+  /**
+   * Registers a callback the transport runs once it is done with this call's reply: written to
+   * the socket (handed to the kernel), or dropped, replaced by an error, or lost with its
+   * connection. Memory spliced into the reply by reference (XdrWriter.opaqueRef) may be reused
+   * only from such a callback. Absent when the caller cannot tell (in-process tests, direct
+   * dispatch): a procedure must then not lend out memory it would reuse.
+   */
+  readonly afterReply?: (fn: () => void) => void;
 }
 
 /**
