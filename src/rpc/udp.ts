@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
+import { CallCompletion } from './completion.js';
 import { DISCONNECT, type Dispatcher } from './dispatcher.js';
 import { accept_stat, encodeAcceptedReply } from './message.js';
 
@@ -23,17 +24,30 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
   const maxReplySize = o.maxReplySize ?? DEFAULT_MAX_UDP_REPLY;
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
   socket.on('message', (msg, rinfo) => {
-    void dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }).then((reply) => {
-      if (!reply || reply === DISCONNECT) return;
+    // Run once the reply has been sent or dropped: buffers lent to the reply go back then.
+    const c = new CallCompletion();
+    void dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }, c).then((reply) => {
+      if (!reply || reply === DISCONNECT) {
+        c.run();
+        return;
+      }
       let length = 0;
       for (const b of reply) length += b.length;
       if (length > maxReplySize) {
         log.warn(`UDP reply of ${length} bytes to ${rinfo.address}:${rinfo.port} exceeds ${maxReplySize}; answering SYSTEM_ERR`);
         reply = encodeAcceptedReply(new XdrWriter(24), msg.readUInt32BE(0), accept_stat.SYSTEM_ERR).toBuffers();
+        c.run();
       }
-      socket.send(reply, rinfo.port, rinfo.address, (e) => {
-        if (e && log.isDebugEnabled()) log.debug(`UDP send to ${rinfo.address}:${rinfo.port}: ${e.message}`);
-      });
+      try {
+        socket.send(reply, rinfo.port, rinfo.address, (e) => {
+          c.run();
+          if (e && log.isDebugEnabled()) log.debug(`UDP send to ${rinfo.address}:${rinfo.port}: ${e.message}`);
+        });
+      } catch (e) {
+        // A socket closed meanwhile: nothing was sent.
+        c.run();
+        if (log.isDebugEnabled()) log.debug(`UDP send to ${rinfo.address}:${rinfo.port}: ${(e as Error).message}`);
+      }
     });
   });
   socket.on('error', (e) => log.error(`UDP socket: ${e.message}`));

@@ -1,6 +1,6 @@
 // Record marking split at every byte offset, multi-fragment records, and caps enforced on the header.
 import test from 'ava';
-import { encodeRecordMark, RecordDecoder, RecordMarkError } from '../../src/rpc/record-marking.js';
+import { DEFAULT_MAX_RECORD, encodeRecordMark, RecordDecoder, RecordMarkError } from '../../src/rpc/record-marking.js';
 import { hex } from '../fixtures/hex.js';
 
 function decodeAll(input: Buffer[], max?: number): Buffer[] {
@@ -85,4 +85,52 @@ test('the default cap admits a 1 MiB WRITE with headers', (t) => {
   const body = Buffer.alloc(1024 * 1024 + 200, 2);
   const out = decodeAll([encodeRecordMark(body.length), body.subarray(0, 1000), body.subarray(1000)]);
   t.is(out[0]?.length, body.length);
+});
+
+// Record buffer reuse: only after release, bounded, never while a record is still held.
+function assembled(payload: Buffer): Buffer[] {
+  // Split so the record cannot be handed out as a view of one chunk.
+  const mid = payload.length >> 1;
+  return [Buffer.concat([encodeRecordMark(payload.length), payload.subarray(0, mid)]), payload.subarray(mid)];
+}
+
+test('RecordDecoder reuses a record buffer only once it is released', (t) => {
+  const got: { record: Buffer; release: (() => void) | undefined }[] = [];
+  const d = new RecordDecoder((record, release) => got.push({ record, release }), DEFAULT_MAX_RECORD, 2);
+  const a = Buffer.alloc(100_000, 0xaa);
+  const b = Buffer.alloc(100_000, 0xbb);
+  for (const c of assembled(a)) d.push(c);
+  for (const c of assembled(b)) d.push(c);
+  const [ra, rb] = got as [(typeof got)[0], (typeof got)[0]];
+  t.not(ra.record.buffer, rb.record.buffer, 'a record still held is never assembled into');
+  t.true(ra.record.equals(a) && rb.record.equals(b));
+  ra.release?.();
+  ra.release?.(); // twice is harmless
+  t.is(d.freeBuffers, 1);
+  const c = Buffer.alloc(100_000, 0xcc);
+  for (const ch of assembled(c)) d.push(ch);
+  const rc = got[2] as (typeof got)[0];
+  t.is(rc.record.buffer, ra.record.buffer, 'the released buffer is reused');
+  t.true(rb.record.equals(b), 'the unreleased record is untouched');
+  t.true(rc.record.equals(c));
+  t.is(d.freeBuffers, 0);
+  // The free list is bounded: three held records released, two kept.
+  for (const ch of assembled(a)) d.push(ch);
+  t.is(got.length, 4);
+  for (const g of got) g.release?.();
+  t.is(d.freeBuffers, 2);
+  // A record handed out as a view of the input chunk has no release.
+  d.push(Buffer.concat([encodeRecordMark(8), Buffer.alloc(8)]));
+  t.is(got[4]?.release, undefined);
+});
+
+test('RecordDecoder: a small released buffer is replaced, not overflowed, by a bigger record', (t) => {
+  const got: { record: Buffer; release: (() => void) | undefined }[] = [];
+  const d = new RecordDecoder((record, release) => got.push({ record, release }), DEFAULT_MAX_RECORD, 4);
+  for (const c of assembled(Buffer.alloc(300, 1))) d.push(c);
+  got[0]?.release?.();
+  const big = Buffer.alloc(200_000, 2);
+  for (const c of assembled(big)) d.push(c);
+  t.true(got[1]?.record.equals(big));
+  t.true((got[1]?.record.buffer.byteLength ?? 0) >= 200_000);
 });
