@@ -11,6 +11,7 @@
  * promise settles.
  */
 import type { RpcCall } from '../rpc/types.js';
+import { BufferPool } from '../rpc/buffer-pool.js';
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { Attr, NodeId, UnionFs } from '../vfs/types.js';
 import { hasErrnoCode } from '../errors/fs-error.js';
@@ -31,6 +32,10 @@ export interface Nfs3Options {
   readonly maxDirEntries?: number;
   /** PATHCONF linkmax; default 65000 (ext4's EXT4_LINK_MAX, the usual upper layer). */
   readonly linkMax?: number;
+  /** Bytes of idle READ buffers kept for reuse; default 16 MiB. */
+  readonly readBufferBytes?: number;
+  /** The READ buffer pool itself (tests, or a pool shared between programs); overrides readBufferBytes. */
+  readonly readBuffers?: BufferPool;
 }
 
 export interface Nfs3Context {
@@ -40,6 +45,8 @@ export interface Nfs3Context {
   readonly maxDirBytes: number;
   readonly maxDirEntries: number;
   readonly linkMax: number;
+  /** READ data buffers, lent to replies and given back once the reply is sent (read.ts). */
+  readonly readBuffers: BufferPool;
 }
 
 /**
@@ -64,6 +71,7 @@ export function makeContext(fs: UnionFs, o: Nfs3Options = {}): Nfs3Context {
     maxDirBytes: o.maxDirBytes ?? 1024 * 1024,
     maxDirEntries: o.maxDirEntries ?? 4096,
     linkMax: o.linkMax ?? 65000,
+    readBuffers: o.readBuffers ?? new BufferPool({ maxSize: o.maxIo ?? NFS3_MAXIO, maxFreeBytes: o.readBufferBytes ?? 16 * 1024 * 1024 }),
   };
 }
 

@@ -99,7 +99,11 @@ export interface UnionFs {
   /** ACCESS3_* bits the caller holds, out of those asked. */
   access(id: NodeId, mask: number, cred: Cred): number;
   readlink(id: NodeId): Buffer;
-  read(id: NodeId, offset: number, count: number, cred: Cred): Promise<{ data: Buffer; eof: boolean }>;
+  /**
+   * Up to `count` bytes at `offset`. With `into` (at least `count` bytes long), the data is
+   * read into it and `data` is a view of it; an implementation may ignore `into`.
+   */
+  read(id: NodeId, offset: number, count: number, cred: Cred, into?: Buffer): Promise<{ data: Buffer; eof: boolean }>;
   /** `maxEntries` bounds the page; the procedure trims further to fit the client's byte counts. */
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage;
   fsstat(id: NodeId): FsStat;

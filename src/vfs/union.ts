@@ -451,7 +451,7 @@ export class Union implements UnionFs {
     return fs.readlinkSync(this.path(n), { encoding: 'buffer' });
   }
 
-  async read(id: NodeId, offset: number, count: number, cred: Cred): Promise<{ data: Buffer; eof: boolean }> {
+  async read(id: NodeId, offset: number, count: number, cred: Cred, into?: Buffer): Promise<{ data: Buffer; eof: boolean }> {
     const n = this.node(id);
     if (n.type === FileType.DIR) throw new FsError('EISDIR');
     if (n.type !== FileType.REG) throw new FsError('EINVAL');
@@ -459,7 +459,7 @@ export class Union implements UnionFs {
     if (cred.uid !== a.uid) check(a, cred, R);
     if (offset >= a.size || count === 0) return { data: Buffer.alloc(0), eof: offset >= a.size };
     const len = Math.min(count, a.size - offset);
-    const buf = Buffer.allocUnsafe(len);
+    const buf = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len);
     const got = await this.fds.read(n.id, () => this.openFd(n), buf, offset);
     return { data: got === len ? buf : buf.subarray(0, got), eof: offset + got >= a.size };
   }

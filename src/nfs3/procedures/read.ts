@@ -15,6 +15,11 @@
  *
  * The data is spliced into the reply by reference (XdrWriter.opaqueRef): header, file bytes and
  * padding go out in one writev, never concatenated. count is capped at the advertised rtmax.
+ *
+ * The data is read into a buffer from ctx.readBuffers, lent to the reply: it goes back to the
+ * pool through call.afterReply, which the transport runs once the reply has been written (or
+ * dropped, or lost with its connection), never earlier. Where the caller cannot tell when that
+ * is (no afterReply), the read gets a buffer of its own.
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
@@ -38,7 +43,13 @@ export async function read3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): 
   let eof: boolean;
   try {
     id = fs.resolve(fh);
-    const res = await fs.read(id, offset, count, call.cred);
+    let into: Buffer | undefined;
+    if (call.afterReply && count > 0) {
+      const pool = ctx.readBuffers;
+      const b = (into = pool.take(count));
+      call.afterReply(() => pool.give(b));
+    }
+    const res = await fs.read(id, offset, count, call.cred, into);
     data = res.data.length > count ? res.data.subarray(0, count) : res.data;
     eof = res.eof;
   } catch (err) {
