@@ -23,7 +23,7 @@ import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, utimesS
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { guestCacheDir, hasQemu, runGuest, REPO_ROOT, type GuestResult } from './kernel/guest.js';
-import { inCi, missing } from './libnfs/env.js';
+import { gate as gateOn, missing } from './libnfs/env.js';
 import { renderLayer, type Node } from './libnfs/layers.js';
 import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
 import { TestServer } from './libnfs/server.js';
@@ -228,16 +228,7 @@ const unmet = [...missing({ root: true, xattr: true, server: true }), ...(qemu.o
 
 function gate(t: ExecutionContext): boolean {
   t.timeout(20 * 60_000);
-  if (unmet.length === 0) return true;
-  const msg = `kernel-client scale e2e: missing ${unmet.join(', ')}`;
-  if (inCi) {
-    t.fail(`${msg} (CI=true: tests may not skip)`);
-    return false;
-  }
-  console.warn(`\n*** SKIPPED ${t.title}: ${msg} ***\n`);
-  t.log(`SKIPPED: ${msg}`);
-  t.pass();
-  return false;
+  return gateOn(t, 'kernel-client scale e2e', unmet);
 }
 
 let outcome: Promise<Outcome> | undefined;

@@ -63,9 +63,13 @@ export function missing(n: Needs): string[] {
  * the test (CI=true) and returns false; the caller returns at once.
  */
 export function requireEnv(t: ExecutionContext, n: Needs): boolean {
-  const m = missing(n);
-  if (m.length === 0) return true;
-  const msg = `libnfs e2e: missing ${m.join(', ')}`;
+  return gate(t, 'libnfs e2e', missing(n));
+}
+
+/** requireEnv for a suite that computed what it lacks itself (`unmet` empty = run). */
+export function gate(t: ExecutionContext, suite: string, unmet: readonly string[]): boolean {
+  if (unmet.length === 0) return true;
+  const msg = `${suite}: missing ${unmet.join(', ')}`;
   if (inCi) {
     t.fail(`${msg} (CI=true: tests may not skip)`);
     return false;
