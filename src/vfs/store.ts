@@ -47,10 +47,6 @@ export interface IdRecord {
   names: NameRef[];
 }
 
-export function keyStr(k: Key): string {
-  return `${k.layer}:${k.dev}:${k.ino}`;
-}
-
 export function keyEq(a: Key, b: Key): boolean {
   return a === b || (a.ino === b.ino && a.dev === b.dev && a.layer === b.layer);
 }

@@ -20,15 +20,10 @@
  * Straight-line writes, no per-field closures: GETATTR and LOOKUP go through here.
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
-import type { Attr, Time } from '../../vfs/types.js';
+import type { Attr } from '../../vfs/types.js';
 
 /** Encoded size of a fattr3. */
 export const FATTR3_SIZE = 84;
-
-export function writeNfstime3(w: XdrWriter, t: Time): void {
-  w.uint32(t.sec);
-  w.uint32(t.nsec);
-}
 
 export function writeFattr3(w: XdrWriter, a: Attr): void {
   w.uint32(a.type);
