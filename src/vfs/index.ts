@@ -37,7 +37,7 @@ export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
   }
   const store = new IdentityStore(stateDirFor(o));
   store.open();
-  const u = new Union(layers, store, o.whiteoutFormat, workdir, o.listingCacheEntries, o.listingCacheBytes);
+  const u = new Union(layers, store, o.whiteoutFormat, workdir, o);
   if (workdir !== undefined) {
     const w = prepareWorkdir(workdir);
     u.tmpDir = w.tmp;

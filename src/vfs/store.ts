@@ -60,15 +60,57 @@ function internDev(d: bigint): bigint {
   return d;
 }
 
+/**
+ * A record as kept in memory: one flat object (~100 B) instead of a record, two keys, a names
+ * array and a name object (~210 B), since a server holds one per object ever seen. The origin
+ * fields are the key's own values when the two are equal (no copy-up).
+ */
+class Packed {
+  constructor(
+    readonly type: FileType,
+    readonly kLayer: number, readonly kDev: bigint, readonly kIno: bigint,
+    readonly oLayer: number, readonly oDev: bigint, readonly oIno: bigint,
+    /** The primary name; `more` holds the others (hard links), usually none. */
+    readonly parent: number, readonly name: string, readonly more: readonly NameRef[] | undefined,
+  ) {}
+
+  static of(r: IdRecord): Packed {
+    const k = r.key, o = r.origin;
+    const [first, ...rest] = r.names;
+    return new Packed(r.type, k.layer, internDev(k.dev), k.ino, o.layer, keyEq(k, o) ? internDev(k.dev) : internDev(o.dev), keyEq(k, o) ? k.ino : o.ino,
+      first?.parent ?? 0, first?.name ?? '', rest.length > 0 ? rest : undefined);
+  }
+
+  names(): NameRef[] {
+    if (this.name === '' && this.parent === 0) return [];
+    const first = { parent: this.parent, name: this.name };
+    return this.more === undefined ? [first] : [first, ...this.more];
+  }
+
+  record(id: number): IdRecord {
+    const key = { layer: this.kLayer, dev: this.kDev, ino: this.kIno };
+    const sameOrigin = this.oIno === this.kIno && this.oDev === this.kDev && this.oLayer === this.kLayer;
+    return { id, type: this.type, key, origin: sameOrigin ? key : { layer: this.oLayer, dev: this.oDev, ino: this.oIno }, names: this.names() };
+  }
+
+  has(k: Key): boolean {
+    return (k.ino === this.kIno && k.dev === this.kDev && k.layer === this.kLayer) || (k.ino === this.oIno && k.dev === this.oDev && k.layer === this.oLayer);
+  }
+}
+
 export class IdentityStore {
-  readonly records = new Map<number, IdRecord>();
+  private readonly records = new Map<number, Packed>();
   /**
    * parent -> name -> id. Indexes are kept small (about 100 B a record less than string keys
    * like `${parent}/${name}`): names are the records' own strings, inodes their own bigints.
    */
   private readonly byName = new Map<number, Map<string, number>>();
-  /** ino of a key or origin -> id, or ids when several records share an ino (other layer/dev). */
-  private readonly byIno = new Map<bigint, number | number[]>();
+  /**
+   * ino of a key or origin -> id, or ids when several records share an ino (other layer/dev).
+   * Only hard links need it (idByKey), so it is built on the first such question and kept up
+   * to date from then on; until then it is null and costs nothing.
+   */
+  private byIno: Map<bigint, number | number[]> | null = null;
   hmacKey!: Buffer;
   private next = 2;
   private limit = 2;
@@ -78,6 +120,11 @@ export class IdentityStore {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly dir: string) {}
+
+  /** Records held. */
+  get size(): number {
+    return this.records.size;
+  }
 
   open(): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -136,7 +183,7 @@ export class IdentityStore {
   private compact(logPath: string): void {
     const tmp = logPath + '.tmp';
     const parts: Buffer[] = [MAGIC];
-    for (const r of this.records.values()) parts.push(frame(encodePut(r)));
+    for (const [id, p] of this.records) parts.push(frame(encodePut(p.record(id))));
     this.limit = this.next + BLOCK;
     parts.push(frame(encodeReserve(this.limit)));
     writeFileDurable(tmp, Buffer.concat(parts), 0o600);
@@ -155,7 +202,10 @@ export class IdentityStore {
     return this.next++;
   }
 
-  get(id: number): IdRecord | undefined { return this.records.get(id); }
+  /** The record of id (a fresh object: changing it changes nothing until put). */
+  get(id: number): IdRecord | undefined {
+    return this.records.get(id)?.record(id);
+  }
 
   /** The id recorded under (parent, name). */
   idByName(parent: number, name: string): number | undefined {
@@ -164,18 +214,15 @@ export class IdentityStore {
 
   /** The id whose key or origin is k. */
   idByKey(k: Key): number | undefined {
-    const v = this.byIno.get(k.ino);
+    const v = this.inoIndex().get(k.ino);
     if (v === undefined) return undefined;
     for (const id of typeof v === 'number' ? [v] : v) {
-      const r = this.records.get(id);
-      if (r !== undefined && (keyEq(r.key, k) || keyEq(r.origin, k))) return id;
+      if (this.records.get(id)?.has(k) === true) return id;
     }
     return undefined;
   }
 
   put(rec: IdRecord): void {
-    const old = this.records.get(rec.id);
-    if (old !== undefined) this.unindex(old);
     this.apply(rec);
     this.append(frame(encodePut(rec)));
   }
@@ -188,53 +235,50 @@ export class IdentityStore {
 
   private apply(rec: IdRecord): void {
     const old = this.records.get(rec.id);
-    if (old !== undefined) this.unindex(old);
-    rec.key.dev = internDev(rec.key.dev);
-    if (keyEq(rec.key, rec.origin)) rec.origin = rec.key;
-    else rec.origin.dev = internDev(rec.origin.dev);
-    this.records.set(rec.id, rec);
+    if (old !== undefined) this.unindex(rec.id, old);
+    const p = Packed.of(rec);
+    this.records.set(rec.id, p);
     for (const n of rec.names) {
       let m = this.byName.get(n.parent);
       if (m === undefined) this.byName.set(n.parent, m = new Map());
       m.set(n.name, rec.id);
     }
-    this.inoAdd(rec.key.ino, rec.id);
-    if (rec.origin.ino !== rec.key.ino) this.inoAdd(rec.origin.ino, rec.id);
+    if (this.byIno !== null) this.inoIndexAdd(this.byIno, rec.id, p);
   }
 
-  private inoAdd(ino: bigint, id: number): void {
-    const v = this.byIno.get(ino);
-    if (v === undefined) this.byIno.set(ino, id);
-    else if (typeof v === 'number') { if (v !== id) this.byIno.set(ino, [v, id]); }
-    else if (!v.includes(id)) v.push(id);
+  private inoIndex(): Map<bigint, number | number[]> {
+    if (this.byIno === null) {
+      const m = new Map<bigint, number | number[]>();
+      for (const [id, p] of this.records) this.inoIndexAdd(m, id, p);
+      this.byIno = m;
+    }
+    return this.byIno;
   }
 
-  private inoDel(ino: bigint, id: number): void {
-    const v = this.byIno.get(ino);
-    if (v === undefined) return;
-    if (typeof v === 'number') { if (v === id) this.byIno.delete(ino); return; }
-    const rest = v.filter((x) => x !== id);
-    if (rest.length === 0) this.byIno.delete(ino);
-    else this.byIno.set(ino, rest.length === 1 ? rest[0]! : rest);
+  private inoIndexAdd(m: Map<bigint, number | number[]>, id: number, p: Packed): void {
+    inoAdd(m, p.kIno, id);
+    if (p.oIno !== p.kIno) inoAdd(m, p.oIno, id);
   }
 
   private drop(id: number): void {
     const old = this.records.get(id);
     if (old === undefined) return;
-    this.unindex(old);
+    this.unindex(id, old);
     this.records.delete(id);
   }
 
-  private unindex(r: IdRecord): void {
-    for (const n of r.names) {
+  private unindex(id: number, p: Packed): void {
+    for (const n of p.names()) {
       const m = this.byName.get(n.parent);
-      if (m?.get(n.name) === r.id) {
+      if (m?.get(n.name) === id) {
         m.delete(n.name);
         if (m.size === 0) this.byName.delete(n.parent);
       }
     }
-    this.inoDel(r.key.ino, r.id);
-    this.inoDel(r.origin.ino, r.id);
+    if (this.byIno !== null) {
+      inoDel(this.byIno, p.kIno, id);
+      inoDel(this.byIno, p.oIno, id);
+    }
   }
 
   private append(b: Buffer): void {
@@ -270,6 +314,22 @@ export class IdentityStore {
     fs.closeSync(this.fd);
     this.fd = -1;
   }
+}
+
+function inoAdd(m: Map<bigint, number | number[]>, ino: bigint, id: number): void {
+  const v = m.get(ino);
+  if (v === undefined) m.set(ino, id);
+  else if (typeof v === 'number') { if (v !== id) m.set(ino, [v, id]); }
+  else if (!v.includes(id)) v.push(id);
+}
+
+function inoDel(m: Map<bigint, number | number[]>, ino: bigint, id: number): void {
+  const v = m.get(ino);
+  if (v === undefined) return;
+  if (typeof v === 'number') { if (v === id) m.delete(ino); return; }
+  const rest = v.filter((x) => x !== id);
+  if (rest.length === 0) m.delete(ino);
+  else m.set(ino, rest.length === 1 ? rest[0]! : rest);
 }
 
 function frame(payload: Buffer): Buffer {

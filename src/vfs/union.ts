@@ -40,6 +40,8 @@ export const ROOT: NodeId = 1;
 const WALKS_BEFORE_LISTING = 8;
 /** Layer entries read at most for a listing built for lookups (about 5 MB and 50 ms). */
 const LOOKUP_LISTING_MAX = 65536;
+/** Live nodes kept in memory before the oldest evictable ones are dropped (evictNodes). */
+const NODES_MAX = 32768;
 
 export interface UnionOptions {
   lowers: readonly string[];
@@ -52,7 +54,12 @@ export interface UnionOptions {
   listingCacheBytes?: number;
   /** Optional extra bound of the merged-listing cache, in entries (default none). */
   listingCacheEntries?: number;
+  /** Live nodes kept in memory (default NODES_MAX, see evictNodes). */
+  nodeCacheMax?: number;
 }
+
+/** The cache bounds of a Union (UnionOptions' names). */
+export type CacheBounds = Pick<UnionOptions, 'listingCacheBytes' | 'listingCacheEntries' | 'nodeCacheMax'>;
 
 export class Union implements UnionFs {
   readonly readOnly: boolean;
@@ -77,10 +84,15 @@ export class Union implements UnionFs {
   lastSt: fs.BigIntStats | undefined;
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
   private walks = new Map<NodeId, number>();
+  /** Mutations in flight (done): while any runs, no node is evicted. */
+  private busy = 0;
 
-  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, listingCacheEntries?: number, listingCacheBytes?: number) {
+  private readonly nodesMax: number;
+
+  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, bounds: CacheBounds = {}) {
     this.readOnly = !layers.hasUpper;
-    this.listings = new ListingCache(listingCacheBytes, listingCacheEntries);
+    this.listings = new ListingCache(bounds.listingCacheBytes, bounds.listingCacheEntries);
+    this.nodesMax = bounds.nodeCacheMax ?? NODES_MAX;
   }
 
   async init(): Promise<void> {
@@ -97,10 +109,9 @@ export class Union implements UnionFs {
 
   // ---- paths and nodes ------------------------------------------------------------------
 
+  /** The live node of id, rebuilt from the identity store if it was evicted (ESTALE: gone). */
   node(id: NodeId): Node {
-    const n = this.nodes.get(id);
-    if (n === undefined) throw new FsError('ESTALE');
-    return n;
+    return this.nodes.get(id) ?? this.resolveId(id, 0);
   }
 
   dirNode(id: NodeId): Node {
@@ -203,6 +214,8 @@ export class Union implements UnionFs {
       return null;
     }
     let origin: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
+    // only an inode with several links can have a name we have not met (idByKey below)
+    const linked = found.st.nlink > 1n;
     const indexed = this.viaIndex(found);
     if (indexed !== null) found = indexed;
     const key: Key = indexed === null ? origin : { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
@@ -229,7 +242,7 @@ export class Union implements UnionFs {
         this.forgetName(byName, dir.id, name);
       }
     }
-    if (id === undefined && found.type !== FileType.DIR) {
+    if (id === undefined && found.type !== FileType.DIR && linked) {
       const alias = this.store.idByKey(key);
       const rec = alias === undefined ? undefined : this.store.get(alias);
       if (rec !== undefined && rec.type === found.type) {
@@ -247,6 +260,7 @@ export class Union implements UnionFs {
     if (n === undefined) {
       n = this.makeNode(id, dir.id, name, found);
       this.nodes.set(id, n);
+      if (this.nodes.size > this.nodesMax) this.evictNodes();
     }
     // found.st is the node's current copy unless the node lives elsewhere (index, other layer)
     this.lastSt = n.index === undefined && n.layer === found.layer ? found.st : undefined;
@@ -386,6 +400,28 @@ export class Union implements UnionFs {
     this.fds.drop(id);
     this.listings.delete(id);
     if (n.children) for (const c of n.children.values()) if (this.nodes.get(c)?.parent === id) this.dropNode(c);
+  }
+
+  /**
+   * Keep at most nodesMax nodes: drop the oldest plain non-directories (nodes are a cache of
+   * the identity store and the layers; node() and resolve() rebuild an evicted one on demand).
+   * Why only with no mutation in flight: a mutation holds its Node across awaits and updates it
+   * afterwards (layer after copy-up, attributes after a write); a second Node built for the
+   * same id in the meantime would go on serving what was true before.
+   * Directories stay (children name their parents by id, and there are few of them); so do
+   * indexed hard links (their link-count offset) and objects being copied up.
+   */
+  private evictNodes(): void {
+    if (this.busy > 0 || this.nodes.size <= this.nodesMax) return;
+    let excess = this.nodes.size - this.nodesMax + (this.nodesMax >> 3);
+    for (const n of this.nodes.values()) {
+      if (excess <= 0) break;
+      if (n.type === FileType.DIR || n.index !== undefined || this.copyUps.has(n.id)) continue;
+      this.nodes.delete(n.id);
+      const p = this.nodes.get(n.parent);
+      if (p?.children?.get(n.name) === n.id) p.children.delete(n.name);
+      excess--;
+    }
   }
 
   record(id: NodeId): IdRecord | undefined {
@@ -554,12 +590,12 @@ export class Union implements UnionFs {
 
   async setattr(id: NodeId, attr: SetAttr, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(ops.setattr(this, this.node(id), attr, cred));
+    await this.done(() => ops.setattr(this, this.node(id), attr, cred));
   }
 
   async write(id: NodeId, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {
     this.ensureWritable();
-    return this.done(ops.write(this, this.node(id), offset, data, stable, cred));
+    return this.done(() => ops.write(this, this.node(id), offset, data, stable, cred));
   }
 
   async commit(id: NodeId, _offset: number, _count: number): Promise<void> {
@@ -575,53 +611,57 @@ export class Union implements UnionFs {
 
   async create(dir: NodeId, name: Buffer, how: CreateHow, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(ops.create(this, this.dirNode(dir), checkNewName(name), how, cred));
+    return this.done(() => ops.create(this, this.dirNode(dir), checkNewName(name), how, cred));
   }
 
   async mkdir(dir: NodeId, name: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }));
+    return this.done(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }));
   }
 
   async symlink(dir: NodeId, name: Buffer, target: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.LNK, attr, cred, { target, rdev: undefined }));
+    return this.done(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.LNK, attr, cred, { target, rdev: undefined }));
   }
 
   async mknod(dir: NodeId, name: Buffer, type: FileType, attr: SetAttr, rdev: { major: number; minor: number }, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(ops.mknodAny(this, this.dirNode(dir), checkNewName(name), type, attr, cred, { target: undefined, rdev }));
+    return this.done(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), type, attr, cred, { target: undefined, rdev }));
   }
 
   async remove(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(ops.remove(this, this.dirNode(dir), checkName(name), false, cred));
+    await this.done(() => ops.remove(this, this.dirNode(dir), checkName(name), false, cred));
   }
 
   async rmdir(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(ops.remove(this, this.dirNode(dir), checkName(name), true, cred));
+    await this.done(() => ops.remove(this, this.dirNode(dir), checkName(name), true, cred));
   }
 
   async rename(fromDir: NodeId, fromName: Buffer, toDir: NodeId, toName: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName), cred));
+    await this.done(() => ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName), cred));
   }
 
   async link(id: NodeId, dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(ops.link(this, this.node(id), this.dirNode(dir), checkNewName(name), cred));
+    await this.done(() => ops.link(this, this.node(id), this.dirNode(dir), checkNewName(name), cred));
   }
 
   copyUp(n: Node, opts?: { noData?: boolean }): Promise<void> {
     return cu.copyUp(this, n, opts);
   }
 
-  private async done<T>(p: Promise<T>): Promise<T> {
+  /** Run a mutation: counted in flight (see evictNodes) and its identity records written. */
+  private async done<T>(op: () => Promise<T>): Promise<T> {
+    this.busy++;
     try {
-      return await p;
+      return await op();
     } finally {
+      this.busy--;
       this.store.flush();
+      this.evictNodes();
     }
   }
 
