@@ -328,10 +328,13 @@ async function startUnion(lowers: string[], extra: string[], tag: string, dir: s
   const nfsPort = await freePort();
   let mntPort = await freePort();
   while (mntPort === nfsPort) mntPort = await freePort();
-  const nodeArgs: string[] = [];
+  const cli = path.join(repo, 'dist/src/cli.js');
+  // run it as its bin runs: with the node options of its `#!/usr/bin/env -S node ...` line
+  const shebang = /^#!\S*env -S node(.*)$/m.exec(fs.readFileSync(cli, 'utf8').split('\n', 1)[0]!);
+  const nodeArgs: string[] = (shebang?.[1] ?? '').split(' ').filter(Boolean);
   nodeArgs.push(...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean)); // e.g. --heap-prof
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=union-${tag}-${Date.now()}.cpuprofile`);
-  const args = [...nodeArgs, path.join(repo, 'dist/src/cli.js'), '--lower', lowers.join(':'), ...extra,
+  const args = [...nodeArgs, cli, '--lower', lowers.join(':'), ...extra,
     '--host', '127.0.0.1', '--port', String(nfsPort), '--mount-port', String(mntPort), '--no-portmap'];
   const log = fs.openSync(path.join(dir, `union-${tag}.log`), 'a');
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, UNION_NFSD_LOG: process.env['UNION_NFSD_LOG'] ?? 'warn' } });
