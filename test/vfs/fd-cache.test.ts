@@ -1,0 +1,47 @@
+/**
+ * FdCache I/O: small reads and writes run synchronously until one is slow, then go through the
+ * thread pool; both paths read and write the same bytes, large I/O always goes async.
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FdCache } from '../../src/vfs/fd-cache.js';
+
+function tmpFile(t: { teardown(f: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdcache-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const f = path.join(dir, 'f');
+  fs.writeFileSync(f, '');
+  return f;
+}
+
+async function roundTrip(c: FdCache, f: string, size: number): Promise<boolean> {
+  const open = (): { fd: number; writable: boolean } => ({ fd: fs.openSync(f, 'r+'), writable: true });
+  const data = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) data[i] = (i * 7 + size) & 0xff;
+  await c.write(1, open, data, 100, 'none');
+  const back = Buffer.alloc(size);
+  const n = await c.read(1, open, back, 100);
+  return n === size && back.equals(data);
+}
+
+test('small I/O stays synchronous while it is fast', async (t) => {
+  const c = new FdCache(4);
+  const f = tmpFile(t);
+  t.true(await roundTrip(c, f, 4096));
+  t.true(c.syncIo);
+  t.true(await roundTrip(c, f, 1 << 20)); // async path: same bytes
+  await c.closeAll();
+});
+
+test('a slow synchronous call sends I/O to the thread pool for a while', async (t) => {
+  const c = new FdCache(4, -1); // every synchronous call counts as slow
+  const f = tmpFile(t);
+  t.true(c.syncIo);
+  t.true(await roundTrip(c, f, 4096)); // the write was sync and "slow": the read went async
+  t.false(c.syncIo);
+  t.true(await roundTrip(c, f, 100));
+  t.false(c.syncIo);
+  await c.closeAll();
+});
