@@ -103,6 +103,7 @@ export class Dispatcher {
     const procedure = pv.procedures[header.proc];
     if (!procedure) return reject(xid, accept_stat.PROC_UNAVAIL);
 
+    if (log.isDebugEnabled()) log.debug(`${pv.name} v${pv.vers} proc ${header.proc} xid ${xid >>> 0} from ${peer.address}:${peer.port} uid ${cred.uid}`);
     const call: RpcCall = completion
       ? { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer, afterReply: (fn) => completion.add(fn) }
       : { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer };
