@@ -44,6 +44,10 @@ import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
 import { copyUp, copyUpTree, makeDevice, makeSocket } from './copy-up.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
+const SERVER_UID = process.geteuid?.() ?? -1;
+const SERVER_GID = process.getegid?.() ?? -1;
+/** Read once (process.umask() has no getter that leaves it alone); the server never changes it. */
+const UMASK = process.umask();
 
 function lowerStack(d: Node): number[] {
   return d.stack.filter((i) => i !== 0);
@@ -126,16 +130,20 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
   if (type !== FileType.DIR && cred.uid !== 0 && (mode & S_ISGID) && !inGroup(cred, own.gid)) mode &= ~S_ISGID;
   try {
     switch (type) {
-      case FileType.DIR: fs.mkdirSync(tmp, 0o700); break;
+      case FileType.DIR: fs.mkdirSync(tmp, mode & 0o777); break;
       case FileType.LNK: fs.symlinkSync(x.target ?? Buffer.alloc(0), tmp); break;
-      case FileType.REG: fs.closeSync(fs.openSync(tmp, 'wx', 0o600)); break;
+      case FileType.REG: fs.closeSync(fs.openSync(tmp, 'wx', mode & 0o777)); break;
       case FileType.FIFO: execFileSync('mkfifo', ['-m', '600', tmp.toString('utf8')]); break;
       case FileType.SOCK: await makeSocket(tmp); break;
       case FileType.CHR: case FileType.BLK: makeDevice(tmp, type, x.rdev?.major ?? 0, x.rdev?.minor ?? 0); break;
       default: throw new FsError('EINVAL');
     }
-    fs.lchownSync(tmp, own.uid, own.gid);
-    if (type !== FileType.LNK) fs.chmodSync(tmp, mode);
+    // The temporary is invisible until renamed (the workdir is 0700): it may start with the
+    // server's owner and the umask's mode, and only what differs is changed (two fewer
+    // syscalls per CREATE from root). chown clears setuid/setgid, so chmod comes after it.
+    if (own.uid !== SERVER_UID || own.gid !== SERVER_GID) fs.lchownSync(tmp, own.uid, own.gid);
+    const madeWithMode = (type === FileType.REG || type === FileType.DIR) && (mode & ~0o777) === 0 && (mode & UMASK) === 0;
+    if (type !== FileType.LNK && !madeWithMode) fs.chmodSync(tmp, mode);
     if (type === FileType.DIR && existsBelow(u, d, name)) writeOpaque(u.whiteoutFormat, pathBuf(tmp.toString('latin1')).toString('latin1'), u.facts[0]!);
     const at = ts(attr.atime), mt = ts(attr.mtime);
     if (at !== undefined || mt !== undefined) {
