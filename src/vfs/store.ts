@@ -22,8 +22,9 @@
  * moved 2^32 ids forward to stay clear of anything handed out. A missing log with a present
  * key rotates the key: old handles then fail their HMAC instead of naming new objects.
  * Example: lookup of lower /a/f -> PUT{id 7, REG, key 2:2049:1234, origin same, names [(1,'a')]}
- * Races: records are written synchronously (write(2), survives SIGKILL); fsync is batched
- * (at most 100 ms later) except for RESERVE, which is fsynced before use.
+ * Races: records are written synchronously (write(2), survives SIGKILL); fdatasync is batched
+ * (at most 100 ms later, on the thread pool; COMMIT waits for one) except for RESERVE, which
+ * is fsynced before use.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -118,6 +119,8 @@ export class IdentityStore {
   private pending: Buffer[] = [];
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
+  /** fdatasyncs in flight (close waits for them before closing the fd). */
+  private readonly syncing = new Set<Promise<void>>();
 
   constructor(readonly dir: string) {}
 
@@ -294,23 +297,37 @@ export class IdentityStore {
     fs.writeSync(this.fd, b);
     if (!this.dirty) {
       this.dirty = true;
-      this.timer = setTimeout(() => this.sync(), 100);
+      this.timer = setTimeout(() => void this.sync(), 100);
       this.timer.unref();
     }
   }
 
-  sync(): void {
+  /**
+   * Make every record written so far durable. fdatasync runs on the thread pool: on a disk it
+   * takes milliseconds, and on the event loop it stalled every client each 100 ms under writes.
+   * A failure is logged, not thrown (the records stay in the page cache; the next sync retries).
+   */
+  async sync(): Promise<void> {
     this.flush();
-    if (this.dirty && this.fd >= 0) {
-      this.dirty = false;
-      if (this.timer) clearTimeout(this.timer);
-      fs.fdatasyncSync(this.fd);
-    }
+    if (!this.dirty || this.fd < 0) return;
+    this.dirty = false;
+    if (this.timer) clearTimeout(this.timer);
+    const fd = this.fd;
+    const p = new Promise<void>((resolve) => fs.fdatasync(fd, (e) => {
+      if (e) {
+        log.error('identity log: fdatasync failed', { code: e.code });
+        this.dirty = true;
+      }
+      resolve();
+    }));
+    this.syncing.add(p);
+    try { await p; } finally { this.syncing.delete(p); }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.fd < 0) return;
-    this.sync();
+    await this.sync();
+    await Promise.all([...this.syncing]);
     fs.closeSync(this.fd);
     this.fd = -1;
   }

@@ -606,7 +606,7 @@ export class Union implements UnionFs {
       const fd = fs.openSync(this.path(n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     }
-    this.store.sync();
+    await this.store.sync();
   }
 
   async create(dir: NodeId, name: Buffer, how: CreateHow, cred: Cred): Promise<NodeId> {
@@ -668,7 +668,7 @@ export class Union implements UnionFs {
   async close(): Promise<void> {
     await Promise.allSettled([...this.copyUps.values()]);
     await this.fds.closeAll();
-    this.store.close();
+    await this.store.close();
   }
 }
 
