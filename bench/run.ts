@@ -329,15 +329,17 @@ async function startUnion(lowers: string[], extra: string[], tag: string, dir: s
   let mntPort = await freePort();
   while (mntPort === nfsPort) mntPort = await freePort();
   const cli = path.join(repo, 'dist/src/cli.js');
-  // run it as its bin runs: with the node options of its `#!/usr/bin/env -S node ...` line
-  const shebang = /^#!\S*env -S node(.*)$/m.exec(fs.readFileSync(cli, 'utf8').split('\n', 1)[0]!);
-  const nodeArgs: string[] = (shebang?.[1] ?? '').split(' ').filter(Boolean);
+  // run it as its bin runs: with the environment and node options of its
+  // `#!/usr/bin/env -S [VAR=value ...] node [options]` line
+  const shebang = /^#!\S*env -S ((?:\w+=\S+ )*)node(.*)$/.exec(fs.readFileSync(cli, 'utf8').split('\n', 1)[0]!);
+  const binEnv = Object.fromEntries((shebang?.[1] ?? '').split(' ').filter(Boolean).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
+  const nodeArgs: string[] = (shebang?.[2] ?? '').split(' ').filter(Boolean);
   nodeArgs.push(...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean)); // e.g. --heap-prof
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=union-${tag}-${Date.now()}.cpuprofile`);
   const args = [...nodeArgs, cli, '--lower', lowers.join(':'), ...extra,
     '--host', '127.0.0.1', '--port', String(nfsPort), '--mount-port', String(mntPort), '--no-portmap'];
   const log = fs.openSync(path.join(dir, `union-${tag}.log`), 'a');
-  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, UNION_NFSD_LOG: process.env['UNION_NFSD_LOG'] ?? 'warn' } });
+  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, ...binEnv, UNION_NFSD_LOG: process.env['UNION_NFSD_LOG'] ?? 'warn' } });
   children.add(p);
   const ready = await new Promise<{ nfs: number; mnt: number }>((resolve, reject) => {
     let buf = '';

@@ -1,11 +1,18 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=1024
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=2 --max-old-space-size=1024
 /**
  * `union-nfsd`: parse the command line, start the server, print how to mount it, and shut down
  * cleanly on SIGINT/SIGTERM. The single `union-nfsd ready ...` line on stdout is a contract:
  * scripts and tests wait for it and read the ports from it.
- * Why the V8 flag (also in package.json's start script; bench/run.ts reads it from here): a
- * server's garbage is per-call and short-lived, and V8's default 16 MiB semi-spaces let the
- * young generation hold ~40 MiB of it; 2 MiB costs no measurable throughput (bench/README.md).
+ * Why the settings on the first line (also in package.json's start script; bench/run.ts reads
+ * them from here; bench/README.md has the measurements):
+ * - 2 MiB semi-spaces: a server's garbage is per-call and short-lived, and V8's default 16 MiB
+ *   let the young generation hold ~40 MiB of it, for no measurable throughput.
+ * - a 1 GiB old space: with the default 4 GiB limit V8 let the old generation grow to ~4x its
+ *   live size under load; the limit caps that factor near 1.6 (and the store, ~250 B per
+ *   object, fits millions of objects in it).
+ * - glibc's trim threshold at 32 MiB: socket reads arrive in 64 KiB buffers that glibc gave
+ *   back to the kernel after every collection and faulted in again (200,000 page faults per
+ *   GiB written, most of a WRITE's system time).
  */
 import { parseCommandLine, USAGE, UsageError, type ServerOptions } from './config.js';
 import { prepareDemo } from './demo.js';
