@@ -4,6 +4,7 @@
  * translates one for one. Validation happens here, once, with messages a user can act on.
  */
 import { parseArgs } from 'node:util';
+import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
 
@@ -23,6 +24,8 @@ export interface ServerOptions {
   /** Serve a portmapper on 111, or register with the system's rpcbind when it owns 111. */
   readonly portmap: boolean;
   readonly whiteoutFormat: WhiteoutFormat;
+  /** Microseconds the event loop keeps polling after a reply (src/rpc/busy-poll.ts); 0 = off. */
+  readonly busyPollUs: number;
 }
 
 export const DEFAULTS = {
@@ -45,6 +48,8 @@ With no --lower, serves a small demo union that it creates itself.
   --mount-port N     an additional port for MOUNT
   --no-portmap       do not serve or register with a portmapper on port 111
   --whiteout FORMAT  how the upper layer records deletions: oci (default) or overlayfs
+  --busy-poll US     keep polling for calls US microseconds after each reply instead of
+                     sleeping (default ${DEFAULT_BUSY_POLL_US}; 0 = off: no CPU spent while idle)
   -h, --help         this text
 
 Environment: UNION_NFSD_LOG=error|warn|info|debug (default info).`;
@@ -85,6 +90,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'mount-port': { type: 'string' },
         'no-portmap': { type: 'boolean' },
         whiteout: { type: 'string' },
+        'busy-poll': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -103,6 +109,10 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (!exportPath.startsWith('/') || exportPath.length > 1024) throw new UsageError(`--export must be an absolute path, got '${exportPath}'`);
   const demo = lowers.length === 0;
   const mountPort = port(values['mount-port'], '--mount-port');
+  const busyPollUs = values['busy-poll'] === undefined ? DEFAULT_BUSY_POLL_US : Number(values['busy-poll']);
+  if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) {
+    throw new UsageError(`--busy-poll wants microseconds 0-1000000, got '${values['busy-poll']}'`);
+  }
   return {
     help: values.help === true,
     demo,
@@ -117,6 +127,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       ...(mountPort !== undefined && { mountPort }),
       portmap: values['no-portmap'] !== true,
       whiteoutFormat: whiteout,
+      busyPollUs,
     },
   };
 }

@@ -14,7 +14,7 @@ import { child } from './log.js';
 import { createMountProgram } from './mount/program.js';
 import { nfs3Program } from './nfs3/program.js';
 import { mappingsFor, startPortmap, type PortmapHandle } from './portmap/start-portmap.js';
-import { createRpcServer, Dispatcher } from './rpc/index.js';
+import { BusyPoll, createRpcServer, Dispatcher } from './rpc/index.js';
 import { FileType, openUnion } from './vfs/index.js';
 import { FsError } from './errors/fs-error.js';
 
@@ -47,7 +47,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     },
   });
   const dispatcher = new Dispatcher().register(nfs).register(mount);
-  const rpc = createRpcServer(dispatcher);
+  const rpc = createRpcServer(dispatcher, { busyPoll: new BusyPoll(o.busyPollUs) });
   let portmap: PortmapHandle | undefined;
   try {
     const nfsPort = await rpc.listenTcp(o.host, o.port);

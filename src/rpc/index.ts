@@ -1,4 +1,5 @@
 // The RPC layer's public face for program implementations and the server wiring.
+export { BusyPoll, DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 export { Dispatcher, DISCONNECT, type DispatcherOptions, type DispatchResult } from './dispatcher.js';
 export { DuplicateRequestCache, type DrcOptions } from './drc.js';
 export { createRpcServer, type RpcServer } from './server.js';

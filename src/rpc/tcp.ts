@@ -8,7 +8,8 @@
  * that connection only.
  *
  * Replies that finish in the same event-loop turn are written under one cork and flushed in
- * setImmediate: one writev for all of them instead of one per reply.
+ * setImmediate: one writev for all of them instead of one per reply. After a flush the event
+ * loop busy-polls for a moment (busy-poll.ts), where the client's next call usually arrives.
  *
  * Every call carries a CallCompletion, run once the connection is done with it: when the
  * write of its reply has completed (the kernel has the bytes), when there is no reply to send
@@ -20,6 +21,7 @@
  */
 import net from 'node:net';
 import { child } from '../log.js';
+import type { BusyPoll } from './busy-poll.js';
 import { CallCompletion } from './completion.js';
 import { DISCONNECT, type Dispatcher } from './dispatcher.js';
 import { DEFAULT_MAX_RECORD, encodeRecordMark, RecordDecoder } from './record-marking.js';
@@ -32,13 +34,16 @@ export interface TcpOptions {
   maxInFlight?: number;
   /** Record buffers kept per connection for reuse (each up to maxRecordSize); default 4. */
   maxFreeRecords?: number;
+  /** Kept awake after every flush of replies (one per process: every listener shares it). */
+  busyPoll?: BusyPoll;
 }
 
 export function createTcpServer(dispatcher: Dispatcher, o: TcpOptions = {}): net.Server {
   const maxRecordSize = o.maxRecordSize ?? DEFAULT_MAX_RECORD;
   const maxInFlight = o.maxInFlight ?? 64;
   const maxFree = Math.min(maxInFlight, o.maxFreeRecords ?? 4);
-  const server = net.createServer({ noDelay: true }, (socket) => serveConnection(socket, dispatcher, maxRecordSize, maxInFlight, maxFree));
+  const afterFlush = o.busyPoll?.kick;
+  const server = net.createServer({ noDelay: true }, (socket) => serveConnection(socket, dispatcher, maxRecordSize, maxInFlight, maxFree, afterFlush));
   return server;
 }
 
@@ -47,7 +52,8 @@ interface Queued {
   readonly release: (() => void) | undefined;
 }
 
-function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSize: number, maxInFlight: number, maxFree: number): void {
+function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSize: number, maxInFlight: number, maxFree: number,
+  afterFlush: (() => void) | undefined): void {
   const peer: Peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
   let inFlight = 0;
   const queue: Queued[] = [];
@@ -63,6 +69,7 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
   const flush = (): void => {
     corked = false;
     socket.uncork();
+    afterFlush?.();
   };
 
   const writeReply = (reply: Buffer[], c: CallCompletion): void => {

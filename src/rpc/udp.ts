@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
+import type { BusyPoll } from './busy-poll.js';
 import { CallCompletion } from './completion.js';
 import { DISCONNECT, type Dispatcher } from './dispatcher.js';
 import { accept_stat, encodeAcceptedReply } from './message.js';
@@ -18,10 +19,13 @@ export const DEFAULT_MAX_UDP_REPLY = 65507;
 
 export interface UdpOptions {
   maxReplySize?: number;
+  /** Kept awake after every reply sent (busy-poll.ts). */
+  busyPoll?: BusyPoll;
 }
 
 export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOptions = {}): dgram.Socket {
   const maxReplySize = o.maxReplySize ?? DEFAULT_MAX_UDP_REPLY;
+  const afterSend = o.busyPoll?.kick;
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
   socket.on('message', (msg, rinfo) => {
     // Run once the reply has been sent or dropped: buffers lent to the reply go back then.
@@ -41,6 +45,7 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
       try {
         socket.send(reply, rinfo.port, rinfo.address, (e) => {
           c.run();
+          afterSend?.();
           if (e && log.isDebugEnabled()) log.debug(`UDP send to ${rinfo.address}:${rinfo.port}: ${e.message}`);
         });
       } catch (e) {
