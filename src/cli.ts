@@ -1,4 +1,4 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=2 --max-old-space-size=1024
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=2 --heap-growing-percent=60
 /**
  * `union-nfsd`: parse the command line, start the server, print how to mount it, and shut down
  * cleanly on SIGINT/SIGTERM. The single `union-nfsd ready ...` line on stdout is a contract:
@@ -7,9 +7,11 @@
  * them from here; bench/README.md has the measurements):
  * - 2 MiB semi-spaces: a server's garbage is per-call and short-lived, and V8's default 16 MiB
  *   let the young generation hold ~40 MiB of it, for no measurable throughput.
- * - a 1 GiB old space: with the default 4 GiB limit V8 let the old generation grow to ~4x its
- *   live size under load; the limit caps that factor near 1.6 (and the store, ~250 B per
- *   object, fits millions of objects in it).
+ * - a heap growing factor of 1.6: V8's default let the old generation grow to ~4x its live
+ *   size under load. It used to be capped through a 1 GiB old space, which has the same
+ *   effect on growth but also made V8 start a full mark-compact every ~15 MiB received once
+ *   100,000 objects were live (1 GiB of WRITEs after a 100k listing: 50-70 of them, 5.5 s of
+ *   CPU against 2.0 s without; bench/README.md). The heap is not capped below V8's default.
  * - glibc's trim threshold at 32 MiB: socket reads arrive in 64 KiB buffers that glibc gave
  *   back to the kernel after every collection and faulted in again (200,000 page faults per
  *   GiB written, most of a WRITE's system time).
