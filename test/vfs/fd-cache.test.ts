@@ -1,6 +1,6 @@
 /**
- * FdCache I/O: small reads and writes run synchronously until one is slow, then go through the
- * thread pool; both paths read and write the same bytes, large I/O always goes async.
+ * FdCache I/O: reads up to 1 MiB and small writes run synchronously until one is slow, then go
+ * through the thread pool; both paths read and write the same bytes; larger I/O goes async.
  */
 import test from 'ava';
 import * as fs from 'node:fs';
@@ -31,7 +31,8 @@ test('small I/O stays synchronous while it is fast', async (t) => {
   const f = tmpFile(t);
   t.true(await roundTrip(c, f, 4096));
   t.true(c.syncIo);
-  t.true(await roundTrip(c, f, 1 << 20)); // async path: same bytes
+  t.true(await roundTrip(c, f, 1 << 20)); // async write, sync read: same bytes
+  t.true(await roundTrip(c, f, 3 << 20)); // both async
   await c.closeAll();
 });
 
