@@ -5,10 +5,12 @@
  * - Permission checks run first, against the merged objects, with the caller's credentials;
  *   then parents are copied up; then the change lands in the upper layer only.
  * - New objects are built complete (owner = caller, gid from a setgid parent, mode, opaque
- *   marker) as temporaries in the workdir and renamed into place. A name whited out in upper
- *   is reused: the new object replaces a char-dev whiteout atomically, an OCI `.wh.<name>` is
- *   removed after the object exists (a real entry wins over its own layer's whiteout). A
- *   directory made over a name that exists below is opaque (rmdir then mkdir = opaque dir).
+ *   marker) as temporaries in the workdir and renamed into place; a regular file that
+ *   open(O_CREAT|O_EXCL) alone makes complete is created in place (createInPlace). A name
+ *   whited out in upper is reused: the new object replaces a char-dev whiteout atomically, an
+ *   OCI `.wh.<name>` is removed after the object exists (a real entry wins over its own
+ *   layer's whiteout). A directory made over a name that exists below is opaque (rmdir then
+ *   mkdir = opaque dir).
  * - REMOVE/RMDIR of a name present below leaves a whiteout (OCI: written before the upper
  *   object is removed, so a crash shows the old state). RMDIR of a directory whose merged view
  *   is empty removes the upper copy with the whiteouts it holds.
@@ -92,8 +94,38 @@ function install(u: Union, d: Node, name: string, tmp: Buffer, isDir: boolean): 
     if (isDir) fs.unlinkSync(dst);
   }
   fs.renameSync(tmp, dst);
+  clearOciWhiteout(u, dirRel, name);
+}
+
+/** A real entry now exists at upper <dirRel>/<name>: its own layer's `.wh.<name>` goes. */
+function clearOciWhiteout(u: Union, dirRel: string, name: string): void {
   const wh = u.upperPath(dirRel + '/' + WH_PREFIX + name);
   if (name.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+}
+
+/**
+ * A regular file that open(2) alone makes complete (the server's owner, a mode the umask
+ * leaves whole, no times or size to set) is created at its final name with O_EXCL, as
+ * overlayfs creates in upper: it is whole from its first instant, so the temporary and the
+ * rename buy nothing (a rename and an lstat fewer per CREATE). false when that does not
+ * apply or the name is taken in upper (a char-dev whiteout to replace atomically): the
+ * caller then builds a temporary, with its full checks.
+ */
+function createInPlace(u: Union, d: Node, name: string, own: { uid: number; gid: number }, mode: number, attr: SetAttr): boolean {
+  if (own.uid !== SERVER_UID || own.gid !== SERVER_GID || (mode & ~0o777) !== 0 || (mode & UMASK) !== 0) return false;
+  if (attr.atime !== undefined || attr.mtime !== undefined || (attr.size !== undefined && attr.size > 0)) return false;
+  const dirRel = u.rel(d);
+  let fd: number;
+  try {
+    // O_EXCL: never follows a symlink at the name, never truncates what is there
+    fd = fs.openSync(u.upperPath(dirRel + '/' + name), fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  fs.closeSync(fd);
+  clearOciWhiteout(u, dirRel, name);
+  return true;
 }
 
 /** Register a newly made upper object as the child `name` of `d`. */
@@ -123,11 +155,12 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
   if ((type === FileType.CHR || type === FileType.BLK) && cred.uid !== 0) throw new FsError('EPERM');
   await copyUp(u, d);
   if (u.child(d, name) !== null) throw new FsError('EEXIST');
-  const tmp = pathBuf(u.tmpName());
   const own = newOwner(dirAttr, cred);
   let mode = (attr.mode ?? (type === FileType.DIR ? 0o755 : 0o644)) & 0o7777;
   if (type === FileType.DIR && own.sgid) mode |= S_ISGID;
   if (type !== FileType.DIR && cred.uid !== 0 && (mode & S_ISGID) && !inGroup(cred, own.gid)) mode &= ~S_ISGID;
+  if (type === FileType.REG && createInPlace(u, d, name, own, mode, attr)) return adopt(u, d, name).id;
+  const tmp = pathBuf(u.tmpName());
   try {
     switch (type) {
       case FileType.DIR: fs.mkdirSync(tmp, mode & 0o777); break;

@@ -64,7 +64,7 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
 
   test(`${format}: remove leaves a whiteout; rmdir then mkdir is opaque; rmdir with whiteouts`, async (t) => {
     if (skip()) { t.pass(); return; }
-    await withUnion(t, format, async (u) => {
+    await withUnion(t, format, async (u, L) => {
       const f = walk(u, 'd/f');
       const hf = u.handleOf(f);
       await u.remove(walk(u, 'd'), b('f'), rootCred);
@@ -85,6 +85,9 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
       t.not(id, f);
       t.is(await cat(u, 'd/f'), '');
       t.is(u.getattr(id).mode, 0o640);
+      // made over its whiteout: an OCI `.wh.f` is gone, a char-dev whiteout replaced by the file
+      t.false(fs.existsSync(path.join(L.upper, 'd/.wh.f')));
+      t.true(fs.lstatSync(path.join(L.upper, 'd/f')).isFile());
       await t.throwsAsync(u.create(walk(u, 'd'), b('.wh.x'), { mode: 'guarded', attr: {} }, rootCred), { code: 'EPERM' });
     });
   });
