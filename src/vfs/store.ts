@@ -75,6 +75,13 @@ class Packed {
     readonly parent: number, readonly name: string, readonly more: readonly NameRef[] | undefined,
   ) {}
 
+  /**
+   * The MAC of the object's file handle once computed this run (identity.ts handleMac), kept
+   * here rather than only on its node: nodes are evicted, and a 100k-entry READDIRPLUS would
+   * otherwise pay one HMAC per entry (~3 µs) on every walk. Never written to the log.
+   */
+  mac: string | undefined = undefined;
+
   static of(r: IdRecord): Packed {
     const k = r.key, o = r.origin;
     const [first, ...rest] = r.names;
@@ -208,6 +215,16 @@ export class IdentityStore {
   /** The record of id (a fresh object: changing it changes nothing until put). */
   get(id: number): IdRecord | undefined {
     return this.records.get(id)?.record(id);
+  }
+
+  /** The handle MAC remembered for id (Packed.mac), if any. */
+  macOf(id: number): string | undefined {
+    return this.records.get(id)?.mac;
+  }
+
+  rememberMac(id: number, mac: string): void {
+    const p = this.records.get(id);
+    if (p !== undefined) p.mac = mac;
   }
 
   /** The id recorded under (parent, name). */

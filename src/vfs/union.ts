@@ -157,19 +157,29 @@ export class Union implements UnionFs {
 
   handleOf(id: NodeId): Buffer {
     const n = this.nodes.get(id);
-    if (n === undefined) return handleFromMac(id, handleMac(this.store.hmacKey, id));
-    return handleFromMac(id, n.mac ??= handleMac(this.store.hmacKey, id));
+    let mac = n?.mac ?? this.store.macOf(id);
+    if (mac === undefined) {
+      mac = handleMac(this.store.hmacKey, id);
+      this.store.rememberMac(id, mac);
+    }
+    if (n !== undefined) n.mac = mac;
+    return handleFromMac(id, mac);
   }
 
   resolve(handle: Buffer): NodeId {
     const id = handleId(handle);
-    // A live node's handle as we issued it: no HMAC (anything else is checked in full).
+    // A handle as we issued it this run: no HMAC (anything else is checked in full).
     const live = this.nodes.get(id);
-    if (live?.mac !== undefined && handleHasMac(handle, live.mac)) return id;
-    parseHandle(this.store.hmacKey, handle);
+    const issued = live?.mac ?? this.store.macOf(id);
+    if (issued === undefined || !handleHasMac(handle, issued)) parseHandle(this.store.hmacKey, handle);
+    if (live !== undefined) {
+      live.mac ??= handle.toString('latin1', 12, 28);
+      return id;
+    }
     try {
       const n = this.resolveId(id, 0);
       n.mac ??= handle.toString('latin1', 12, 28);
+      this.store.rememberMac(id, n.mac);
     } finally {
       this.store.flush();
     }
@@ -323,7 +333,7 @@ export class Union implements UnionFs {
       parent: primary?.parent ?? parent, name: primary?.name ?? name,
       layer: found.layer, stack: found.stack,
       attr: null, children: found.type === FileType.DIR ? new Map() : null,
-      mac: undefined,
+      mac: this.store.macOf(id),
     };
     // A copied-up lower hard link (found by any of its names): it lives at its index entry.
     if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined && rec.origin.layer !== 0 && this.indexDir !== '') {
