@@ -112,7 +112,7 @@ function clearOciWhiteout(u: Union, dirRel: string, name: string): void {
  * caller then builds a temporary, with its full checks.
  */
 function createInPlace(u: Union, d: Node, name: string, own: { uid: number; gid: number }, mode: number, attr: SetAttr): boolean {
-  if (own.uid !== SERVER_UID || own.gid !== SERVER_GID || (mode & ~0o777) !== 0 || (mode & UMASK) !== 0) return false;
+  if (!serverOwned(own) || !modeAsMade(mode)) return false;
   if (attr.atime !== undefined || attr.mtime !== undefined || (attr.size !== undefined && attr.size > 0)) return false;
   const dirRel = u.rel(d);
   let fd: number;
@@ -126,6 +126,16 @@ function createInPlace(u: Union, d: Node, name: string, own: { uid: number; gid:
   fs.closeSync(fd);
   clearOciWhiteout(u, dirRel, name);
   return true;
+}
+
+/** The owner a new object of ours gets without a chown. */
+function serverOwned(own: { uid: number; gid: number }): boolean {
+  return own.uid === SERVER_UID && own.gid === SERVER_GID;
+}
+
+/** A mode open(2) and mkdir(2) give as asked: no special bits, none the umask clears. */
+function modeAsMade(mode: number): boolean {
+  return (mode & ~0o777) === 0 && (mode & UMASK) === 0;
 }
 
 /** Register a newly made upper object as the child `name` of `d`. */
@@ -174,8 +184,8 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
     // The temporary is invisible until renamed (the workdir is 0700): it may start with the
     // server's owner and the umask's mode, and only what differs is changed (two fewer
     // syscalls per CREATE from root). chown clears setuid/setgid, so chmod comes after it.
-    if (own.uid !== SERVER_UID || own.gid !== SERVER_GID) fs.lchownSync(tmp, own.uid, own.gid);
-    const madeWithMode = (type === FileType.REG || type === FileType.DIR) && (mode & ~0o777) === 0 && (mode & UMASK) === 0;
+    if (!serverOwned(own)) fs.lchownSync(tmp, own.uid, own.gid);
+    const madeWithMode = (type === FileType.REG || type === FileType.DIR) && modeAsMade(mode);
     if (type !== FileType.LNK && !madeWithMode) fs.chmodSync(tmp, mode);
     if (type === FileType.DIR && existsBelow(u, d, name)) writeOpaque(u.whiteoutFormat, pathBuf(tmp.toString('latin1')).toString('latin1'), u.facts[0]!);
     const at = ts(attr.atime), mt = ts(attr.mtime);
