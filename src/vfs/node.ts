@@ -30,6 +30,4 @@ export interface Node {
    */
   index?: Buffer;
   nlinkOff?: number;
-  /** The MAC of this object's file handle (identity.ts handleMac), once computed this run. */
-  mac: string | undefined;
 }

@@ -75,11 +75,7 @@ class Packed {
     readonly parent: number, readonly name: string, readonly more: readonly NameRef[] | undefined,
   ) {}
 
-  /**
-   * The MAC of the object's file handle once computed this run (identity.ts handleMac), kept
-   * here rather than only on its node: nodes are evicted, and a 100k-entry READDIRPLUS would
-   * otherwise pay one HMAC per entry (~3 µs) on every walk. Never written to the log.
-   */
+  /** The object's handle MAC once computed this run (Union.macOf). Never written to the log. */
   mac: string | undefined = undefined;
 
   static of(r: IdRecord): Packed {

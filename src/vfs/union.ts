@@ -84,6 +84,8 @@ export class Union implements UnionFs {
   lastSt: fs.BigIntStats | undefined;
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
   private walks = new Map<NodeId, number>();
+  /** Root's handle MAC (macOf). */
+  private rootMac: string | undefined;
   /** Mutations in flight (done): while any runs, no node is evicted. */
   private busy = 0;
 
@@ -104,7 +106,7 @@ export class Union implements UnionFs {
       stack.push(l.index);
       if (isOpaque(this.layers, this.facts, l.index, '')) break;
     }
-    this.nodes.set(ROOT, { id: ROOT, type: FileType.DIR, parent: ROOT, name: '', layer: stack[0]!, stack, attr: null, children: new Map(), mac: undefined });
+    this.nodes.set(ROOT, { id: ROOT, type: FileType.DIR, parent: ROOT, name: '', layer: stack[0]!, stack, attr: null, children: new Map() });
   }
 
   // ---- paths and nodes ------------------------------------------------------------------
@@ -156,34 +158,39 @@ export class Union implements UnionFs {
   // ---- identity -------------------------------------------------------------------------
 
   handleOf(id: NodeId): Buffer {
-    const n = this.nodes.get(id);
-    let mac = n?.mac ?? this.store.macOf(id);
-    if (mac === undefined) {
-      mac = handleMac(this.store.hmacKey, id);
-      this.store.rememberMac(id, mac);
-    }
-    if (n !== undefined) n.mac = mac;
+    let mac = this.macOf(id);
+    if (mac === undefined) this.rememberMac(id, mac = handleMac(this.store.hmacKey, id));
     return handleFromMac(id, mac);
   }
 
   resolve(handle: Buffer): NodeId {
     const id = handleId(handle);
     // A handle as we issued it this run: no HMAC (anything else is checked in full).
-    const live = this.nodes.get(id);
-    const issued = live?.mac ?? this.store.macOf(id);
+    const issued = this.macOf(id);
     if (issued === undefined || !handleHasMac(handle, issued)) parseHandle(this.store.hmacKey, handle);
-    if (live !== undefined) {
-      live.mac ??= handle.toString('latin1', 12, 28);
-      return id;
+    if (!this.nodes.has(id)) {
+      try {
+        this.resolveId(id, 0);
+      } finally {
+        this.store.flush();
+      }
     }
-    try {
-      const n = this.resolveId(id, 0);
-      n.mac ??= handle.toString('latin1', 12, 28);
-      this.store.rememberMac(id, n.mac);
-    } finally {
-      this.store.flush();
-    }
+    if (issued === undefined) this.rememberMac(id, handle.toString('latin1', 12, 28));
     return id;
+  }
+
+  /**
+   * The MAC of id's handle once computed or checked this run (identity.ts handleMac). It lives
+   * on the identity record, which outlives evicted nodes (a 100k READDIRPLUS walk would
+   * otherwise pay an HMAC per entry every time); root has no record and keeps it here.
+   */
+  private macOf(id: NodeId): string | undefined {
+    return id === ROOT ? this.rootMac : this.store.macOf(id);
+  }
+
+  private rememberMac(id: NodeId, mac: string): void {
+    if (id === ROOT) this.rootMac = mac;
+    else this.store.rememberMac(id, mac);
   }
 
   private resolveId(id: NodeId, depth: number): Node {
@@ -333,7 +340,6 @@ export class Union implements UnionFs {
       parent: primary?.parent ?? parent, name: primary?.name ?? name,
       layer: found.layer, stack: found.stack,
       attr: null, children: found.type === FileType.DIR ? new Map() : null,
-      mac: this.store.macOf(id),
     };
     // A copied-up lower hard link (found by any of its names): it lives at its index entry.
     if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined && rec.origin.layer !== 0 && this.indexDir !== '') {
