@@ -10,11 +10,13 @@ import { XdrError } from './errors.js';
  */
 export class XdrReader {
   private buf: Buffer;
+  private start: number;
   private pos: number;
   private end: number;
 
   constructor(buf: Buffer = Buffer.alloc(0), start = 0, end = buf.length) {
     this.buf = buf;
+    this.start = 0;
     this.pos = 0;
     this.end = 0;
     this.reset(buf, start, end);
@@ -23,6 +25,7 @@ export class XdrReader {
   reset(buf: Buffer, start = 0, end = buf.length): this {
     if (start < 0 || end > buf.length || start > end) throw new RangeError(`XdrReader window ${start}..${end} outside 0..${buf.length}`);
     this.buf = buf;
+    this.start = start;
     this.pos = start;
     this.end = end;
     return this;
@@ -30,6 +33,18 @@ export class XdrReader {
 
   get offset(): number {
     return this.pos;
+  }
+
+  /**
+   * Moves the cursor back (or forward) to an offset taken from `offset`, inside the window:
+   * for a layer that peeks at the first item and leaves the full decoding to its owner.
+   */
+  seek(offset: number): this {
+    if (!Number.isInteger(offset) || offset < this.start || offset > this.end) {
+      throw new RangeError(`XdrReader seek to ${offset} outside ${this.start}..${this.end}`);
+    }
+    this.pos = offset;
+    return this;
   }
 
   get remaining(): number {

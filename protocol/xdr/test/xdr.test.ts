@@ -241,3 +241,18 @@ test('writer grows from a zero initial size', (t) => {
   t.is(w.length, 4000);
   t.is(new XdrReader(w.toBuffer(), 3996).uint32(), 999);
 });
+
+test('seek rewinds to a taken offset, and never leaves the window', (t) => {
+  const buf = Buffer.from('ffffffff 00000002 00000003 eeeeeeee'.replace(/ /g, ''), 'hex');
+  const r = new XdrReader(buf, 4, 12);
+  const at = r.offset;
+  t.is(r.uint32(), 2);
+  r.seek(at);
+  t.is(r.uint32(), 2);
+  t.is(r.uint32(), 3);
+  t.throws(() => r.seek(0), { instanceOf: RangeError });
+  t.throws(() => r.seek(13), { instanceOf: RangeError });
+  t.throws(() => r.seek(5.5), { instanceOf: RangeError });
+  r.seek(12);
+  t.throws(() => r.uint32(), { instanceOf: XdrError });
+});
