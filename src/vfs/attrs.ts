@@ -1,7 +1,7 @@
 /**
  * Attributes: an lstat of the object's top-most copy turned into an Attr.
  *
- * Rule: fsid is one constant for the export; fileid is the node id (never the backing inode,
+ * Rule: fsid is one constant per export (FSID xor the export's id, so exports never share one); fileid is the node id (never the backing inode,
  * which changes on copy-up); a directory merged from several layers reports nlink 1, as
  * overlayfs does ("unknown", which find(1) understands); times keep nanoseconds (bigint lstat:
  * measured 2.4-2.6 us/call against 2.3-2.6 us for the number variant, and again in 2026-11
@@ -14,6 +14,11 @@ import * as fs from 'node:fs';
 import { FileType, type Attr, type Time } from './types.js';
 
 export const FSID = 0x756e6673; // 'unfs'
+
+/** The fattr3 fsid of an export: FSID for export id 0, distinct for every other. */
+export function attrFsid(exportId: number): number {
+  return (FSID ^ exportId) >>> 0;
+}
 
 export function typeOfMode(mode: number): FileType {
   switch (mode & fs.constants.S_IFMT) {
@@ -31,7 +36,7 @@ function t(ns: bigint): Time {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }
 
-export function attrOf(st: fs.BigIntStats, id: number, merged: boolean): Attr {
+export function attrOf(st: fs.BigIntStats, id: number, merged: boolean, fsid: number): Attr {
   const mode = Number(st.mode);
   const type = typeOfMode(mode);
   const rdev = st.rdev;
@@ -45,7 +50,7 @@ export function attrOf(st: fs.BigIntStats, id: number, merged: boolean): Attr {
     used: Number(st.blocks) * 512,
     rdevMajor: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
     rdevMinor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-    fsid: FSID,
+    fsid,
     fileid: id,
     atime: t(st.atimeNs),
     mtime: t(st.mtimeNs),

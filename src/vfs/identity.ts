@@ -1,14 +1,17 @@
 /**
  * File handles: 28 bytes that name an object id under a keyed check.
  *
- * Rule: [0]=1 version, [1]=export index (0), [2..3]=0, [4..11]=id u64 BE,
+ * Rule: [0]=1 version, [1..3]=the export's fsid (u24 BE), [4..11]=id u64 BE,
  * [12..27]=HMAC-SHA256(key, bytes 0..11) truncated to 16 bytes. The key lives in the state
- * directory with the identity log (store.ts). A handle of the wrong length, version, export or
- * MAC is EBADHANDLE; a well-formed handle whose id has no live object is ESTALE (namei.ts).
+ * directory with the identity log (store.ts). A handle of the wrong length, version or MAC is
+ * EBADHANDLE; one of another export (fsid), or whose id has no live object, is ESTALE
+ * (namei.ts). The fsid lets the export table route a handle before any union sees it
+ * (src/exports/export-table.ts); the one export of the command-line shorthand has fsid 0,
+ * which keeps the handles that versions before export ids issued.
  * The union keeps the MAC of each live node's handle (union.ts handleOf/resolve), so the HMAC
  * is computed once per object and run, not per call: an incoming handle equal to the one we
  * issued for a live id is ours; anything else is checked here.
- * Example: id 7 -> 01 00 0000 0000000000000007 <16 MAC bytes>.
+ * Example: id 7 of fsid 0 -> 01 000000 0000000000000007 <16 MAC bytes>.
  * Races: none; handles are pure functions of (key, id), so the same object always gets the
  * same bytes, before and after copy-up, rename and restart.
  */
@@ -18,12 +21,12 @@ import { FsError } from '../errors/fs-error.js';
 
 export const HANDLE_LEN = 28;
 const VERSION = 1;
+/** Export ids fit the 24 bits after the version byte. */
+export const FSID_MAX = 0xffffff;
 
-function header(h: Buffer, id: number, exportIndex: number): void {
+function header(h: Buffer, id: number, fsid: number): void {
   h[0] = VERSION;
-  h[1] = exportIndex;
-  h[2] = 0;
-  h[3] = 0;
+  h.writeUIntBE(fsid, 1, 3);
   h.writeUInt32BE(Math.floor(id / 0x100000000), 4);
   h.writeUInt32BE(id >>> 0, 8);
 }
@@ -52,33 +55,38 @@ function mac(key: Buffer, h: Buffer): Buffer {
   return oneShot('sha256', outer, 'buffer');
 }
 
-export function makeHandle(key: Buffer, id: number, exportIndex = 0): Buffer {
+export function makeHandle(key: Buffer, id: number, fsid = 0): Buffer {
   const h = Buffer.alloc(HANDLE_LEN);
-  header(h, id, exportIndex);
+  header(h, id, fsid);
   mac(key, h).copy(h, 12, 0, 16);
   return h;
 }
 
 /** The 16 MAC bytes of id's handle as a binary string (what a node caches). */
-export function handleMac(key: Buffer, id: number, exportIndex = 0): string {
+export function handleMac(key: Buffer, id: number, fsid = 0): string {
   const h = Buffer.allocUnsafe(12);
-  header(h, id, exportIndex);
+  header(h, id, fsid);
   return mac(key, h).toString('latin1', 0, 16);
 }
 
 /** A handle from a cached MAC (handleMac). */
-export function handleFromMac(id: number, macStr: string, exportIndex = 0): Buffer {
+export function handleFromMac(id: number, macStr: string, fsid = 0): Buffer {
   const h = Buffer.allocUnsafe(HANDLE_LEN);
-  header(h, id, exportIndex);
+  header(h, id, fsid);
   h.write(macStr, 12, 16, 'latin1');
   return h;
 }
 
-/** The id a handle claims, after checking its shape only (not its MAC). */
-export function handleId(h: Buffer, exportIndex = 0): number {
-  if (h.length !== HANDLE_LEN || h[0] !== VERSION || h[1] !== exportIndex || h[2] !== 0 || h[3] !== 0) {
-    throw new FsError('EBADHANDLE');
-  }
+/** The export id (fsid) a handle of our shape names, or undefined for anything else. */
+export function handleFsid(h: Buffer): number | undefined {
+  return h.length === HANDLE_LEN && h[0] === VERSION ? h.readUIntBE(1, 3) : undefined;
+}
+
+/** The id a handle claims, after checking its shape and export only (not its MAC). */
+export function handleId(h: Buffer, fsid = 0): number {
+  const its = handleFsid(h);
+  if (its === undefined) throw new FsError('EBADHANDLE');
+  if (its !== fsid) throw new FsError('ESTALE', 'handle of another export');
   const hi = h.readUInt32BE(4);
   const id = hi * 0x100000000 + h.readUInt32BE(8);
   if (id === 0 || hi > 0x1fffff) throw new FsError('EBADHANDLE');
@@ -91,8 +99,8 @@ export function handleHasMac(h: Buffer, macStr: string): boolean {
 }
 
 /** The id inside a handle, after checking its shape and MAC. */
-export function parseHandle(key: Buffer, h: Buffer, exportIndex = 0): number {
-  const id = handleId(h, exportIndex);
+export function parseHandle(key: Buffer, h: Buffer, fsid = 0): number {
+  const id = handleId(h, fsid);
   const m = mac(key, h).subarray(0, 16);
   if (!timingSafeEqual(m, h.subarray(12, 28))) throw new FsError('EBADHANDLE');
   return id;

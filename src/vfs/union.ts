@@ -25,7 +25,7 @@ import { IdentityStore, keyEq, type IdRecord, type Key } from './store.js';
 import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
 import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
-import { attrOf, typeOfMode } from './attrs.js';
+import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import { buildListing, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache, type Listing } from './readdir.js';
 import { accessBits, check, R, X } from './access.js';
 import type { Node } from './node.js';
@@ -56,6 +56,8 @@ export interface UnionOptions {
   listingCacheEntries?: number;
   /** Live nodes kept in memory (default NODES_MAX, see evictNodes). */
   nodeCacheMax?: number;
+  /** The export's id, carried in every handle (identity.ts) and in fattr3's fsid; default 0. */
+  fsid?: number;
 }
 
 /** The cache bounds of a Union (UnionOptions' names). */
@@ -90,9 +92,14 @@ export class Union implements UnionFs {
   private busy = 0;
 
   private readonly nodesMax: number;
+  /** The export id in this union's handles. */
+  readonly fsid: number;
+  private readonly attrFsid: number;
 
-  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, bounds: CacheBounds = {}) {
+  constructor(readonly layers: Layers, readonly store: IdentityStore, readonly whiteoutFormat: WhiteoutFormat, readonly workdir: string | undefined, bounds: CacheBounds & Pick<UnionOptions, 'fsid'> = {}) {
     this.readOnly = !layers.hasUpper;
+    this.fsid = bounds.fsid ?? 0;
+    this.attrFsid = attrFsid(this.fsid);
     this.listings = new ListingCache(bounds.listingCacheBytes, bounds.listingCacheEntries);
     this.nodesMax = bounds.nodeCacheMax ?? NODES_MAX;
   }
@@ -159,15 +166,15 @@ export class Union implements UnionFs {
 
   handleOf(id: NodeId): Buffer {
     let mac = this.macOf(id);
-    if (mac === undefined) this.rememberMac(id, mac = handleMac(this.store.hmacKey, id));
-    return handleFromMac(id, mac);
+    if (mac === undefined) this.rememberMac(id, mac = handleMac(this.store.hmacKey, id, this.fsid));
+    return handleFromMac(id, mac, this.fsid);
   }
 
   resolve(handle: Buffer): NodeId {
-    const id = handleId(handle);
+    const id = handleId(handle, this.fsid);
     // A handle as we issued it this run: no HMAC (anything else is checked in full).
     const issued = this.macOf(id);
-    if (issued === undefined || !handleHasMac(handle, issued)) parseHandle(this.store.hmacKey, handle);
+    if (issued === undefined || !handleHasMac(handle, issued)) parseHandle(this.store.hmacKey, handle, this.fsid);
     if (!this.nodes.has(id)) {
       try {
         this.resolveId(id, 0);
@@ -464,7 +471,7 @@ export class Union implements UnionFs {
 
   /** Attributes of node n from an lstat of its current copy. */
   attrFrom(n: Node, st: fs.BigIntStats): Attr {
-    const a = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1);
+    const a = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1, this.attrFsid);
     return n.index === undefined ? a : { ...a, nlink: Math.max(0, a.nlink + (n.nlinkOff ?? 0)) };
   }
 
