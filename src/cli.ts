@@ -16,7 +16,8 @@
  *   back to the kernel after every collection and faulted in again (200,000 page faults per
  *   GiB written, most of a WRITE's system time).
  */
-import { parseCommandLine, USAGE, UsageError, type ServerOptions } from './config.js';
+import { parseCommandLine, USAGE, UsageError, type Parsed, type ServerOptions } from './config.js';
+import { loadConfigFile } from './config-file.js';
 import { prepareDemo } from './demo.js';
 import { child } from './log.js';
 import { startServer } from './server.js';
@@ -27,29 +28,63 @@ function mountHints(o: ServerOptions, nfsPort: number, mountPort: number, portma
   const host = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
   const ports = portmap === 'off' ? `,port=${nfsPort},mountport=${mountPort},mountproto=tcp` : '';
   const url = portmap === 'off' ? `?nfsport=${nfsPort}&mountport=${mountPort}` : '';
-  return [
-    `Mount it (Linux):  mount -t nfs -o vers=3,nolock${ports} ${host}:${o.exportPath} /mnt`,
-    `libnfs:            nfs-ls nfs://${host}${o.exportPath}${url}`,
-  ].join('\n');
+  return o.exports.flatMap((e) => [
+    `Mount it (Linux):  mount -t nfs -o vers=3,nolock${ports} ${host}:${e.path} /mnt`,
+    `libnfs:            nfs-ls nfs://${host}${e.path}${url}`,
+  ]).join('\n');
+}
+
+/** The options to serve: the command line's, the demo's layers, or a configuration file's. */
+function optionsOf(parsed: Parsed): ServerOptions {
+  const o = parsed.options;
+  if (parsed.config !== undefined) {
+    const file = loadConfigFile(parsed.config);
+    return {
+      ...o,
+      exports: file.exports,
+      ...(!parsed.given.has('host') && file.host !== undefined && { host: file.host }),
+      ...(!parsed.given.has('port') && file.port !== undefined && { port: file.port }),
+      ...(!parsed.given.has('mountPort') && file.mountPort !== undefined && { mountPort: file.mountPort }),
+      ...(!parsed.given.has('portmap') && file.portmap !== undefined && { portmap: file.portmap }),
+      ...(!parsed.given.has('busyPollUs') && { busyPollUs: file.busyPollUs }),
+    };
+  }
+  if (!parsed.demo) return o;
+  const demo = prepareDemo();
+  log.info(`no --lower given: serving the demo union (lowers ${demo.lowers.join(':')}, upper ${demo.upper})`);
+  return { ...o, exports: o.exports.map((e) => ({ ...e, ...demo })) };
+}
+
+/** A configuration mistake: exit 2 with the message (and the usage, for a command-line one). */
+function usageError(err: UsageError, withUsage: boolean): never {
+  process.stderr.write(`union-nfsd: ${err.message}\n${withUsage ? `\n${USAGE}\n` : ''}`);
+  process.exit(2);
 }
 
 async function main(): Promise<void> {
-  let parsed;
+  let parsed: Parsed;
   try {
     parsed = parseCommandLine(process.argv.slice(2));
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`union-nfsd: ${err.message}\n\n${USAGE}\n`);
-    process.exit(2);
+    if (err instanceof UsageError) usageError(err, true);
+    throw err;
   }
   if (parsed.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const options: ServerOptions = parsed.demo ? { ...parsed.options, ...prepareDemo() } : parsed.options;
-  if (parsed.demo) log.info(`no --lower given: serving the demo union (lowers ${options.lowers.join(':')}, upper ${options.upper})`);
+  let options: ServerOptions;
+  try {
+    options = optionsOf(parsed);
+  } catch (err) {
+    if (err instanceof UsageError) usageError(err, false);
+    throw err;
+  }
 
-  const server = await startServer(options);
+  const server = await startServer(options).catch((err: unknown) => {
+    if (err instanceof UsageError) usageError(err, false);
+    throw err;
+  });
   const mountPort = server.mountPort ?? server.nfsPort;
   process.stdout.write(`union-nfsd ready nfs=${server.nfsPort} mount=${mountPort} portmap=${server.portmap}\n`);
   process.stderr.write(`${mountHints(options, server.nfsPort, mountPort, server.portmap)}\n`);

@@ -1,21 +1,41 @@
 /**
- * Command-line options -> ServerOptions. The names follow overlayfs's mount options
+ * Command-line options -> ServerOptions. The layer names follow overlayfs's mount options
  * (lowerdir/upperdir/workdir become --lower/--upper/--workdir), so a line from /etc/fstab
- * translates one for one. Validation happens here, once, with messages a user can act on.
+ * translates one for one, and --clients takes an exports(5) client list: that command line is
+ * the shorthand for one export. Several exports come from a configuration file (--config,
+ * config-file.ts), whose listening settings the command line can override. Validation happens
+ * here and there, once, with messages a user can act on; what needs the file system (overlaps
+ * of the directories, host names) is checked at start (src/exports/layout.ts, client-rules.ts).
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
+import { ClientRuleError, DEFAULT_CLIENTS, parseClientRules, type ParsedRule } from './exports/client-rules.js';
+import { FSID_MAX } from './vfs/identity.js';
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
 
-export interface ServerOptions {
+/** One export: a path clients mount, the union behind it, and who may mount it. */
+export interface ExportConfig {
+  /** The path clients mount ('/union'), absolute, no trailing slash. */
+  readonly path: string;
   /** Lower layers, top-most first (overlayfs order). */
   readonly lowers: readonly string[];
   readonly upper?: string;
   readonly workdir?: string;
   /** Where the identity store lives when there is no workdir. */
   readonly state?: string;
-  readonly exportPath: string;
+  readonly whiteoutFormat: WhiteoutFormat;
+  /** The export's id in its file handles (src/vfs/identity.ts). */
+  readonly fsid: number;
+  readonly clients: readonly ParsedRule[];
+  /** True when no rule was given and DEFAULT_CLIENTS applies (the server says so at start). */
+  readonly defaultClients: boolean;
+  /** Where it was defined, for messages: 'the command line' or 'FILE:LINE'. */
+  readonly source: string;
+}
+
+export interface ServerOptions {
+  readonly exports: readonly ExportConfig[];
   readonly host: string;
   /** NFS port; MOUNT answers here too. 0 = any free port. */
   readonly port: number;
@@ -23,7 +43,6 @@ export interface ServerOptions {
   readonly mountPort?: number;
   /** Serve a portmapper on 111, or register with the system's rpcbind when it owns 111. */
   readonly portmap: boolean;
-  readonly whiteoutFormat: WhiteoutFormat;
   /** Microseconds the event loop keeps polling after a reply (src/rpc/busy-poll.ts); 0 = off. */
   readonly busyPollUs: number;
 }
@@ -34,15 +53,21 @@ export const DEFAULTS = {
   port: 2049,
 } as const;
 
-export const USAGE = `usage: union-nfsd [--lower A:B:C [--upper U --workdir W]] [options]
+export const USAGE = `usage: union-nfsd [--lower A:B:C [--upper U --workdir W]] [--clients RULES] [options]
+       union-nfsd --config FILE [options]
 
-With no --lower, serves a small demo union that it creates itself.
+With neither --lower nor --config, serves a small demo union that it creates itself.
 
   --lower DIRS       read-only lower layers, colon-separated, top-most first
   --upper DIR        writable upper layer (omit for a read-only export)
   --workdir DIR      work directory on the same filesystem as --upper
   --state DIR        identity store for a read-only export (default: under $XDG_STATE_HOME)
   --export PATH      export path clients mount (default ${DEFAULTS.exportPath})
+  --clients RULES    who may mount it, in exports(5) syntax, e.g.
+                     '10.0.0.0/24(rw) 10.0.1.5(ro,all_squash)' (default: loopback only,
+                     '${DEFAULT_CLIENTS}', from ports below 1024)
+  --config FILE      serve the exports of a configuration file (YAML; see the README)
+                     instead of --lower ... --clients
   --host ADDR        address to listen on (default ${DEFAULTS.host}; the demo: 127.0.0.1)
   --port N           NFS port, MOUNT answers here too (default ${DEFAULTS.port}, 0 = any)
   --mount-port N     an additional port for MOUNT
@@ -60,10 +85,17 @@ export class UsageError extends Error {
 
 export interface Parsed {
   readonly help: boolean;
-  /** True when no layers were given: serve the demo union. */
+  /** True when neither layers nor a configuration were given: serve the demo union. */
   readonly demo: boolean;
-  readonly options: Omit<ServerOptions, 'lowers'> & { lowers: readonly string[] };
+  /** --config FILE, whose exports and settings the caller loads (config-file.ts). */
+  readonly config?: string;
+  readonly options: ServerOptions;
+  /** The listening settings given on the command line, which override a configuration file's. */
+  readonly given: ReadonlySet<keyof ServerOptions>;
 }
+
+/** The options of one export that only the command-line shorthand takes. */
+const EXPORT_FLAGS = ['lower', 'upper', 'workdir', 'state', 'export', 'whiteout', 'clients'] as const;
 
 function port(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -90,6 +122,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'mount-port': { type: 'string' },
         'no-portmap': { type: 'boolean' },
         whiteout: { type: 'string' },
+        clients: { type: 'string' },
+        config: { type: 'string' },
         'busy-poll': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -97,37 +131,83 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  if (values.config !== undefined) {
+    const clash = EXPORT_FLAGS.find((f) => values[f] !== undefined);
+    if (clash !== undefined) throw new UsageError(`--${clash} describes the one export of the command line; with --config, exports come from the file`);
+  }
   const lowers = values.lower === undefined ? [] : values.lower.split(':').filter((s) => s !== '');
   if (values.lower !== undefined && lowers.length === 0) throw new UsageError('--lower names no directory');
   if ((values.upper === undefined) !== (values.workdir === undefined)) {
     throw new UsageError('--upper and --workdir go together (the workdir holds copy-up temporaries)');
   }
   if (values.upper !== undefined && lowers.length === 0) throw new UsageError('--upper needs --lower');
-  const whiteout = values.whiteout ?? 'oci';
-  if (whiteout !== 'oci' && whiteout !== 'overlayfs') throw new UsageError(`--whiteout is oci or overlayfs, got '${whiteout}'`);
-  const exportPath = values.export ?? DEFAULTS.exportPath;
-  if (!exportPath.startsWith('/') || exportPath.length > 1024) throw new UsageError(`--export must be an absolute path, got '${exportPath}'`);
-  const demo = lowers.length === 0;
+  const whiteout = checkWhiteout(values.whiteout ?? 'oci', '--whiteout');
+  const exportPath = checkExportPath(values.export ?? DEFAULTS.exportPath, '--export');
+  let clients: ParsedRule[];
+  try {
+    clients = parseClientRules(values.clients ?? DEFAULT_CLIENTS);
+  } catch (err) {
+    if (err instanceof ClientRuleError) throw new UsageError(`--clients: ${err.message}`);
+    throw err;
+  }
+  if (values.clients !== undefined && clients.length === 0) throw new UsageError('--clients names no client');
+  const demo = lowers.length === 0 && values.config === undefined;
   const mountPort = port(values['mount-port'], '--mount-port');
   const busyPollUs = values['busy-poll'] === undefined ? DEFAULT_BUSY_POLL_US : Number(values['busy-poll']);
   if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) {
     throw new UsageError(`--busy-poll wants microseconds 0-1000000, got '${values['busy-poll']}'`);
   }
+  const given = new Set<keyof ServerOptions>();
+  if (values.host !== undefined) given.add('host');
+  if (values.port !== undefined) given.add('port');
+  if (mountPort !== undefined) given.add('mountPort');
+  if (values['no-portmap'] !== undefined) given.add('portmap');
+  if (values['busy-poll'] !== undefined) given.add('busyPollUs');
   return {
     help: values.help === true,
     demo,
+    ...(values.config !== undefined && { config: values.config }),
+    given,
     options: {
-      lowers,
-      ...(values.upper !== undefined && { upper: values.upper }),
-      ...(values.workdir !== undefined && { workdir: values.workdir }),
-      ...(values.state !== undefined && { state: values.state }),
-      exportPath,
+      exports: values.config !== undefined ? [] : [{
+        path: exportPath,
+        lowers,
+        ...(values.upper !== undefined && { upper: values.upper }),
+        ...(values.workdir !== undefined && { workdir: values.workdir }),
+        ...(values.state !== undefined && { state: values.state }),
+        whiteoutFormat: whiteout,
+        // 0 keeps the handles that clients of versions before export ids hold (identity.ts).
+        fsid: 0,
+        clients,
+        defaultClients: values.clients === undefined,
+        source: 'the command line',
+      }],
       host: values.host ?? (demo ? '127.0.0.1' : DEFAULTS.host),
       port: port(values.port, '--port') ?? DEFAULTS.port,
       ...(mountPort !== undefined && { mountPort }),
       portmap: values['no-portmap'] !== true,
-      whiteoutFormat: whiteout,
       busyPollUs,
     },
   };
+}
+
+export function checkWhiteout(value: string, what: string): WhiteoutFormat {
+  if (value !== 'oci' && value !== 'overlayfs') throw new UsageError(`${what} is oci or overlayfs, got '${value}'`);
+  return value;
+}
+
+/** An export path: absolute, at most MNTPATHLEN, normalized to no trailing slash. */
+export function checkExportPath(value: string, what: string): string {
+  if (!value.startsWith('/') || Buffer.byteLength(value) > 1024 || value.split('/').some((c) => c === '.' || c === '..')) {
+    throw new UsageError(`${what} must be an absolute path without . or .. (at most 1024 bytes), got '${value}'`);
+  }
+  const trimmed = value.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed.replace(/\/{2,}/g, '/');
+}
+
+export function checkFsid(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > FSID_MAX) {
+    throw new UsageError(`${what} wants an integer 0-${FSID_MAX}, got '${String(value)}'`);
+  }
+  return value;
 }

@@ -11,7 +11,7 @@
  */
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ServerOptions } from './config.js';
+import type { ExportConfig } from './config.js';
 import { stateHome } from './state-dir.js';
 
 type Tree = Record<string, string | { symlink: string }>;
@@ -50,7 +50,7 @@ function writeTree(root: string, tree: Tree): void {
 }
 
 /** Creates (or refreshes) the demo layers and returns the layer options to serve them. */
-export function prepareDemo(dir = join(stateHome(), 'demo')): Pick<ServerOptions, 'lowers' | 'upper' | 'workdir'> {
+export function prepareDemo(dir = join(stateHome(), 'demo')): Pick<ExportConfig, 'lowers' | 'upper' | 'workdir'> {
   const lowers = (['patch', 'dataset', 'base'] as const).map((name) => {
     const root = join(dir, 'lower', name);
     writeTree(root, LAYERS[name]);

@@ -18,7 +18,7 @@
 import type { XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
 import { auth_flavor } from '../rpc/message.js';
-import type { Credential, ProgramVersion, RpcCall } from '../rpc/types.js';
+import type { ProgramVersion, RpcCall } from '../rpc/types.js';
 import { toNfsstat3 } from '../errors/nfsstat.js';
 
 const log = child('mount');
@@ -44,14 +44,21 @@ export const mountstat3 = {
 
 export const MOUNTPROC3 = { NULL: 0, MNT: 1, DUMP: 2, UMNT: 3, UMNTALL: 4, EXPORT: 5 } as const;
 
-export interface MountOptions {
-  /** The exported path clients mount; default '/union'. */
-  exportPath?: string;
+/** What MOUNT asks of the exports (src/exports/export-table.ts). */
+export interface MountExports {
   /**
-   * The handle (at most 64 bytes) of the directory `components` below the export root, looked
-   * up as `cred`; [] is the root. Throws errno errors (ENOENT, ENOTDIR, EACCES, ...).
+   * The handle (at most 64 bytes) of the directory `dir` (normalized: no trailing slash) for
+   * this caller: an export or a directory below one. Throws errno errors: ENOENT (no export
+   * holds it), EACCES (no client rule admits the caller), EPERM (unprivileged source port),
+   * ENOTDIR, ...
    */
-  resolve: (components: readonly Buffer[], cred: Credential) => Buffer | Promise<Buffer>;
+  mnt(dir: Buffer, call: RpcCall): Buffer | Promise<Buffer>;
+  /** EXPORT's list: each export path with the client specifications that may mount it. */
+  list(): readonly { readonly path: string; readonly groups: readonly string[] }[];
+}
+
+export interface MountOptions {
+  readonly exports: MountExports;
   /** Flavors advertised in the MNT reply; default [AUTH_SYS, AUTH_NONE]. */
   authFlavors?: readonly number[];
   /** Entries kept for DUMP; default 1024. */
@@ -59,7 +66,6 @@ export interface MountOptions {
 }
 
 export function createMountProgram(o: MountOptions): ProgramVersion {
-  const exportPath = normalize(Buffer.from(o.exportPath ?? '/union'));
   const authFlavors = o.authFlavors ?? [auth_flavor.AUTH_SYS, auth_flavor.AUTH_NONE];
   const maxMounts = o.maxMounts ?? 1024;
   /** key host + '\0' + dir -> entry, oldest first. */
@@ -68,15 +74,11 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
   const mnt = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
     const dir = normalize(call.args.string(MNTPATHLEN));
     call.args.done();
-    const components = below(exportPath, dir);
-    if (components === undefined) {
-      reply.enum(mountstat3.MNT3ERR_NOENT);
-      return;
-    }
     let fh: Buffer;
     try {
-      fh = await o.resolve(components, call.cred);
+      fh = await o.exports.mnt(dir, call);
     } catch (err) {
+      if (log.isDebugEnabled()) log.debug(`MNT ${dir.toString()} by ${call.peer.address}: ${String(err)}`);
       reply.enum(toMountstat3(err));
       return;
     }
@@ -86,7 +88,7 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
     mounts.delete(key);
     mounts.set(key, { host, dir: Buffer.from(dir) });
     while (mounts.size > maxMounts) mounts.delete(mounts.keys().next().value as string);
-    if (log.isDebugEnabled()) log.debug(`MNT ${dir.toString()} by ${host}`);
+    log.info(`MNT ${dir.toString()} by ${host}:${call.peer.port}`);
     reply.enum(mountstat3.MNT3_OK).opaque(fh).uint32(authFlavors.length);
     for (const f of authFlavors) reply.int32(f);
   };
@@ -110,8 +112,12 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
 
   const exports = (call: RpcCall, reply: XdrWriter): void => {
     call.args.done();
-    // One export, no group restriction (an empty ex_groups list means every host).
-    reply.bool(true).opaque(exportPath).bool(false);
+    // ex_groups names the clients of each export's rules; an empty list means every host.
+    for (const e of o.exports.list()) {
+      reply.bool(true).string(Buffer.from(e.path));
+      for (const g of e.groups) reply.bool(true).string(Buffer.from(g.slice(0, MNTNAMLEN)));
+      reply.bool(false);
+    }
     reply.bool(false);
   };
 
@@ -130,26 +136,6 @@ function normalize(path: Buffer): Buffer {
   return end === 0 ? Buffer.from('/') : path.subarray(0, end);
 }
 
-/**
- * The path components of `dir` below the export, or undefined when `dir` is not the export or
- * inside it. '.' and '..' components are refused here: a mount path never climbs.
- */
-function below(exportPath: Buffer, dir: Buffer): Buffer[] | undefined {
-  if (dir.equals(exportPath)) return [];
-  const prefix = exportPath.length === 1 ? 0 : exportPath.length;
-  if (dir.length <= prefix || dir[prefix] !== 0x2f || !dir.subarray(0, prefix).equals(exportPath.subarray(0, prefix))) return undefined;
-  const parts: Buffer[] = [];
-  let start = prefix + 1;
-  for (let i = start; i <= dir.length; i++) {
-    if (i < dir.length && dir[i] !== 0x2f) continue;
-    if (i > start) parts.push(dir.subarray(start, i));
-    start = i + 1;
-  }
-  return parts.some((p) => p.equals(DOT) || p.equals(DOTDOT)) ? undefined : parts;
-}
-
-const DOT = Buffer.from('.');
-const DOTDOT = Buffer.from('..');
 const MOUNTSTATS: ReadonlySet<number> = new Set(Object.values(mountstat3));
 
 /** mountstat3 reuses the nfsstat3 numbers (RFC 1813 Appendix I), so the one errno table serves. */

@@ -1,6 +1,7 @@
 /**
- * What every NFSv3 procedure shares: the union, the limits, and the few helpers that keep the
- * procedures short (post-op attributes that never throw, the verifier, failure bodies).
+ * What every NFSv3 procedure shares: the export's union, whether this caller may write to it,
+ * the limits, and the few helpers that keep the procedures short (post-op attributes that
+ * never throw, the verifier, failure bodies).
  *
  * Order inside a procedure: decode all arguments first (an XdrError escapes to the RPC layer
  * and becomes GARBAGE_ARGS), then do the work inside try/catch, then encode. Nothing is
@@ -40,6 +41,8 @@ export interface Nfs3Options {
 
 export interface Nfs3Context {
   readonly fs: UnionFs;
+  /** The union has no upper layer, or the caller's client rule is `ro`: changes are NFS3ERR_ROFS. */
+  readonly readOnly: boolean;
   readonly maxIo: number;
   readonly dtpref: number;
   readonly maxDirBytes: number;
@@ -63,15 +66,17 @@ export function maxDirBytesFor(ctx: Nfs3Context, call: RpcCall): number {
   return call.peer.transport === 'udp' && ctx.maxDirBytes > UDP_MAX_DATA ? UDP_MAX_DATA : ctx.maxDirBytes;
 }
 
-export function makeContext(fs: UnionFs, o: Nfs3Options = {}): Nfs3Context {
+/** The context of one export, as a client whose rule is `ro` (readOnly) or `rw` sees it. */
+export function makeContext(fs: UnionFs, o: Nfs3Options, readBuffers: BufferPool, readOnly: boolean): Nfs3Context {
   return {
     fs,
+    readOnly: readOnly || fs.readOnly,
     maxIo: o.maxIo ?? NFS3_MAXIO,
     dtpref: o.dtpref ?? 64 * 1024,
     maxDirBytes: o.maxDirBytes ?? 1024 * 1024,
     maxDirEntries: o.maxDirEntries ?? 4096,
     linkMax: o.linkMax ?? 65000,
-    readBuffers: o.readBuffers ?? new BufferPool({ maxSize: o.maxIo ?? NFS3_MAXIO, maxFreeBytes: o.readBufferBytes ?? 16 * 1024 * 1024 }),
+    readBuffers,
   };
 }
 

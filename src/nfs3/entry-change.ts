@@ -30,7 +30,7 @@ export async function changeEntry<T>(
   try {
     dir = fs.resolve(dirFh);
     pre = fs.getattr(dir);
-    const status = fs.readOnly ? NFS3ERR_ROFS : argStatus !== NFS3_OK ? argStatus : checkFilename(name);
+    const status = ctx.readOnly ? NFS3ERR_ROFS : argStatus !== NFS3_OK ? argStatus : checkFilename(name);
     if (status !== NFS3_OK) return { status, dir, pre };
     return { status, dir, pre, result: await change(dir) };
   } catch (err) {

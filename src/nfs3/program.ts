@@ -2,15 +2,25 @@
  * The NFS program, version 3 only (RFC 1813): a table indexed by procedure number. Versions 2
  * and 4 are the dispatcher's business (PROG_MISMATCH(3,3) from what is registered).
  *
+ * Every procedure but NULL takes a handle first. Before a procedure runs, that handle is
+ * peeked (not consumed) to find its export, and the caller is admitted (src/exports): a
+ * refusal is answered here with the procedure's failure body (NFS3ERR_ACCES, NFS3ERR_PERM,
+ * NFS3ERR_STALE). The procedure then runs with the export's context, read-only when the
+ * client's rule is `ro`, and with the squashed credential in `call.cred`.
+ *
  * nonIdempotent lists what the duplicate request cache must answer from memory on a retransmit
  * (RFC 1813 §4.5): the namespace operations, plus SETATTR, whose replay can undo a later WRITE
  * (size) or fail a guard that held the first time.
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
-import type { Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
-import type { UnionFs } from '../vfs/types.js';
-import { NFS_PROGRAM, NFS_V3, NFSPROC3 } from './constants.js';
-import { makeContext, type Nfs3Context, type Nfs3Options } from './context.js';
+import type { Credential, Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
+import { BufferPool } from '../rpc/buffer-pool.js';
+import { toNfsstat3 } from '../errors/nfsstat.js';
+import type { Export, ExportTable } from '../exports/export-table.js';
+import { squash } from '../exports/squash.js';
+import { NFS_PROGRAM, NFS_V3, NFS3_MAXIO, NFSPROC3 } from './constants.js';
+import { FAILURE_ATTR_SLOTS, makeContext, type Nfs3Context, type Nfs3Options } from './context.js';
+import { readFh } from './structs/fh.js';
 import { null3 } from './procedures/null.js';
 import { getattr3 } from './procedures/getattr.js';
 import { setattr3 } from './procedures/setattr.js';
@@ -38,9 +48,9 @@ export type { Nfs3Options } from './context.js';
 
 type Handler = (ctx: Nfs3Context, call: RpcCall, reply: XdrWriter) => void | Promise<void>;
 
-/** Handlers by procedure number, exactly RFC 1813's numbering. */
-export const NFS3_HANDLERS: readonly Handler[] = [
-  null3, getattr3, setattr3, lookup3, access3, readlink3, read3, write3,
+/** Handlers by procedure number, exactly RFC 1813's numbering; NULL (0) needs no export. */
+const NFS3_HANDLERS: readonly (Handler | undefined)[] = [
+  undefined, getattr3, setattr3, lookup3, access3, readlink3, read3, write3,
   create3, mkdir3, symlink3, mknod3, remove3, rmdir3, rename3, link3,
   readdir3, readdirplus3, fsstat3, fsinfo3, pathconf3, commit3,
 ];
@@ -50,10 +60,37 @@ export const NFS3_NON_IDEMPOTENT: ReadonlySet<number> = new Set<number>([
   NFSPROC3.REMOVE, NFSPROC3.RMDIR, NFSPROC3.RENAME, NFSPROC3.LINK,
 ]);
 
-export function nfs3Program(fs: UnionFs, opts: Nfs3Options = {}): ProgramVersion {
-  const ctx = makeContext(fs, opts);
+export function nfs3Program(exports: ExportTable, opts: Nfs3Options = {}): ProgramVersion {
+  // One READ buffer pool for every export; two contexts per export, for `rw` and `ro` clients.
+  const pool = opts.readBuffers ?? new BufferPool({ maxSize: opts.maxIo ?? NFS3_MAXIO, maxFreeBytes: opts.readBufferBytes ?? 16 * 1024 * 1024 });
+  const contexts = new Map<Export, { rw: Nfs3Context; ro: Nfs3Context }>();
+  for (const e of exports.exports) {
+    contexts.set(e, { rw: makeContext(e.fs, opts, pool, false), ro: makeContext(e.fs, opts, pool, true) });
+  }
   // One closure per procedure per program, made once here: none per call.
-  const procedures: Procedure[] = NFS3_HANDLERS.map((h): Procedure => (call, reply) => h(ctx, call, reply));
+  const procedures: Procedure[] = NFS3_HANDLERS.map((h, proc): Procedure => {
+    if (h === undefined) return null3;
+    return (call, reply) => {
+      const r = call.args;
+      const at = r.offset;
+      // An undecodable handle throws XdrError here: GARBAGE_ARGS, as from the procedure.
+      const fh = readFh(r);
+      let ctx: Nfs3Context;
+      let cred: Credential;
+      try {
+        const exp = exports.route(fh);
+        const o = exports.admit(exp, call.peer);
+        const c = contexts.get(exp)!;
+        ctx = o.rw ? c.rw : c.ro;
+        cred = squash(o, call.cred);
+      } catch (err) {
+        refuse(reply, proc, toNfsstat3(err, 'nfs3 admission'));
+        return;
+      }
+      r.seek(at);
+      return h(ctx, cred === call.cred ? call : { ...call, cred }, reply);
+    };
+  });
   return {
     prog: NFS_PROGRAM,
     vers: NFS_V3,
@@ -61,4 +98,10 @@ export function nfs3Program(fs: UnionFs, opts: Nfs3Options = {}): ProgramVersion
     procedures,
     nonIdempotent: NFS3_NON_IDEMPOTENT,
   };
+}
+
+/** A procedure's failure body with no attributes: the status and its empty attribute slots. */
+function refuse(reply: XdrWriter, proc: number, status: number): void {
+  reply.uint32(status);
+  for (let i = 0; i < FAILURE_ATTR_SLOTS[proc]!; i++) reply.uint32(0);
 }

@@ -8,21 +8,24 @@ import { accept_stat, auth_flavor, decodeReplyHeader, encodeCallHeader } from '.
 import { createRpcServer } from '../../src/rpc/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { replyBytes } from '../fixtures/rpc.js';
-import { FsError } from '../../src/errors/fs-error.js';
-
-const ROOT_FH = Buffer.from('0100000000000000000000010123456789abcdef0123456789abcdef', 'hex');
-const SUB_FH = Buffer.from('0100000000000000000000020123456789abcdef0123456789abcdef', 'hex');
+import { FakeFs } from '../nfs3/fake-fs.js';
+import { exportAll } from '../nfs3/call.js';
+import { ExportTable } from '../../src/exports/export-table.js';
+import { byPrecedence, parseClientRules, resolveClientRules } from '../../src/exports/client-rules.js';
 
 /** A two-level export: the root holds directory `sub` and file `file`. */
-function resolve(components: readonly Buffer[]): Buffer {
-  const path = components.map((c) => c.toString()).join('/');
-  if (path === '') return ROOT_FH;
-  if (path === 'sub') return SUB_FH;
-  throw new FsError(path === 'file' || path.startsWith('file/') ? 'ENOTDIR' : 'ENOENT');
+const fs = new FakeFs();
+const ROOT_CRED = { uid: 0, gid: 0, gids: [] };
+const SUB_FH = fs.handleOf(await fs.mkdir(fs.root, Buffer.from('sub'), {}, ROOT_CRED));
+await fs.create(fs.root, Buffer.from('file'), { mode: 'unchecked', attr: {} }, ROOT_CRED);
+const ROOT_FH = fs.handleOf(fs.root);
+
+function mountOf(table: ExportTable, o: { maxMounts?: number } = {}) {
+  return createMountProgram({ exports: { mnt: (dir, call) => table.mnt(dir, call.peer, call.cred).fh, list: () => table.list() }, ...o });
 }
 
 async function start() {
-  const server = createRpcServer(new Dispatcher().register(createMountProgram({ resolve })));
+  const server = createRpcServer(new Dispatcher().register(mountOf(exportAll(fs))));
   const port = await server.listenTcp('127.0.0.1', 0);
   const udp = await server.listenUdp('127.0.0.1', 0);
   return { server, port, udp };
@@ -86,21 +89,31 @@ test('MNT of a directory below the export returns its handle; errno failures map
   await server.close();
 });
 
-test('EXPORT lists the one export with no group restriction', async (t) => {
-  const server = createRpcServer(new Dispatcher().register(createMountProgram({ exportPath: '/data', resolve })));
+test('EXPORT lists every export with the client specifications of its rules', async (t) => {
+  const rules = async (text: string) => byPrecedence(await resolveClientRules(parseClientRules(text)));
+  const table = new ExportTable([
+    { path: '/data', fsid: 1, fs, clients: await rules('10.0.0.0/24(rw) 10.0.1.5') },
+    { path: '/pub', fsid: 2, fs, clients: await rules('*(ro)') },
+  ]);
+  const server = createRpcServer(new Dispatcher().register(mountOf(table)));
   const c = await RpcClient.connect('tcp', '127.0.0.1', await server.listenTcp('127.0.0.1', 0));
   const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.EXPORT);
-  t.true(r.bool());
-  t.is(r.string(1024).toString(), '/data');
-  t.false(r.bool(), 'no groups');
-  t.false(r.bool(), 'no more exports');
+  const list: [string, string[]][] = [];
+  while (r.bool()) {
+    const path = r.string(1024).toString();
+    const groups: string[] = [];
+    while (r.bool()) groups.push(r.string(255).toString());
+    list.push([path, groups]);
+  }
   r.done();
+  // Host rules come first: the order in which they are matched.
+  t.deepEqual(list, [['/data', ['10.0.1.5', '10.0.0.0/24']], ['/pub', ['*']]]);
   c.close();
   await server.close();
 });
 
 test('the mount list is bounded, oldest first out', async (t) => {
-  const d = new Dispatcher().register(createMountProgram({ resolve, maxMounts: 2 }));
+  const d = new Dispatcher().register(mountOf(exportAll(fs), { maxMounts: 2 }));
   const call = (proc: number, args?: (w: XdrWriter) => void) => {
     const w = encodeCallHeader(new XdrWriter(), 1, MOUNT_PROGRAM, 3, proc, AUTH_NONE_CRED);
     args?.(w);

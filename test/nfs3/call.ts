@@ -5,6 +5,9 @@
 import { XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import type { Credential, RpcCall } from '../../src/rpc/types.js';
 import type { ProgramVersion } from '../../src/rpc/types.js';
+import type { UnionFs } from '../../src/vfs/types.js';
+import { DEFAULT_OPTIONS, type ClientOptions } from '../../src/exports/client-rules.js';
+import { ExportTable } from '../../src/exports/export-table.js';
 
 export const ROOT_CRED: Credential = { flavor: 1, uid: 0, gid: 0, gids: [], machinename: 'test' };
 
@@ -28,4 +31,13 @@ export function args(build: (w: XdrWriter) => void): Buffer {
   const w = new XdrWriter(64);
   build(w);
   return Buffer.from(w.toBuffer());
+}
+
+/**
+ * One export of `fs` at /union (fsid 0) admitting every client with `options` (default: rw,
+ * root as root, any port), for the procedure tests that are not about admission.
+ */
+export function exportAll(fs: UnionFs, options: Partial<ClientOptions> = {}): ExportTable {
+  const o: ClientOptions = { ...DEFAULT_OPTIONS, rw: true, squash: 'none', secure: false, ...options };
+  return new ExportTable([{ path: '/union', fsid: 0, fs, clients: [{ spec: '*', kind: 'anonymous', options: o }] }]);
 }

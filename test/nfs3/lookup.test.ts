@@ -3,13 +3,13 @@ import { hex } from '../fixtures/hex.js';
 import { nfs3Program } from '../../src/nfs3/program.js';
 import * as c from '../../src/nfs3/constants.js';
 import { FakeFs } from './fake-fs.js';
-import { args, callProc, ROOT_CRED } from './call.js';
+import { args, callProc, ROOT_CRED, exportAll } from './call.js';
 import { postOpAttr } from './decode.js';
 
 function setup() {
   const fs = new FakeFs();
   const file = fs.add(1, 'hello', 1, 'hi');
-  return { fs, file, prog: nfs3Program(fs) };
+  return { fs, file, prog: nfs3Program(exportAll(fs)) };
 }
 
 test('LOOKUP: found', async (t) => {
@@ -119,10 +119,13 @@ test('FSSTAT', async (t) => {
   t.is(r.remaining, 0);
 });
 
-test('ACCESS: a read-only union withholds MODIFY, EXTEND and DELETE', async (t) => {
-  const { fs, file, prog } = setup();
-  fs.readOnly = true;
-  for (const id of [1, file]) {
+test('ACCESS: a read-only union, or a client rule ro, withholds MODIFY, EXTEND and DELETE', async (t) => {
+  const { fs, file } = setup();
+  const ro = new FakeFs();
+  ro.readOnly = true;
+  ro.add(1, 'f', 1, 'data');
+  for (const [prog, id] of [[nfs3Program(exportAll(fs, { rw: false })), 1], [nfs3Program(exportAll(fs, { rw: false })), file],
+    [nfs3Program(exportAll(ro)), 1], [nfs3Program(exportAll(ro)), file]] as const) {
     const { r } = await callProc(prog, c.NFSPROC3.ACCESS, args((w) => w.opaque(fs.handleOf(id)).uint32(0x3f)));
     t.is(r.uint32(), c.NFS3_OK);
     postOpAttr(r);

@@ -11,7 +11,7 @@ import { FAILURE_ATTR_SLOTS } from '../../src/nfs3/context.js';
 import * as c from '../../src/nfs3/constants.js';
 import type { RpcCall } from '../../src/rpc/types.js';
 import { FakeFs } from './fake-fs.js';
-import { args, callProc, ROOT_CRED } from './call.js';
+import { args, callProc, ROOT_CRED, exportAll } from './call.js';
 import { postOpAttr, postOpFh, wcc } from './decode.js';
 
 const P = c.NFSPROC3;
@@ -51,13 +51,15 @@ const MODIFYING = [P.SETATTR, P.WRITE, P.CREATE, P.MKDIR, P.SYMLINK, P.MKNOD, P.
   P.RENAME, P.LINK, P.COMMIT];
 const MUTATORS = ['setattr', 'write', 'commit', 'create', 'mkdir', 'symlink', 'mknod', 'remove', 'rmdir', 'rename', 'link'];
 
-function setup() {
+/** readOnly: a union without an upper layer, or a read-write union and a client rule `ro`. */
+function setup(readOnly?: 'union' | 'client rule') {
   const fs = new FakeFs();
   const file = fs.add(1, 'f', 1, 'data');
   const link = fs.add(1, 'l', 5, 'f');
   fs.add(1, 'd', 2);
+  fs.readOnly = readOnly === 'union';
   const h: Handles = { root: fs.handleOf(1), file: fs.handleOf(file), link: fs.handleOf(link) };
-  return { fs, h, prog: nfs3Program(fs) };
+  return { fs, h, prog: nfs3Program(exportAll(fs, { rw: readOnly !== 'client rule' })) };
 }
 
 /** Decodes a result body whatever the status, by procedure; returns the status. */
@@ -100,7 +102,7 @@ function postOpAttrFollow(r: XdrReader): void {
 }
 
 test('the program: number, version, 22 procedures, non-idempotent set', (t) => {
-  const prog = nfs3Program(new FakeFs());
+  const prog = nfs3Program(exportAll(new FakeFs()));
   t.is(prog.prog, 100003);
   t.is(prog.vers, 3);
   t.is(prog.procedures.length, 22);
@@ -143,10 +145,9 @@ for (const [procStr, build] of Object.entries(ARGS)) {
     t.is(status, c.NFS3_OK);
   });
 
-  if (MODIFYING.includes(proc as never)) {
-    test(`proc ${proc}: read-only union answers ROFS with wcc and never mutates`, async (t) => {
-      const { fs, h, prog } = setup();
-      fs.readOnly = true;
+  if (MODIFYING.includes(proc as never)) for (const readOnly of ['union', 'client rule'] as const) {
+    test(`proc ${proc}: read-only ${readOnly} answers ROFS with wcc and never mutates`, async (t) => {
+      const { fs, h, prog } = setup(readOnly);
       const { r } = await callProc(prog, proc, build(h));
       t.is(r.uint32(), c.NFS3ERR_ROFS);
       const shapes: Record<number, () => void> = {

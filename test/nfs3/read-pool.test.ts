@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import { openUnion } from '../../src/vfs/index.js';
 import type { UnionFs } from '../../src/vfs/types.js';
+import { exportAll } from './call.js';
 import { nfs3Program } from '../../src/nfs3/program.js';
 import { NFSPROC3, NFS3_OK } from '../../src/nfs3/constants.js';
 import { BufferPool } from '../../src/rpc/buffer-pool.js';
@@ -41,7 +42,7 @@ test('concurrent READs of different files over one slow connection: intact data,
     },
   }) as UnionFs;
   const pool = new BufferPool({ maxSize: MiB, maxFreeBytes: 64 * MiB });
-  const server = createRpcServer(new Dispatcher().register(nfs3Program(spy, { readBuffers: pool })));
+  const server = createRpcServer(new Dispatcher().register(nfs3Program(exportAll(spy), { readBuffers: pool })));
   const port = await server.listenTcp('127.0.0.1', 0);
   const fh = (name: string): Buffer => u.handleOf(u.lookup(u.root, Buffer.from(name), ROOT));
   const fa = fh('a');

@@ -4,7 +4,7 @@ import { hex } from '../fixtures/hex.js';
 import { nfs3Program } from '../../src/nfs3/program.js';
 import * as c from '../../src/nfs3/constants.js';
 import { FakeFs } from './fake-fs.js';
-import { args, callProc } from './call.js';
+import { args, callProc, exportAll } from './call.js';
 import { postOpAttr, postOpFh } from './decode.js';
 
 // Root listing in the fake: '.', '..', 'a', 'bb', 'ccccc' with cookies 1..5.
@@ -13,7 +13,7 @@ function setup(opts = {}) {
   fs.add(1, 'a', 1);
   fs.add(1, 'bb', 1);
   fs.add(1, 'ccccc', 2);
-  return { fs, prog: nfs3Program(fs, opts) };
+  return { fs, prog: nfs3Program(exportAll(fs), opts) };
 }
 
 const FIXED = 88 + 8 + 4 + 4; // dir post_op_attr + cookieverf + end of list + eof

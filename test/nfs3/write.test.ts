@@ -4,13 +4,13 @@ import { hex } from '../fixtures/hex.js';
 import { nfs3Program } from '../../src/nfs3/program.js';
 import * as c from '../../src/nfs3/constants.js';
 import { FakeFs } from './fake-fs.js';
-import { args, callProc } from './call.js';
+import { args, callProc, exportAll } from './call.js';
 import { postOpAttr, wcc } from './decode.js';
 
 function setup() {
   const fs = new FakeFs();
   const file = fs.add(1, 'f', 1, 'hello world');
-  return { fs, file, prog: nfs3Program(fs) };
+  return { fs, file, prog: nfs3Program(exportAll(fs)) };
 }
 
 test('WRITE: annotated args, wcc, count, committed, verifier', async (t) => {

@@ -43,7 +43,7 @@ export function access3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
     attr = fs.getattr(id);
     // Never more than was asked, whatever the VFS says.
     granted = fs.access(id, mask, call.cred) & mask;
-    if (fs.readOnly && (attr.type === NF3REG || attr.type === NF3DIR || attr.type === NF3LNK)) {
+    if (ctx.readOnly && (attr.type === NF3REG || attr.type === NF3DIR || attr.type === NF3LNK)) {
       granted &= ~WRITE_BITS;
     }
   } catch (err) {

@@ -35,7 +35,7 @@ export async function commit3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
   try {
     id = fs.resolve(fh);
     pre = fs.getattr(id);
-    if (fs.readOnly) {
+    if (ctx.readOnly) {
       status = NFS3ERR_ROFS;
     } else {
       await fs.commit(id, offset, count);

@@ -35,7 +35,7 @@ export async function link3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): 
     file = fs.resolve(fileFh);
     dir = fs.resolve(dirFh);
     pre = fs.getattr(dir);
-    status = fs.readOnly ? NFS3ERR_ROFS : checkFilename(name);
+    status = ctx.readOnly ? NFS3ERR_ROFS : checkFilename(name);
     if (status === NFS3_OK) await fs.link(file, dir, name, call.cred);
   } catch (err) {
     status = toNfsstat3(err, 'LINK');

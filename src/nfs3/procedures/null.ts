@@ -3,10 +3,10 @@
  *
  *   void NFSPROC3_NULL(void) = 0;
  */
-import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Nfs3Context } from '../context.js';
 
-export function null3(_ctx: Nfs3Context, _call: RpcCall, _reply: XdrWriter): void {
-  // Nothing to decode, nothing to answer: the accepted-reply header is the whole reply.
+/** The one procedure with no handle, so no export and no admission: anyone may ping. */
+export function null3(call: RpcCall): void {
+  // Nothing to answer: the accepted-reply header is the whole reply.
+  call.args.done();
 }

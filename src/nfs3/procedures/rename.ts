@@ -38,7 +38,7 @@ export async function rename3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
     toDir = fs.resolve(toFh);
     fromPre = fs.getattr(fromDir);
     toPre = toDir === fromDir ? fromPre : fs.getattr(toDir);
-    status = fs.readOnly ? NFS3ERR_ROFS : checkFilename(fromName);
+    status = ctx.readOnly ? NFS3ERR_ROFS : checkFilename(fromName);
     if (status === NFS3_OK) status = checkFilename(toName);
     if (status === NFS3_OK) await fs.rename(fromDir, fromName, toDir, toName, call.cred);
   } catch (err) {

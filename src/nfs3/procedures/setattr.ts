@@ -40,7 +40,7 @@ export async function setattr3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter
   try {
     id = fs.resolve(fh);
     pre = fs.getattr(id);
-    if (fs.readOnly) {
+    if (ctx.readOnly) {
       status = NFS3ERR_ROFS;
     } else if (guard !== undefined && (guard.sec !== pre.ctime.sec || guard.nsec !== pre.ctime.nsec)) {
       status = NFS3ERR_NOT_SYNC;

@@ -48,7 +48,7 @@ export async function write3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
   try {
     id = fs.resolve(fh);
     pre = fs.getattr(id);
-    if (fs.readOnly) status = NFS3ERR_ROFS;
+    if (ctx.readOnly) status = NFS3ERR_ROFS;
     else if (count > data.length) status = NFS3ERR_INVAL;
     else if (pre.type === NF3DIR) status = NFS3ERR_ISDIR;
     else if (pre.type !== NF3REG) status = NFS3ERR_INVAL;
