@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { compileDriver, run, runOk } from './libnfs/driver.js';
 import { requireEnv } from './libnfs/env.js';
 import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
-import { TestServer } from './libnfs/server.js';
+import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 
 const NFS_PROGRAM = 100003, MOUNT_PROGRAM = 100005, NFS3ERR_NOSPC = 28;
@@ -52,7 +52,7 @@ test.serial('ENOSPC: WRITE and copy-up answer NOSPC, old content intact, no temp
   const base = makeTemp('enospc');
   const small = `${base}/small`;
   let mounted = false;
-  const server = new TestServer({ lowers: [] });
+  const server = new TestServer({ lowers: [], clients: INSECURE_LOOPBACK });
   t.teardown(async () => {
     await server.stop('SIGKILL');
     if (mounted) { try { execFileSync('umount', ['-l', small]); } catch { /* already gone */ } }

@@ -26,7 +26,7 @@ import { guestCacheDir, hasQemu, runGuest, REPO_ROOT, type GuestResult } from '.
 import { gate as gateOn, missing } from './libnfs/env.js';
 import { renderLayer, type Node } from './libnfs/layers.js';
 import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
-import { TestServer } from './libnfs/server.js';
+import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 
 const MIB = 1024 * 1024;
 /** Size of the big lower file; UNFS_SCALE_BIG_MIB shrinks it for a quick local run only. */
@@ -269,7 +269,7 @@ function runOnce(): Promise<Outcome> {
       // Fixed ports (not 0): the guest's forwards must still reach the server after a restart.
       const nfsPort = await freePort();
       const mountPort = await freePort();
-      server = new TestServer({ lowers, upper, workdir, port: nfsPort, mountPort, portmap: false });
+      server = new TestServer({ lowers, upper, workdir, port: nfsPort, mountPort, portmap: false, clients: INSECURE_LOOPBACK });
       const ready = await server.start();
       const params = [
         `NFS_PORT=${ready.nfsPort}`, `MOUNT_PORT=${ready.mountPort}`, 'EXPORT=/union',

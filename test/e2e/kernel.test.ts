@@ -24,7 +24,7 @@ import { guestCacheDir, hasQemu, runGuest, REPO_ROOT, type GuestResult } from '.
 import { gate as gateOn, missing } from './libnfs/env.js';
 import { renderLayer, standardLayers, type WhiteoutFormat } from './libnfs/layers.js';
 import { cleanupTemp, layerFingerprint, makeTemp, mountOverlay } from './libnfs/oracle.js';
-import { TestServer, withPort111Lock } from './libnfs/server.js';
+import { INSECURE_LOOPBACK, TestServer, withPort111Lock } from './libnfs/server.js';
 import { diffTrees, walkLocal } from './libnfs/tree.js';
 
 /** The suite takes ~15 s in the guest; this only bounds a hang (below ava's 5 min timeout). */
@@ -107,7 +107,7 @@ function runOnce(): Promise<Outcome> {
       out.portmap = (await portFree(111)) && (await portFree(2049));
       const mountPort = await freePort();
       server = new TestServer({
-        lowers, upper, workdir, port: out.portmap ? 2049 : 0, mountPort, portmap: out.portmap,
+        lowers, upper, workdir, port: out.portmap ? 2049 : 0, mountPort, portmap: out.portmap, clients: INSECURE_LOOPBACK,
       });
       const ready = await server.start();
       const ports = [ready.nfsPort, ready.mountPort, ...(out.portmap ? [111] : [])];

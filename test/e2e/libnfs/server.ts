@@ -10,6 +10,10 @@ import { serverCli } from './env.js';
 export { withPort111Lock } from '../../helpers/port111.js';
 
 export interface ServerArgs {
+  /** Serve a configuration file's exports instead of the --lower ... shorthand. */
+  config?: string;
+  /** Listen address; default 127.0.0.1. */
+  host?: string;
   lowers: string[];
   upper?: string;
   workdir?: string;
@@ -21,8 +25,17 @@ export interface ServerArgs {
   /** Default false: most tests give explicit ports and must not fight over 111. */
   portmap?: boolean;
   whiteout?: 'oci' | 'overlayfs';
+  /**
+   * --clients. Default: the server's own default (loopback, privileged ports), which libnfs
+   * running as root satisfies. Clients from unprivileged ports (the guest behind socat, the
+   * TypeScript test client) need INSECURE_LOOPBACK.
+   */
+  clients?: string;
   env?: NodeJS.ProcessEnv;
 }
+
+/** The rule for loopback clients that connect from unprivileged ports (socat, RpcClient). */
+export const INSECURE_LOOPBACK = '127.0.0.1(rw,no_root_squash,insecure)';
 
 export interface Ready {
   nfsPort: number;
@@ -39,13 +52,15 @@ export class TestServer {
 
   argv(): string[] {
     const a = this.args;
-    const v = [serverCli, '--lower', a.lowers.join(':'), '--host', '127.0.0.1', '--port', String(a.port ?? 0)];
+    const v = [serverCli, ...(a.config ? ['--config', a.config] : ['--lower', a.lowers.join(':')]),
+      '--host', a.host ?? '127.0.0.1', '--port', String(a.port ?? 0)];
     if (a.upper) v.push('--upper', a.upper, '--workdir', a.workdir ?? '');
     if (a.state) v.push('--state', a.state);
     if (a.exportPath) v.push('--export', a.exportPath);
     if (a.mountPort !== undefined) v.push('--mount-port', String(a.mountPort));
     if (!a.portmap) v.push('--no-portmap');
     if (a.whiteout) v.push('--whiteout', a.whiteout);
+    if (a.clients) v.push('--clients', a.clients);
     return v;
   }
 
