@@ -20,7 +20,7 @@ import {
 } from './types.js';
 import { Layers } from './layers.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
-import { scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
+import { lowerFacts, scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
 import { IdentityStore, keyEq, type IdRecord, type Key } from './store.js';
 import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
 import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
@@ -70,7 +70,9 @@ export class Union implements UnionFs {
   readonly nodes = new Map<NodeId, Node>();
   readonly listings: ListingCache;
   readonly fds = new FdCache(256);
+  /** Per layer (upper first): overlay xattrs; the lowers' shared with other unions (whiteout.ts lowerFacts). */
   facts: XattrFacts[] = [];
+  private releaseLowers: () => void = () => undefined;
   /** <workdir>/union-nfsd/tmp: copy-up temporaries, whiteout staging. */
   tmpDir = '';
   /** <workdir>/union-nfsd/index: copied-up lower hard links by lower dev.ino ('' = none). */
@@ -105,8 +107,13 @@ export class Union implements UnionFs {
   }
 
   async init(): Promise<void> {
-    this.facts = await Promise.all(this.layers.list.map((l) =>
-      l.present ? scanXattrs(l.root) : Promise.resolve({ opaque: new Set<string>(), whiteout: new Set<string>() })));
+    const lowers = this.layers.list.slice(1).map((l) => lowerFacts(l.root));
+    this.releaseLowers = () => { for (const l of lowers) l.release(); };
+    const upper = this.layers.upper;
+    this.facts = await Promise.all([
+      upper.present ? scanXattrs(upper.root) : Promise.resolve({ opaque: new Set<string>(), whiteout: new Set<string>() }),
+      ...lowers.map((l) => l.facts),
+    ]);
     const stack: number[] = [];
     for (const l of this.layers.list) {
       if (!l.present) continue;
@@ -690,6 +697,7 @@ export class Union implements UnionFs {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.copyUps.values()]);
+    this.releaseLowers();
     await this.fds.closeAll();
     await this.store.close();
   }

@@ -12,7 +12,9 @@
  * Reading the xattrs: node has no xattr API and spawning on a hot path is not acceptable, so
  * each layer is scanned ONCE at open with one `getfattr -R -P -d -m '^(trusted|user)\.overlay\.'`
  * (no symlinks followed); the result is a set of opaque directories and xattr-whiteout files.
- * The upper layer's set is then kept up to date by our own writes. Without root (trusted.* is
+ * The upper layer's set is then kept up to date by our own writes. A lower layer's scan is
+ * shared by every union open over it at the time (the unions of a per-client export), and
+ * made again once none is (lowerFacts). Without root (trusted.* is
  * unreadable) or without getfattr the scan finds nothing and only char-dev whiteouts and OCI
  * markers are honoured (logged once).
  * Writing: OCI by default (`.wh.<name>`, `.wh..wh..opq`, plain files); overlayfs on request
@@ -34,6 +36,29 @@ export type WhiteoutFormat = 'oci' | 'overlayfs';
 export interface XattrFacts {
   opaque: Set<string>;
   whiteout: Set<string>;
+}
+
+const sharedLowers = new Map<string, { facts: Promise<XattrFacts>; users: number }>();
+
+/**
+ * A lower layer's facts, scanned once for all the unions that hold it; release() when a union
+ * closes. Lowers are immutable while served, so concurrent unions may share; a layer no union
+ * holds is scanned afresh, so one rebuilt between runs is never served from an old scan.
+ */
+export function lowerFacts(root: string): { facts: Promise<XattrFacts>; release(): void } {
+  let e = sharedLowers.get(root);
+  if (e === undefined) sharedLowers.set(root, e = { facts: scanXattrs(root), users: 0 });
+  e.users++;
+  const held = e;
+  let released = false;
+  return {
+    facts: held.facts,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--held.users === 0 && sharedLowers.get(root) === held) sharedLowers.delete(root);
+    },
+  };
 }
 
 /** Scan a layer for overlay xattrs with one getfattr process. */
