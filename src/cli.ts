@@ -18,6 +18,7 @@
  */
 import { parseCommandLine, USAGE, UsageError, type Parsed, type ServerOptions } from './config.js';
 import { loadConfigFile } from './config-file.js';
+import { sendControl } from './control.js';
 import { prepareDemo } from './demo.js';
 import { child } from './log.js';
 import { startServer } from './server.js';
@@ -47,6 +48,7 @@ function optionsOf(parsed: Parsed): ServerOptions {
       ...(!parsed.given.has('mountPort') && file.mountPort !== undefined && { mountPort: file.mountPort }),
       ...(!parsed.given.has('portmap') && file.portmap !== undefined && { portmap: file.portmap }),
       ...(!parsed.given.has('busyPollUs') && { busyPollUs: file.busyPollUs }),
+      ...(!parsed.given.has('control') && file.control !== undefined && { control: file.control }),
     };
   }
   if (!parsed.demo) return o;
@@ -71,6 +73,16 @@ async function main(): Promise<void> {
   }
   if (parsed.help) {
     process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (parsed.reset !== undefined) {
+    const { control, client } = parsed.reset;
+    const answer = await sendControl(control, { op: 'reset', export: parsed.reset.export, client }).catch((err: unknown) => ({ ok: false, error: (err as Error).message }));
+    if (!answer.ok) {
+      process.stderr.write(`union-nfsd: reset of ${client} on ${parsed.reset.export} failed: ${answer.error ?? 'no reason given'}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`reset ${client} on ${parsed.reset.export}\n`);
     return;
   }
   let options: ServerOptions;
@@ -104,6 +116,25 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    if (parsed.config === undefined) {
+      log.warn('SIGHUP: nothing to reread (started without --config)');
+      return;
+    }
+    log.info(`SIGHUP: rereading ${parsed.config}`);
+    let exports;
+    try {
+      exports = loadConfigFile(parsed.config).exports;
+    } catch (err) {
+      log.error(`SIGHUP: ${(err as Error).message}; still serving the previous configuration`);
+      return;
+    }
+    // Listening settings (host, ports, portmap, control) take a restart; exports change now.
+    server.reload(exports).then(
+      () => log.info(`SIGHUP: serving ${parsed.config} as reread`),
+      (err: unknown) => log.error(`SIGHUP: ${(err as Error).message}`),
+    );
+  });
 }
 
 main().catch((err: unknown) => {

@@ -3,7 +3,7 @@
  * (parsed by the `yaml` package, YAML 1.2, so `no` stays a string), with every error naming
  * the file and line. Keys are the command line's option names:
  *
- *   host: 0.0.0.0            # port, mount-port, portmap (true/false) and busy-poll likewise
+ *   host: 0.0.0.0            # port, mount-port, portmap (true/false), busy-poll, control likewise
  *   exports:
  *     - path: /base
  *       lower: [/srv/layers/app, /srv/layers/os]     # or "A:B", top-most first
@@ -15,6 +15,12 @@
  *       whiteout: overlayfs
  *       fsid: 7
  *       clients: 10.0.0.7(rw,no_root_squash)
+ *     - path: /fleet           # a union of its own for every client, over shared lowers
+ *       lower: /srv/layers/os
+ *       upper: /srv/fleet/{client}/upper
+ *       workdir: /srv/fleet/{client}/work
+ *       names: {node1: 10.0.1.1}                      # {client}: a name, else the address
+ *       clients: 10.0.1.0/24(rw,no_root_squash)
  *
  * Rules: unknown keys are errors (a misspelt `clients` must not open an export to the world);
  * `clients` is required, so an export says who may use it; `fsid` (the export's id in its file
@@ -22,17 +28,17 @@
  * for clients to keep their handles; export paths and fsids are unique.
  */
 import { readFileSync } from 'node:fs';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ClientRuleError, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import {
-  checkExportPath, checkFsid, checkWhiteout, UsageError,
+  checkExportPath, checkFsid, checkPerClient, checkWhiteout, UsageError,
   type ExportConfig, type ServerOptions,
 } from './config.js';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { FSID_MAX } from './vfs/identity.js';
 
-const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'exports'] as const;
-const EXPORT_KEYS = ['path', 'lower', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients'] as const;
+const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'exports'] as const;
+const EXPORT_KEYS = ['path', 'lower', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients', 'names'] as const;
 
 export type FileSettings = Omit<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'> &
   Partial<Pick<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'>>;
@@ -83,6 +89,7 @@ export function parseConfig(text: string, file: string): FileSettings {
   const mountPort = optional(top.get('mount-port'), 'number', fail);
   const portmap = optional(top.get('portmap'), 'boolean', fail);
   const busyPollUs = optional(top.get('busy-poll'), 'number', fail);
+  const control = optional(top.get('control'), 'string', fail);
   for (const [name, v, max] of [['port', port, 65535], ['mount-port', mountPort, 65535], ['busy-poll', busyPollUs, 1_000_000]] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) fail(top.get(name), `${name} wants an integer 0-${max}, got ${v}`);
   }
@@ -92,6 +99,7 @@ export function parseConfig(text: string, file: string): FileSettings {
     ...(port !== undefined && { port }),
     ...(mountPort !== undefined && { mountPort }),
     ...(portmap !== undefined && { portmap }),
+    ...(control !== undefined && { control }),
     busyPollUs: busyPollUs ?? DEFAULT_BUSY_POLL_US,
   };
 }
@@ -140,6 +148,18 @@ function exportOf(item: YAMLMap, v: Map<(typeof EXPORT_KEYS)[number], Node | nul
   const workdir = optional(v.get('workdir'), 'string', fail);
   if ((upper === undefined) !== (workdir === undefined)) fail(item, '`upper:` and `workdir:` go together (the workdir holds copy-up temporaries)');
   const state = optional(v.get('state'), 'string', fail);
+  const namesNode = v.get('names');
+  let names: Record<string, string> | undefined;
+  if (namesNode !== undefined) {
+    if (!isMap(namesNode)) fail(namesNode, '`names:` maps a client name to its address (node7: 10.0.1.7)');
+    names = {};
+    for (const pair of (namesNode as YAMLMap).items) {
+      const value = optional(pair.value as Node, 'string', fail);
+      if (!isScalar(pair.key) || value === undefined) fail(pair, '`names:` maps a client name to its address (node7: 10.0.1.7)');
+      names[String((pair.key as Scalar).value)] = value as string;
+    }
+  }
+  wrap(item, () => checkPerClient({ ...(upper !== undefined && { upper }), ...(workdir !== undefined && { workdir }), ...(state !== undefined && { state }), ...(names !== undefined && { names }) }, 'export'));
   const whiteout = wrap(v.get('whiteout'), () => checkWhiteout(optional(v.get('whiteout'), 'string', fail) ?? 'oci', 'whiteout'));
   const normalized = wrap(pathNode, () => checkExportPath(path, 'path'));
   const fsidNode = v.get('fsid');
@@ -164,6 +184,7 @@ function exportOf(item: YAMLMap, v: Map<(typeof EXPORT_KEYS)[number], Node | nul
     ...(upper !== undefined && { upper }),
     ...(workdir !== undefined && { workdir }),
     ...(state !== undefined && { state }),
+    ...(names !== undefined && { names }),
     whiteoutFormat: whiteout, fsid, clients, defaultClients: false, source,
   };
 }

@@ -7,6 +7,7 @@
  * here and there, once, with messages a user can act on; what needs the file system (overlaps
  * of the directories, host names) is checked at start (src/exports/layout.ts, client-rules.ts).
  */
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { ClientRuleError, DEFAULT_CLIENTS, parseClientRules, type ParsedRule } from './exports/client-rules.js';
@@ -28,6 +29,11 @@ export interface ExportConfig {
   /** The export's id in its file handles (src/vfs/identity.ts). */
   readonly fsid: number;
   readonly clients: readonly ParsedRule[];
+  /**
+   * For an export whose upper and workdir contain {client} (a union per client): names for
+   * client addresses, name -> address, used for {client} instead of the address.
+   */
+  readonly names?: Readonly<Record<string, string>>;
   /** True when no rule was given and DEFAULT_CLIENTS applies (the server says so at start). */
   readonly defaultClients: boolean;
   /** Where it was defined, for messages: 'the command line' or 'FILE:LINE'. */
@@ -45,6 +51,8 @@ export interface ServerOptions {
   readonly portmap: boolean;
   /** Microseconds the event loop keeps polling after a reply (src/rpc/busy-poll.ts); 0 = off. */
   readonly busyPollUs: number;
+  /** The control socket's path (src/control.ts); none by default. */
+  readonly control?: string;
 }
 
 export const DEFAULTS = {
@@ -67,7 +75,8 @@ With neither --lower nor --config, serves a small demo union that it creates its
                      '10.0.0.0/24(rw) 10.0.1.5(ro,all_squash)' (default: loopback only,
                      '${DEFAULT_CLIENTS}', from ports below 1024)
   --config FILE      serve the exports of a configuration file (YAML; see the README)
-                     instead of --lower ... --clients
+                     instead of --lower ... --clients; SIGHUP rereads it
+  --control PATH     listen for commands (--reset-client) on this Unix socket (mode 0600)
   --host ADDR        address to listen on (default ${DEFAULTS.host}; the demo: 127.0.0.1)
   --port N           NFS port, MOUNT answers here too (default ${DEFAULTS.port}, 0 = any)
   --mount-port N     an additional port for MOUNT
@@ -77,6 +86,11 @@ With neither --lower nor --config, serves a small demo union that it creates its
                      sleeping (default ${DEFAULT_BUSY_POLL_US}; 0 = off: no CPU spent while idle)
   -h, --help         this text
 
+       union-nfsd --control PATH --export PATH --reset-client CLIENT
+  tells the server listening on PATH to discard CLIENT's union of that export (an export
+  with {client} in its upper; CLIENT is the client's address or name) and start it afresh
+  from the lowers, while every other client goes on being served.
+
 Environment: UNION_NFSD_LOG=error|warn|info|debug (default info).`;
 
 export class UsageError extends Error {
@@ -85,6 +99,8 @@ export class UsageError extends Error {
 
 export interface Parsed {
   readonly help: boolean;
+  /** --reset-client: a command for the server listening on `control`, not a server to start. */
+  readonly reset?: { readonly control: string; readonly export: string; readonly client: string };
   /** True when neither layers nor a configuration were given: serve the demo union. */
   readonly demo: boolean;
   /** --config FILE, whose exports and settings the caller loads (config-file.ts). */
@@ -124,12 +140,24 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         whiteout: { type: 'string' },
         clients: { type: 'string' },
         config: { type: 'string' },
+        control: { type: 'string' },
+        'reset-client': { type: 'string' },
         'busy-poll': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
   } catch (err) {
     throw new UsageError((err as Error).message);
+  }
+  if (values['reset-client'] !== undefined) {
+    if (values.control === undefined || values.export === undefined) throw new UsageError('--reset-client needs --control (the server\'s socket) and --export (the export path)');
+    const extra = Object.keys(values).find((k) => !['reset-client', 'control', 'export'].includes(k));
+    if (extra !== undefined) throw new UsageError(`--reset-client sends a command; --${extra} does not go with it`);
+    return {
+      help: false, demo: false, given: new Set(),
+      reset: { control: values.control, export: checkExportPath(values.export, '--export'), client: values['reset-client'] },
+      options: { exports: [], host: DEFAULTS.host, port: DEFAULTS.port, portmap: false, busyPollUs: DEFAULT_BUSY_POLL_US },
+    };
   }
   if (values.config !== undefined) {
     const clash = EXPORT_FLAGS.find((f) => values[f] !== undefined);
@@ -141,6 +169,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     throw new UsageError('--upper and --workdir go together (the workdir holds copy-up temporaries)');
   }
   if (values.upper !== undefined && lowers.length === 0) throw new UsageError('--upper needs --lower');
+  checkPerClient(values, '--upper/--workdir');
   const whiteout = checkWhiteout(values.whiteout ?? 'oci', '--whiteout');
   const exportPath = checkExportPath(values.export ?? DEFAULTS.exportPath, '--export');
   let clients: ParsedRule[];
@@ -163,6 +192,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (mountPort !== undefined) given.add('mountPort');
   if (values['no-portmap'] !== undefined) given.add('portmap');
   if (values['busy-poll'] !== undefined) given.add('busyPollUs');
+  if (values.control !== undefined) given.add('control');
   return {
     help: values.help === true,
     demo,
@@ -187,6 +217,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       ...(mountPort !== undefined && { mountPort }),
       portmap: values['no-portmap'] !== true,
       busyPollUs,
+      ...(values.control !== undefined && { control: values.control }),
     },
   };
 }
@@ -203,6 +234,22 @@ export function checkExportPath(value: string, what: string): string {
   }
   const trimmed = value.replace(/\/+$/, '');
   return trimmed === '' ? '/' : trimmed.replace(/\/{2,}/g, '/');
+}
+
+/**
+ * A union per client: {client} in both the upper and the workdir (each client's must differ),
+ * no fixed state directory, and names only there, each a plain file name for an IP address.
+ */
+export function checkPerClient(e: Pick<ExportConfig, 'upper' | 'workdir' | 'state' | 'names'>, what: string): void {
+  const inUpper = e.upper?.includes('{client}') === true;
+  if (inUpper !== (e.workdir?.includes('{client}') === true)) throw new UsageError(`${what}: {client} goes in both the upper and the workdir, or in neither`);
+  if (inUpper && e.state !== undefined) throw new UsageError(`${what}: a union per client keeps its state in its workdir; drop the state directory`);
+  if (e.names === undefined) return;
+  if (!inUpper) throw new UsageError(`${what}: names are for an export with {client} in its upper`);
+  for (const [name, address] of Object.entries(e.names)) {
+    if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw new UsageError(`${what}: '${name}' cannot name a directory`);
+    if (isIP(address) === 0) throw new UsageError(`${what}: the name ${name} is for '${address}', which is not an IP address`);
+  }
 }
 
 export function checkFsid(value: unknown, what: string): number {

@@ -1,6 +1,6 @@
 /**
- * Wiring: a union per export, the export table, three RPC programs, the listeners, and the
- * portmapper.
+ * Wiring: the exports (their unions and rules, src/exports/export-set.ts), three RPC programs,
+ * the listeners, and the portmapper.
  *
  *   clients ──TCP/UDP──▶ RpcServer ──▶ Dispatcher ─┬─▶ NFS v3  ─┐  ExportTable   ┌▶ UnionFs /a
  *                        (port, --mount-port)      └─▶ MOUNT v3 ├─▶ (src/exports) ┼▶ UnionFs /b
@@ -10,16 +10,14 @@
  * separate --mount-port is for clients told `mountport=`. Every listener serves every program:
  * that costs nothing and spares a client that guesses wrong.
  */
-import { UsageError, type ServerOptions } from './config.js';
+import type { ExportConfig, ServerOptions } from './config.js';
 import { child } from './log.js';
 import { createMountProgram } from './mount/program.js';
 import { nfs3Program } from './nfs3/program.js';
 import { mappingsFor, startPortmap, type PortmapHandle } from './portmap/start-portmap.js';
 import { BusyPoll, createRpcServer, Dispatcher } from './rpc/index.js';
-import { openUnion, type UnionFs } from './vfs/index.js';
-import { ClientRuleError, byPrecedence, describeRules, resolveClientRules } from './exports/client-rules.js';
-import { ExportTable, type Export } from './exports/export-table.js';
-import { checkLayout } from './exports/layout.js';
+import { ExportSet } from './exports/export-set.js';
+import { listenControl, type ControlServer } from './control.js';
 
 const log = child('server');
 
@@ -28,43 +26,34 @@ export interface RunningServer {
   readonly mountPort?: number;
   /** How clients find us: our own portmapper on 111, the system's rpcbind, or not at all. */
   readonly portmap: 'own' | 'rpcbind' | 'off';
+  /** Serve these exports from now on (SIGHUP); listening settings stay as started. */
+  reload(exports: readonly ExportConfig[]): Promise<void>;
+  /** Discard one client's union of a per-client export (the reset command). */
+  reset(exportPath: string, client: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
-  checkLayout(o.exports);
-  const rules = await Promise.all(o.exports.map((e) => resolveClientRules(e.clients).catch((err: unknown) => {
-    throw err instanceof ClientRuleError ? new UsageError(`${e.source}: export ${e.path}: clients: ${err.message}`) : err;
-  })));
-  const opened: UnionFs[] = [];
-  const closeAll = () => Promise.all(opened.map((u) => u.close()));
-  const exports: Export[] = [];
+  const exports = new ExportSet();
   try {
-    for (const [i, e] of o.exports.entries()) {
-      const fs = await openUnion({
-        lowers: e.lowers,
-        ...(e.upper !== undefined && { upper: e.upper }),
-        ...(e.workdir !== undefined && { workdir: e.workdir }),
-        ...(e.state !== undefined && { state: e.state }),
-        whiteoutFormat: e.whiteoutFormat,
-        fsid: e.fsid,
-      });
-      opened.push(fs);
-      exports.push({ path: e.path, fsid: e.fsid, fs, clients: byPrecedence(rules[i]!) });
-    }
+    await exports.apply(o.exports);
   } catch (err) {
-    await closeAll();
+    await exports.close();
     throw err;
   }
-  const table = new ExportTable(exports);
-  const nfs = nfs3Program(table);
+  const nfs = nfs3Program(() => exports.table());
   const mount = createMountProgram({
-    exports: { mnt: (dir, call) => table.mnt(dir, call.peer, call.cred).fh, list: () => table.list() },
+    exports: {
+      mnt: async (dir, call) => (await exports.table().mnt(dir, call.peer, call.cred)).fh,
+      list: () => exports.table().list(),
+    },
   });
   const dispatcher = new Dispatcher().register(nfs).register(mount);
   const rpc = createRpcServer(dispatcher, { busyPoll: new BusyPoll(o.busyPollUs) });
   let portmap: PortmapHandle | undefined;
+  let control: ControlServer | undefined;
   try {
+    if (o.control !== undefined) control = await listenControl(o.control, { reset: (path, client) => exports.reset(path, client) });
     const nfsPort = await rpc.listenTcp(o.host, o.port);
     await rpc.listenUdp(o.host, nfsPort);
     let mountPort: number | undefined;
@@ -86,26 +75,29 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       });
     }
     const mode = portmap?.mode ?? 'off';
-    for (const [i, e] of exports.entries()) {
-      const c = o.exports[i]!;
-      log.info(`export ${e.path} (fsid ${e.fsid}, ${e.fs.readOnly ? 'read-only' : 'read-write'}, ${c.lowers.length} lower layer(s)) to ${describeRules(e.clients)}`);
-      if (c.defaultClients) log.info(`no --clients given: only loopback clients are admitted, from source ports below 1024 (root or the kernel client); pass --clients in exports(5) syntax to admit others`);
-    }
+    exports.describe();
     log.info(`serving on ${o.host}:${nfsPort}` + (mountPort !== undefined ? `, MOUNT also on ${mountPort}` : '') + `, portmapper: ${mode}`);
     return {
       nfsPort,
       ...(mountPort !== undefined && { mountPort }),
       portmap: mode,
+      async reload(configs) {
+        await exports.apply(configs);
+        exports.describe();
+      },
+      reset: (exportPath, client) => exports.reset(exportPath, client),
       async close() {
+        await control?.close();
         await portmap?.close();
         await rpc.close();
-        await closeAll();
+        await exports.close();
       },
     };
   } catch (err) {
+    await control?.close();
     await portmap?.close();
     await rpc.close();
-    await closeAll();
+    await exports.close();
     throw err;
   }
 }

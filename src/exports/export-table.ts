@@ -10,16 +10,17 @@
  * squashing (squash.ts).
  * Example: exports /a (fsid 1, '10.0.0.0/24(rw)') and /b (fsid 2, '*(ro)'); a handle with
  * fsid 2 from 10.0.9.9 acts read-only with root squashed; one with fsid 1 from there is EACCES.
- * Races: none; the table is immutable once built, and the per-address cache only memoises a
- * pure function of the address.
+ * Races: none; the table is immutable once built (a reload builds another), and the
+ * per-address cache only memoises a pure function of the address.
  */
 import type { Credential, Peer } from '../rpc/types.js';
 import { FsError } from '../errors/fs-error.js';
 import { child } from '../log.js';
 import { handleFsid } from '../vfs/identity.js';
-import { FileType, type UnionFs } from '../vfs/types.js';
+import { FileType } from '../vfs/types.js';
 import { matchClient, type ClientOptions, type ClientRule } from './client-rules.js';
 import { squash } from './squash.js';
+import type { UnionSource } from './union-source.js';
 
 const log = child('exports');
 
@@ -30,7 +31,8 @@ export interface Export {
   /** The path clients mount, normalized ('/union'; no trailing slash). */
   readonly path: string;
   readonly fsid: number;
-  readonly fs: UnionFs;
+  /** The union each client sees (one for all, or one per client). */
+  readonly unions: UnionSource;
   /** In precedence order (client-rules.ts byPrecedence). */
   readonly clients: readonly ClientRule[];
 }
@@ -98,7 +100,7 @@ export class ExportTable {
    * below it (the longest export path that is `dir` or its ancestor wins), looked up with the
    * caller's squashed credential. ENOENT when no export holds `dir`.
    */
-  mnt(dir: Buffer, peer: Peer, cred: Credential): MountedExport {
+  async mnt(dir: Buffer, peer: Peer, cred: Credential): Promise<MountedExport> {
     let best: Export | undefined;
     let components: Buffer[] | undefined;
     for (const e of this.exports) {
@@ -111,7 +113,7 @@ export class ExportTable {
     if (best === undefined || components === undefined) throw new FsError('ENOENT', 'no export holds that path');
     const o = this.admit(best, peer);
     const as = squash(o, cred);
-    const fs = best.fs;
+    const fs = await best.unions.open(peer.address);
     let id = fs.root;
     for (const c of components) id = fs.lookup(id, c, as);
     if (fs.getattr(id).type !== FileType.DIR) throw new FsError('ENOTDIR');

@@ -5,15 +5,18 @@
  * Every procedure but NULL takes a handle first. Before a procedure runs, that handle is
  * peeked (not consumed) to find its export, and the caller is admitted (src/exports): a
  * refusal is answered here with the procedure's failure body (NFS3ERR_ACCES, NFS3ERR_PERM,
- * NFS3ERR_STALE). The procedure then runs with the export's context, read-only when the
- * client's rule is `ro`, and with the squashed credential in `call.cred`.
+ * NFS3ERR_STALE). The procedure then runs with the context of the union this client sees
+ * (src/exports/union-source.ts), read-only when its rule is `ro`, and with the squashed
+ * credential in `call.cred`. The table is asked per call, so a reload takes effect at once.
  *
  * nonIdempotent lists what the duplicate request cache must answer from memory on a retransmit
  * (RFC 1813 §4.5): the namespace operations, plus SETATTR, whose replay can undo a later WRITE
  * (size) or fail a guard that held the first time.
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
-import type { Credential, Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
+import type { Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
+import type { UnionFs } from '../vfs/types.js';
+import type { ClientOptions } from '../exports/client-rules.js';
 import { BufferPool } from '../rpc/buffer-pool.js';
 import { toNfsstat3 } from '../errors/nfsstat.js';
 import type { Export, ExportTable } from '../exports/export-table.js';
@@ -60,13 +63,16 @@ export const NFS3_NON_IDEMPOTENT: ReadonlySet<number> = new Set<number>([
   NFSPROC3.REMOVE, NFSPROC3.RMDIR, NFSPROC3.RENAME, NFSPROC3.LINK,
 ]);
 
-export function nfs3Program(exports: ExportTable, opts: Nfs3Options = {}): ProgramVersion {
-  // One READ buffer pool for every export; two contexts per export, for `rw` and `ro` clients.
+export function nfs3Program(exports: ExportTable | (() => ExportTable), opts: Nfs3Options = {}): ProgramVersion {
+  const table = typeof exports === 'function' ? exports : () => exports;
+  // One READ buffer pool for every union; two contexts per union, for `rw` and `ro` clients.
   const pool = opts.readBuffers ?? new BufferPool({ maxSize: opts.maxIo ?? NFS3_MAXIO, maxFreeBytes: opts.readBufferBytes ?? 16 * 1024 * 1024 });
-  const contexts = new Map<Export, { rw: Nfs3Context; ro: Nfs3Context }>();
-  for (const e of exports.exports) {
-    contexts.set(e, { rw: makeContext(e.fs, opts, pool, false), ro: makeContext(e.fs, opts, pool, true) });
-  }
+  const contexts = new WeakMap<UnionFs, { rw: Nfs3Context; ro: Nfs3Context }>();
+  const contextOf = (fs: UnionFs, rw: boolean): Nfs3Context => {
+    let c = contexts.get(fs);
+    if (c === undefined) contexts.set(fs, c = { rw: makeContext(fs, opts, pool, false), ro: makeContext(fs, opts, pool, true) });
+    return rw ? c.rw : c.ro;
+  };
   // One closure per procedure per program, made once here: none per call.
   const procedures: Procedure[] = NFS3_HANDLERS.map((h, proc): Procedure => {
     if (h === undefined) return null3;
@@ -75,20 +81,26 @@ export function nfs3Program(exports: ExportTable, opts: Nfs3Options = {}): Progr
       const at = r.offset;
       // An undecodable handle throws XdrError here: GARBAGE_ARGS, as from the procedure.
       const fh = readFh(r);
-      let ctx: Nfs3Context;
-      let cred: Credential;
+      r.seek(at);
+      let exp: Export;
+      let o: ClientOptions;
       try {
-        const exp = exports.route(fh);
-        const o = exports.admit(exp, call.peer);
-        const c = contexts.get(exp)!;
-        ctx = o.rw ? c.rw : c.ro;
-        cred = squash(o, call.cred);
+        const t = table();
+        exp = t.route(fh);
+        o = t.admit(exp, call.peer);
       } catch (err) {
         refuse(reply, proc, toNfsstat3(err, 'nfs3 admission'));
         return;
       }
-      r.seek(at);
-      return h(ctx, cred === call.cred ? call : { ...call, cred }, reply);
+      const cred = squash(o, call.cred);
+      const as = cred === call.cred ? call : { ...call, cred };
+      const fs = exp.unions.peek(call.peer.address);
+      if (fs !== undefined) return h(contextOf(fs, o.rw), as, reply);
+      // A per-client union not open yet (its client's first call since the server started).
+      return exp.unions.open(call.peer.address).then(
+        (opened) => h(contextOf(opened, o.rw), as, reply),
+        (err: unknown) => refuse(reply, proc, toNfsstat3(err, 'nfs3 union open')),
+      );
     };
   });
   return {

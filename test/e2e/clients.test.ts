@@ -20,6 +20,24 @@ import { TestServer, withPort111Lock } from './libnfs/server.js';
 import { canMakeNamespaces, inHost, makeClientHosts, type ClientHost } from './clients/netns.js';
 
 const rawCall = path.join(repoRoot, 'dist/test/e2e/clients/raw-call.js');
+const cli = path.join(repoRoot, 'dist/src/cli.js');
+
+/** Runs the ops driver in a client's namespace: "OK" or "ERR <errno>" per line, or the mount failure. */
+async function opsIn(ops: string, h: ClientHost, url: string, lines: string[], user?: 'nobody'): Promise<{ mount: string; results: string[] }> {
+  const [cmd, argv] = inHost(h, [ops, url], user);
+  const r = await run(cmd, argv, { input: lines.join('\n') + '\n', timeoutMs: 60_000 });
+  if (r.code !== 0) return { mount: r.stderr.trim(), results: [] };
+  // "<n>\t<op>\tOK[\t<result>]" or "<n>\t<op>\tERR\t<errno>"
+  return { mount: 'ok', results: r.stdout.trim().split('\n').map((l) => { const f = l.split('\t'); return f[2] === 'OK' ? `OK${f[3] !== undefined ? ` ${f[3]}` : ''}` : `ERR ${f[3]}`; }) };
+}
+
+/** GETATTR of a handle, or MNT, from a client's namespace with the bare RPC caller. */
+async function rawIn(h: ClientHost, port: number, ...args: string[]): Promise<string> {
+  const [cmd, argv] = inHost(h, [process.execPath, rawCall, args[0]!, h.server, String(port), ...args.slice(1)]);
+  const r = await run(cmd, argv, { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`raw-call ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
 
 function unmet(): string[] {
   const out = missing({ root: true, libnfsDev: true, libnfsUtils: true, server: true });
@@ -30,7 +48,8 @@ function unmet(): string[] {
   return out;
 }
 
-test('client rules, squashing, secure ports and ro exports, from clients with their own addresses', async (t) => {
+// Serial: both tests give client i the address 198.18.i.2.
+test.serial('client rules, squashing, secure ports and ro exports, from clients with their own addresses', async (t) => {
   if (!gate(t, 'client rules e2e', unmet())) return;
   t.timeout(5 * 60_000);
   const base = makeTemp('unfs-clients-');
@@ -70,13 +89,9 @@ test('client rules, squashing, secure ports and ro exports, from clients with th
     t.teardown(() => server.stop());
     const { nfsPort } = await server.start();
     const url = (h: ClientHost, exp: string, q = '') => `nfs://${h.server}${exp}?nfsport=${nfsPort}&mountport=${nfsPort}${q}`;
-    /** Runs the ops driver in a client's namespace: one "OK ..." / "ERR errno" per line, or the mount failure. */
     const script = async (h: ClientHost, exp: string, lines: string[], o: { user?: 'nobody'; q?: string } = {}) => {
-      const [cmd, argv] = inHost(h, [ops, url(h, exp, o.q)], o.user);
-      const r = await run(cmd, argv, { input: lines.join('\n') + '\n', timeoutMs: 60_000 });
-      if (r.code !== 0) return { mount: r.stderr.trim(), results: [] as string[] };
-      // "<n>\t<op>\tOK[\t<result>]" or "<n>\t<op>\tERR\t<errno>": keep "OK" or "ERR <errno>".
-      return { mount: 'ok', results: r.stdout.trim().split('\n').map((l) => { const f = l.split('\t'); return f[2] === 'OK' ? 'OK' : `ERR ${f[3]}`; }) };
+      const r = await opsIn(ops, h, url(h, exp, o.q), lines, o.user);
+      return { mount: r.mount, results: r.results.map((x) => (x.startsWith('OK') ? 'OK' : x)) };
     };
     const upper = (u: string, name: string) => fs.lstatSync(path.join(base, u, 'upper', name));
 
@@ -122,12 +137,7 @@ test('client rules, squashing, secure ports and ro exports, from clients with th
 
     // A handle is checked on every call, not only at MNT: /b's root handle, taken by c2,
     // replayed by c1 (no rule of /b admits it) is refused; c2 itself keeps using it.
-    const call = async (h: ClientHost, ...args: string[]) => {
-      const [cmd, argv] = inHost(h, [process.execPath, rawCall, args[0]!, h.server, String(nfsPort), ...args.slice(1)]);
-      const r = await run(cmd, argv, { timeoutMs: 30_000 });
-      t.is(r.code, 0, r.stderr);
-      return r.stdout.trim();
-    };
+    const call = (h: ClientHost, ...args: string[]) => rawIn(h, nfsPort, ...args);
     const [mntStat, handle] = (await call(c2, 'mnt', '/b')).split(' ');
     t.is(mntStat, '0');
     t.is(await call(c2, 'getattr', handle!), '0');
@@ -142,4 +152,84 @@ test('client rules, squashing, secure ports and ro exports, from clients with th
       ['/b', '198.18.2.2'],
     ]);
   });
+});
+
+test.serial('a union per client over a shared lower; reset of one client; SIGHUP reload without ESTALE', async (t) => {
+  if (!gate(t, 'client rules e2e', unmet())) return;
+  t.timeout(5 * 60_000);
+  const base = makeTemp('unfs-fleet-');
+  const { hosts, remove } = makeClientHosts(2);
+  const [c1, c2] = hosts as [ClientHost, ClientHost];
+  t.teardown(() => {
+    remove();
+    cleanupTemp(base);
+  });
+  const lower = path.join(base, 'lower');
+  fs.mkdirSync(path.join(lower, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(lower, 'etc/hostname'), 'base\n');
+  fs.mkdirSync(path.join(base, 'fleet'));
+  const control = path.join(base, 'control.sock');
+  const config = path.join(base, 'fleet.yaml');
+  const write = (rule: string, extra = '') => fs.writeFileSync(config, `control: ${control}
+exports:
+  - path: /fleet
+    lower: ${lower}
+    upper: ${base}/fleet/{client}/upper
+    workdir: ${base}/fleet/{client}/work
+    names: {node1: ${c1.address}}
+    clients: "${rule}"
+${extra}`);
+  write('198.18.0.0/16(rw,no_root_squash,insecure)');
+  const ops = await compileDriver('ops');
+  const server = new TestServer({ config, host: '0.0.0.0', lowers: [] });
+  t.teardown(() => server.stop());
+  const { nfsPort } = await server.start();
+  const url = (h: ClientHost, exp = '/fleet') => `nfs://${h.server}${exp}?nfsport=${nfsPort}&mountport=${nfsPort}`;
+
+  // Each client writes its own /etc/hostname over the same lower and sees only its own.
+  for (const h of [c1, c2]) {
+    const r = await opsIn(ops, h, url(h), [`write etc/hostname 0 64 ${h === c1 ? 1 : 2}`, `create mine-${h.address} 644`]);
+    t.deepEqual(r.results.map((x) => x.split(' ')[0]), ['OK', 'OK'], r.mount);
+  }
+  const seen = async (h: ClientHost) => (await opsIn(ops, h, url(h), ['ls .']))?.results[0] ?? '';
+  t.regex(await seen(c1), new RegExp(`mine-${c1.address.replace(/\./g, '\\.')}`));
+  t.notRegex(await seen(c1), new RegExp(`mine-${c2.address.replace(/\./g, '\\.')}`));
+  t.regex(await seen(c2), new RegExp(`mine-${c2.address.replace(/\./g, '\\.')}`));
+  t.deepEqual(fs.readdirSync(path.join(base, 'fleet')).sort(), [c2.address, 'node1'].sort());
+  t.is(fs.readFileSync(path.join(lower, 'etc/hostname'), 'utf8'), 'base\n', 'the lower is never touched');
+  const hostnameOf = async (h: ClientHost) => (await opsIn(ops, h, url(h), ['stat etc/hostname'])).results[0] ?? '';
+  const c2Before = await hostnameOf(c2);
+
+  // Reset node1 (c1) with the documented command; c2 keeps its changes.
+  const reset = await run(process.execPath, [cli, '--control', control, '--export', '/fleet', '--reset-client', 'node1'], { timeoutMs: 30_000 });
+  t.is(reset.code, 0, reset.stderr);
+  t.false(fs.existsSync(path.join(base, 'fleet/node1/upper')));
+  t.notRegex(await seen(c1), /mine-/);
+  t.regex((await opsIn(ops, c1, url(c1), ['cat etc/hostname'])).results[0] ?? '', /^OK 5\b/, 'node1 is back to the base');
+  t.is(await hostnameOf(c2), c2Before);
+  const bad = await run(process.execPath, [cli, '--control', control, '--export', '/nope', '--reset-client', 'node1'], { timeoutMs: 30_000 });
+  t.is(bad.code, 1);
+  t.regex(bad.stderr, /no export \/nope/);
+
+  // SIGHUP: c2 loses /fleet, /extra appears; c1's handle of /fleet, taken before, stays valid.
+  const [mntStat, handle] = (await rawIn(c1, nfsPort, 'mnt', '/fleet')).split(' ');
+  t.is(mntStat, '0');
+  write(`${c1.address}(rw,no_root_squash,insecure)`, `  - path: /extra
+    lower: ${lower}
+    state: ${base}/extra-state
+    clients: "*(ro,insecure)"
+`);
+  server.signal('SIGHUP');
+  await server.waitFor(/SIGHUP: serving/);
+  t.is(await rawIn(c1, nfsPort, 'getattr', handle!), '0', 'no ESTALE for an unchanged export');
+  t.regex((await opsIn(ops, c2, url(c2), ['ls .'])).mount, /ACCES/);
+  const extra = (await opsIn(ops, c2, url(c2, '/extra'), ['cat etc/hostname', 'create x 644'])).results;
+  t.regex(extra[0] ?? '', /^OK 5\b/);
+  t.is(extra[1], 'ERR EROFS');
+
+  // A configuration that does not hold is refused whole; what was served goes on.
+  fs.writeFileSync(config, 'exports: [\n');
+  server.signal('SIGHUP');
+  await server.waitFor(/still serving the previous configuration/);
+  t.is(await rawIn(c1, nfsPort, 'getattr', handle!), '0');
 });

@@ -6,6 +6,7 @@ import test from 'ava';
 import { XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import { byPrecedence, parseClientRules, resolveClientRules } from '../../src/exports/client-rules.js';
 import { ExportTable } from '../../src/exports/export-table.js';
+import { oneUnion } from '../../src/exports/union-source.js';
 import { nfs3Program } from '../../src/nfs3/program.js';
 import * as c from '../../src/nfs3/constants.js';
 import { auth_flavor } from '../../src/rpc/message.js';
@@ -44,8 +45,8 @@ async function fleet(t: { teardown: (f: () => void) => void }): Promise<Fleet> {
   const b = await union('b', 2);
   const rules = async (text: string) => byPrecedence(await resolveClientRules(parseClientRules(text)));
   const table = new ExportTable([
-    { path: '/a', fsid: 1, fs: a, clients: await rules('10.0.0.0/24(rw) 10.0.0.9(ro) 10.0.1.1(rw,no_root_squash,insecure)') },
-    { path: '/b', fsid: 2, fs: b, clients: await rules('*(rw,all_squash,anonuid=1000,anongid=1000,insecure)') },
+    { path: '/a', fsid: 1, unions: oneUnion(a, '/a'), clients: await rules('10.0.0.0/24(rw) 10.0.0.9(ro) 10.0.1.1(rw,no_root_squash,insecure)') },
+    { path: '/b', fsid: 2, unions: oneUnion(b, '/b'), clients: await rules('*(rw,all_squash,anonuid=1000,anongid=1000,insecure)') },
   ]);
   t.teardown(() => {
     void a.close();
@@ -180,18 +181,18 @@ test('all_squash with anonuid: everyone acts as that user, in its own export onl
 test('MNT: the longest export path wins, the caller is admitted, and lookups run squashed', async (t) => {
   const f = await fleet(t);
   const peer = (address: string, port = 700): Peer => ({ address, port, transport: 'tcp' });
-  t.deepEqual(f.table.mnt(Buffer.from('/a'), peer('10.0.0.5'), ROOT).fh, f.a.handleOf(f.a.root));
-  t.deepEqual(f.table.mnt(Buffer.from('/b/d'), peer('198.51.100.1', 5000), USER).fh, f.b.handleOf(f.b.lookup(f.b.root, Buffer.from('d'), ROOT)));
-  t.throws(() => f.table.mnt(Buffer.from('/a'), peer('192.168.0.1'), ROOT), { code: 'EACCES' });
-  t.throws(() => f.table.mnt(Buffer.from('/a'), peer('10.0.0.5', 2000), ROOT), { code: 'EPERM' });
-  t.throws(() => f.table.mnt(Buffer.from('/c'), peer('10.0.0.5'), ROOT), { code: 'ENOENT' });
-  t.throws(() => f.table.mnt(Buffer.from('/ab'), peer('10.0.0.5'), ROOT), { code: 'ENOENT' });
-  t.throws(() => f.table.mnt(Buffer.from('/a/../b'), peer('10.0.0.5'), ROOT), { code: 'ENOENT' });
-  t.throws(() => f.table.mnt(Buffer.from('/a/f'), peer('10.0.0.5'), ROOT), { code: 'ENOTDIR' });
+  t.deepEqual((await f.table.mnt(Buffer.from('/a'), peer('10.0.0.5'), ROOT)).fh, f.a.handleOf(f.a.root));
+  t.deepEqual((await f.table.mnt(Buffer.from('/b/d'), peer('198.51.100.1', 5000), USER)).fh, f.b.handleOf(f.b.lookup(f.b.root, Buffer.from('d'), ROOT)));
+  await t.throwsAsync(f.table.mnt(Buffer.from('/a'), peer('192.168.0.1'), ROOT), { code: 'EACCES' });
+  await t.throwsAsync(f.table.mnt(Buffer.from('/a'), peer('10.0.0.5', 2000), ROOT), { code: 'EPERM' });
+  await t.throwsAsync(f.table.mnt(Buffer.from('/c'), peer('10.0.0.5'), ROOT), { code: 'ENOENT' });
+  await t.throwsAsync(f.table.mnt(Buffer.from('/ab'), peer('10.0.0.5'), ROOT), { code: 'ENOENT' });
+  await t.throwsAsync(f.table.mnt(Buffer.from('/a/../b'), peer('10.0.0.5'), ROOT), { code: 'ENOENT' });
+  await t.throwsAsync(f.table.mnt(Buffer.from('/a/f'), peer('10.0.0.5'), ROOT), { code: 'ENOTDIR' });
   t.deepEqual(f.table.list(), [{ path: '/a', groups: ['10.0.0.9', '10.0.1.1', '10.0.0.0/24'] }, { path: '/b', groups: ['*'] }]);
 });
 
 test('two exports may not share an fsid', async (t) => {
   const f = await fleet(t);
-  t.throws(() => new ExportTable([{ path: '/x', fsid: 1, fs: f.a, clients: [] }, { path: '/y', fsid: 1, fs: f.b, clients: [] }]), { message: /share fsid 1/ });
+  t.throws(() => new ExportTable([{ path: '/x', fsid: 1, unions: oneUnion(f.a, '/x'), clients: [] }, { path: '/y', fsid: 1, unions: oneUnion(f.b, '/y'), clients: [] }]), { message: /share fsid 1/ });
 });

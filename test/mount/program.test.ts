@@ -11,6 +11,7 @@ import { replyBytes } from '../fixtures/rpc.js';
 import { FakeFs } from '../nfs3/fake-fs.js';
 import { exportAll } from '../nfs3/call.js';
 import { ExportTable } from '../../src/exports/export-table.js';
+import { oneUnion } from '../../src/exports/union-source.js';
 import { byPrecedence, parseClientRules, resolveClientRules } from '../../src/exports/client-rules.js';
 
 /** A two-level export: the root holds directory `sub` and file `file`. */
@@ -21,7 +22,7 @@ await fs.create(fs.root, Buffer.from('file'), { mode: 'unchecked', attr: {} }, R
 const ROOT_FH = fs.handleOf(fs.root);
 
 function mountOf(table: ExportTable, o: { maxMounts?: number } = {}) {
-  return createMountProgram({ exports: { mnt: (dir, call) => table.mnt(dir, call.peer, call.cred).fh, list: () => table.list() }, ...o });
+  return createMountProgram({ exports: { mnt: async (dir, call) => (await table.mnt(dir, call.peer, call.cred)).fh, list: () => table.list() }, ...o });
 }
 
 async function start() {
@@ -92,8 +93,8 @@ test('MNT of a directory below the export returns its handle; errno failures map
 test('EXPORT lists every export with the client specifications of its rules', async (t) => {
   const rules = async (text: string) => byPrecedence(await resolveClientRules(parseClientRules(text)));
   const table = new ExportTable([
-    { path: '/data', fsid: 1, fs, clients: await rules('10.0.0.0/24(rw) 10.0.1.5') },
-    { path: '/pub', fsid: 2, fs, clients: await rules('*(ro)') },
+    { path: '/data', fsid: 1, unions: oneUnion(fs, '/data'), clients: await rules('10.0.0.0/24(rw) 10.0.1.5') },
+    { path: '/pub', fsid: 2, unions: oneUnion(fs, '/pub'), clients: await rules('*(ro)') },
   ]);
   const server = createRpcServer(new Dispatcher().register(mountOf(table)));
   const c = await RpcClient.connect('tcp', '127.0.0.1', await server.listenTcp('127.0.0.1', 0));

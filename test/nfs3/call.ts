@@ -8,6 +8,7 @@ import type { ProgramVersion } from '../../src/rpc/types.js';
 import type { UnionFs } from '../../src/vfs/types.js';
 import { DEFAULT_OPTIONS, type ClientOptions } from '../../src/exports/client-rules.js';
 import { ExportTable } from '../../src/exports/export-table.js';
+import { oneUnion } from '../../src/exports/union-source.js';
 
 export const ROOT_CRED: Credential = { flavor: 1, uid: 0, gid: 0, gids: [], machinename: 'test' };
 
@@ -39,5 +40,5 @@ export function args(build: (w: XdrWriter) => void): Buffer {
  */
 export function exportAll(fs: UnionFs, options: Partial<ClientOptions> = {}): ExportTable {
   const o: ClientOptions = { ...DEFAULT_OPTIONS, rw: true, squash: 'none', secure: false, ...options };
-  return new ExportTable([{ path: '/union', fsid: 0, fs, clients: [{ spec: '*', kind: 'anonymous', options: o }] }]);
+  return new ExportTable([{ path: '/union', fsid: 0, unions: oneUnion(fs, '/union'), clients: [{ spec: '*', kind: 'anonymous', options: o }] }]);
 }

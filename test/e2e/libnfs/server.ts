@@ -117,6 +117,20 @@ export class TestServer {
     return `nfs://127.0.0.1${exp}${path}?nfsport=${this.ready.nfsPort}&mountport=${this.ready.mountPort}`;
   }
 
+  /** Send the server a signal (SIGHUP: reread its configuration). */
+  signal(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
+  /** Wait until the server has printed a line matching `re` (after `from` lines of output). */
+  async waitFor(re: RegExp, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.log.some((l) => re.test(l))) {
+      if (Date.now() > deadline) throw new Error(`server never printed ${re}:\n${this.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   get running(): boolean {
     return this.child !== undefined;
   }
