@@ -17,19 +17,16 @@
  * overwrite bench/results/latest.* and the README table; quick runs leave them alone unless
  * BENCH_WRITE_RESULTS=1).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  buildClient, canConnect, children, cleanup, cpuSeconds, freePort, mounts, peakRssMiB, repo,
+  resetPeak, run, say, startRpcbind, startUnion, tmpDirs, waitFor, which,
+} from './harness.js';
 import { renderMarkdown, renderSvg, summarize, type Sample } from './report.js';
 import { WORKLOADS, type Sizes, type Workload, type ServerKind } from './workloads.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** dist/bench/run.js -> repository root */
-const repo = path.resolve(here, '..', '..');
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
@@ -38,7 +35,6 @@ const rounds = Math.max(1, Math.min(20, Number(process.env['BENCH_ROUNDS'] ?? 3)
 const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter(Boolean);
 const serverSel = (process.env['BENCH_SERVERS'] ?? 'union,plain,overlay').split(',').filter(Boolean);
 const fsKind = process.env['BENCH_FS'] === 'dir' ? 'dir' : 'tmpfs';
-const cpuProfDir = process.env['BENCH_CPU_PROF'];
 
 const sizes: Sizes = quick
   ? { seq: 128 * MiB, req: MiB, rand: 64 * MiB, qd1Count: 5000, qd16Count: 10000, randMaxSec: 10, meta: 1000,
@@ -47,111 +43,6 @@ const sizes: Sizes = quick
   : { seq: GiB, req: MiB, rand: 256 * MiB, qd1Count: 20000, qd16Count: 50000, randMaxSec: 20, meta: 5000,
       list: 100000, copyup: GiB, lookupCount: 3000, lookupMaxSec: 20, leaves: 100, depth: 10,
       mixedClients: 16, mixedSec: 60 };
-
-// ---------------------------------------------------------------- small helpers
-
-function say(msg: string): void {
-  process.stderr.write(`[bench] ${msg}\n`);
-}
-
-function run(cmd: string, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000 });
-  if ((r.status !== 0 || r.error) && !opts.allowFail) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.error?.message}): ${r.stderr}`);
-  }
-  return r.stdout ?? '';
-}
-
-function which(bin: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).status === 0;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(opts: net.NetConnectOpts): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(opts);
-    const done = (ok: boolean): void => {
-      c.destroy();
-      resolve(ok);
-    };
-    c.once('connect', () => done(true));
-    c.once('error', () => done(false));
-    c.setTimeout(1000, () => done(false));
-  });
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
-
-// ---------------------------------------------------------------- cleanup (also on Ctrl-C)
-
-const children = new Set<ChildProcess>();
-const mounts: string[] = [];
-let tmpRoot: string | undefined;
-let cleaned = false;
-
-function killTree(p: ChildProcess, graceMs: number): void {
-  if (p.exitCode !== null || p.signalCode !== null || p.pid === undefined) return;
-  try {
-    p.kill('SIGTERM');
-  } catch {
-    return;
-  }
-  const end = Date.now() + graceMs;
-  while (Date.now() < end) {
-    try {
-      process.kill(p.pid, 0);
-    } catch {
-      return;
-    }
-    spawnSync('sleep', ['0.1']);
-  }
-  try {
-    p.kill('SIGKILL');
-  } catch {
-    /* already gone */
-  }
-}
-
-function cleanup(): void {
-  if (cleaned) return;
-  cleaned = true;
-  for (const c of [...children].reverse()) killTree(c, 5000);
-  for (const m of [...mounts].reverse()) {
-    if (spawnSync('umount', [m]).status !== 0) spawnSync('umount', ['-l', m]);
-  }
-  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
-}
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    say(`${sig}: cleaning up`);
-    cleanup();
-    process.exit(130);
-  });
-}
-process.on('exit', cleanup);
 
 // ---------------------------------------------------------------- prerequisites
 
@@ -176,23 +67,6 @@ function checkPrerequisites(wantUnion: boolean): void {
     process.stderr.write(`bench prerequisites not met (nothing was installed):\n  - ${problems.join('\n  - ')}\n`);
     process.exit(2);
   }
-}
-
-function buildClient(): string {
-  const src = path.join(repo, 'bench/client/nfsbench.c');
-  const hash = createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 12);
-  const dir = path.join(repo, '.cache/bench');
-  const bin = path.join(dir, `nfsbench-${hash}`);
-  if (!fs.existsSync(bin)) {
-    fs.mkdirSync(dir, { recursive: true });
-    say(`building client -> ${path.relative(repo, bin)}`);
-    run('gcc', ['-O2', '-Wall', '-o', `${bin}.tmp`, src, '-lnfs']);
-    fs.renameSync(`${bin}.tmp`, bin);
-    for (const old of fs.readdirSync(dir)) { // builds of older sources
-      if (old.startsWith('nfsbench-') && path.join(dir, old) !== bin) fs.rmSync(path.join(dir, old), { force: true });
-    }
-  }
-  return bin;
 }
 
 // ---------------------------------------------------------------- content generation
@@ -288,17 +162,6 @@ interface Endpoint {
   pid?: number; // union-nfsd only: resource accounting
 }
 
-async function startRpcbind(): Promise<void> {
-  if (await canConnect({ path: '/run/rpcbind.sock' })) {
-    say('using the rpcbind already listening on /run/rpcbind.sock');
-    return;
-  }
-  // own network namespace: ganesha registers through /run/rpcbind.sock, port 111 never opens
-  const p = spawn('unshare', ['--net', 'rpcbind', '-f', '-w'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(p);
-  await waitFor('rpcbind', () => canConnect({ path: '/run/rpcbind.sock' }), 10_000);
-}
-
 async function startGanesha(L: Layout, dir: string): Promise<{ nfs: number; mnt: number }> {
   const nfs = await freePort();
   let mnt = await freePort();
@@ -322,66 +185,6 @@ async function startGanesha(L: Layout, dir: string): Promise<{ nfs: number; mnt:
     return canConnect({ host: '127.0.0.1', port: nfs });
   }, 30_000);
   return { nfs, mnt };
-}
-
-async function startUnion(lowers: string[], extra: string[], tag: string, dir: string): Promise<{ nfs: number; mnt: number; pid: number }> {
-  const nfsPort = await freePort();
-  let mntPort = await freePort();
-  while (mntPort === nfsPort) mntPort = await freePort();
-  const cli = path.join(repo, 'dist/src/cli.js');
-  // run it as its bin runs: with the environment and node options of its
-  // `#!/usr/bin/env -S [VAR=value ...] node [options]` line
-  const shebang = /^#!\S*env -S ((?:\w+=\S+ )*)node(.*)$/.exec(fs.readFileSync(cli, 'utf8').split('\n', 1)[0]!);
-  const binEnv = Object.fromEntries((shebang?.[1] ?? '').split(' ').filter(Boolean).map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]));
-  const nodeArgs: string[] = (shebang?.[2] ?? '').split(' ').filter(Boolean);
-  nodeArgs.push(...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean)); // e.g. --heap-prof
-  if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=union-${tag}-${Date.now()}.cpuprofile`);
-  const args = [...nodeArgs, cli, '--lower', lowers.join(':'), ...extra,
-    '--host', '127.0.0.1', '--port', String(nfsPort), '--mount-port', String(mntPort), '--no-portmap'];
-  const log = fs.openSync(path.join(dir, `union-${tag}.log`), 'a');
-  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, ...binEnv, UNION_NFSD_LOG: process.env['UNION_NFSD_LOG'] ?? 'warn' } });
-  children.add(p);
-  const ready = await new Promise<{ nfs: number; mnt: number }>((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`union-nfsd (${tag}) not ready after 30 s; see ${dir}/union-${tag}.log`)), 30_000);
-    p.stdout?.on('data', (d: Buffer) => {
-      if (buf.length > 65536) return; // keep draining, stop keeping
-      buf += d.toString();
-      const m = /union-nfsd ready nfs=(\d+) mount=(\d+)/.exec(buf);
-      if (m) {
-        clearTimeout(t);
-        resolve({ nfs: Number(m[1]), mnt: Number(m[2]) });
-      }
-    });
-    p.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`union-nfsd (${tag}) exited with ${code}; see ${dir}/union-${tag}.log`));
-    });
-  });
-  return { ...ready, pid: p.pid as number };
-}
-
-// ---------------------------------------------------------------- /proc accounting
-
-const CLK_TCK = Number(run('getconf', ['CLK_TCK']).trim()) || 100;
-
-function cpuSeconds(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14, 15: utime, stime
-}
-
-function peakRssMiB(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function resetPeak(pid: number): void {
-  try {
-    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-  } catch {
-    /* older kernels: the peak stays cumulative */
-  }
 }
 
 // ---------------------------------------------------------------- client runs
@@ -412,7 +215,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   const client = buildClient();
   const base = process.env['BENCH_TMP'] ?? os.tmpdir();
-  tmpRoot = fs.mkdtempSync(path.join(base, 'union-nfsd-bench-'));
+  const tmpRoot = fs.mkdtempSync(path.join(base, 'union-nfsd-bench-'));
+  tmpDirs.push(tmpRoot);
   const runDir = path.join(tmpRoot, 'run');
   fs.mkdirSync(runDir);
   const dataRoot = path.join(tmpRoot, 'fs');
@@ -440,9 +244,9 @@ async function main(): Promise<void> {
     }
   }
   if (wantUnion) {
-    const u = await startUnion(L.lowers3, ['--upper', L.upper3, '--workdir', L.work3], '3', runDir);
+    const u = await startUnion(['--lower', L.lowers3.join(':'), '--upper', L.upper3, '--workdir', L.work3], '3', runDir);
     endpoints.set('union', { kind: 'union', url: () => url(u, '/union'), pid: u.pid });
-    const u20 = await startUnion(L.lowers20, ['--upper', L.upper20, '--workdir', L.work20], '20', runDir);
+    const u20 = await startUnion(['--lower', L.lowers20.join(':'), '--upper', L.upper20, '--workdir', L.work20], '20', runDir);
     endpoints.set('union20', { kind: 'union20', url: () => url(u20, '/union'), pid: u20.pid });
   }
   say(`servers up: ${[...endpoints.keys()].join(', ')}`);

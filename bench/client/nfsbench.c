@@ -603,6 +603,55 @@ static void wl_mixed(const char *url, const char *dir, int nclients, double seco
   emit("mixed", total.ops, total.bytes, secs, 0, extra);
 }
 
+/*
+ * boot URL DIRS PERDIR NREAD NWRITE SEED: what a booting node asks of its root file system.
+ * Reads NREAD distinct files of the base (/base/dNNN/fNNNN, each SIZE 2048 bytes of
+ * fill_pattern seeded by its index in the directory, as gen-files makes them) whole and checks
+ * them, then writes NWRITE new 4 KiB files under /wSEED. One request in flight.
+ */
+static void wl_boot(const char *url, long dirs, long perdir, long nread, long nwrite, uint64_t seed) {
+  struct nfs_context *nfs = connect_url(url);
+  long total = dirs * perdir;
+  if (nread > total) die("boot: %ld reads of %ld files", nread, total);
+  /* a permutation: a stride coprime with total visits distinct files */
+  long stride = 7919;
+  while (total % stride == 0) stride += 2;
+  long at = (long)((seed * 2654435761ULL) % (uint64_t)total);
+  uint64_t words[512]; /* 4 KiB, aligned for check_pattern */
+  uint8_t *buf = (uint8_t *)words;
+  uint64_t bytes = 0;
+  char path[256];
+  double t0 = now();
+  for (long k = 0; k < nread && !errors_seen; k++) {
+    long idx = (at + k * stride) % total;
+    long d = idx / perdir, f = idx % perdir;
+    snprintf(path, sizeof path, "/base/d%03ld/f%04ld", d, f);
+    struct nfsfh *fh;
+    if (nfs_open(nfs, path, O_RDONLY, &fh) != 0) { fail("open %s: %s", path, nfs_get_error(nfs)); break; }
+    int n = nfs_pread(nfs, fh, 0, sizeof words, buf);
+    if (n != 2048) fail("read %s: %d bytes", path, n);
+    else if (check_pattern(buf, 0, 2048, (uint64_t)f) >= 0) fail("read %s: wrong data", path);
+    bytes += n > 0 ? (uint64_t)n : 0;
+    nfs_close(nfs, fh);
+  }
+  char dir[64];
+  snprintf(dir, sizeof dir, "/w%" PRIu64, seed);
+  if (!errors_seen && nfs_mkdir(nfs, dir) != 0) fail("mkdir %s: %s", dir, nfs_get_error(nfs));
+  fill_pattern(buf, 0, sizeof words, seed);
+  for (long k = 0; k < nwrite && !errors_seen; k++) {
+    snprintf(path, sizeof path, "%s/f%04ld", dir, k);
+    struct nfsfh *fh;
+    if (nfs_creat(nfs, path, 0644, &fh) != 0) { fail("create %s: %s", path, nfs_get_error(nfs)); break; }
+    if (nfs_pwrite(nfs, fh, 0, sizeof words, buf) != (int)sizeof words) fail("write %s: %s", path, nfs_get_error(nfs));
+    bytes += sizeof words;
+    nfs_close(nfs, fh);
+  }
+  double secs = now() - t0;
+  emit("boot", (uint64_t)(nread + nwrite), bytes, secs, 0, NULL);
+  nfs_umount(nfs);
+  nfs_destroy_context(nfs);
+}
+
 static void wl_rm(const char *url, const char *path) {
   struct nfs_context *nfs = connect_url(url);
   if (nfs_unlink(nfs, path) != 0) fail("unlink %s: %s", path, nfs_get_error(nfs));
@@ -625,6 +674,7 @@ static void usage(void) {
           "  nfsbench lookup URL ROOT DEPTH LEAVES COUNT MAXSEC NAME [RNGSEED]\n"
           "  nfsbench rm URL PATH\n"
           "  nfsbench mixed URL DIR NCLIENTS SECONDS RANDFILE RANDSIZE LEAFDIR LEAVES\n"
+          "  nfsbench boot URL DIRS PERDIR NREAD NWRITE SEED\n"
           "env NFSBENCH_LABEL is copied into each JSON line.\n");
   exit(2);
 }
@@ -648,6 +698,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "copyup")) { NEED(7); wl_copyup(argv[2], argv[3], U64(4), U64(5), atof(argv[6])); }
   else if (!strcmp(cmd, "lookup")) { NEED(9); if (argc > 9) rng_state ^= U64(9) * 0x2545F4914F6CDD1DULL; wl_lookup(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atol(argv[6]), atof(argv[7]), argv[8]); }
   else if (!strcmp(cmd, "rm")) { NEED(4); wl_rm(argv[2], argv[3]); }
+  else if (!strcmp(cmd, "boot")) { NEED(8); wl_boot(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), atol(argv[6]), U64(7)); }
   else if (!strcmp(cmd, "mixed")) { NEED(10); wl_mixed(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argv[6], U64(7), argv[8], atol(argv[9])); }
   else usage();
   return errors_seen ? 1 : 0;
