@@ -29,6 +29,8 @@ export interface Listing {
   hints?: number[];
   /** Every layer was read without error: names not listed do not exist. */
   complete?: boolean;
+  /** Held by several unions (LowerListings): never patched in place; ownListing() copies it first. */
+  shared?: boolean;
 }
 
 export const HINT_UNKNOWN = -1;
@@ -97,6 +99,61 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
   }
   out.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
   return { cookies: out.map((e) => e.c), names: out.map((e) => e.n), hints: out.map((e) => e.h), complete };
+}
+
+/** A listing a union may patch: `l` itself, or a copy of it when it is shared. */
+export function ownListing(l: Listing): Listing {
+  if (l.shared !== true) return l;
+  return { cookies: [...l.cookies], names: [...l.names], ...(l.hints !== undefined && { hints: [...l.hints] }), ...(l.complete !== undefined && { complete: l.complete }) };
+}
+
+/**
+ * Listings of directories that exist only in lower layers, shared by every union open over the
+ * same lowers (the unions of a per-client export): such a listing depends on the lowers alone,
+ * which are immutable while served, so fifty clients walking one base build and hold it once.
+ * Bounded by heap bytes like ListingCache; a union that changes such a directory copies the
+ * listing first (ownListing). The store lives while a union holds it (lowerListings), so a
+ * lower rebuilt between runs is never listed from memory.
+ */
+export class LowerListings {
+  private readonly cache: ListingCache<string>;
+  constructor(maxBytes = DEFAULT_LISTING_CACHE_BYTES * 2) {
+    this.cache = new ListingCache<string>(maxBytes);
+  }
+
+  /** The shared listing of `rel` over the lower `stack`, built by `build` when missing (null: not shared). */
+  get(stack: readonly number[], rel: string, build: () => Listing | null): Listing | null {
+    const key = `${stack.join(',')}|${rel}`;
+    let l = this.cache.get(key);
+    if (l === undefined) {
+      const built = build();
+      if (built === null) return null;
+      built.shared = true;
+      this.cache.set(key, built);
+      l = built;
+    }
+    return l;
+  }
+}
+
+const sharedListings = new Map<string, { store: LowerListings; users: number }>();
+
+/** The LowerListings of a set of lowers (their roots, top-most first); release() when done. */
+export function lowerListings(roots: readonly string[]): { store: LowerListings; release(): void } {
+  const key = roots.join('\0');
+  let e = sharedListings.get(key);
+  if (e === undefined) sharedListings.set(key, e = { store: new LowerListings(), users: 0 });
+  e.users++;
+  const held = e;
+  let released = false;
+  return {
+    store: held.store,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--held.users === 0 && sharedListings.get(key) === held) sharedListings.delete(key);
+    },
+  };
 }
 
 /** An empty, complete listing (a directory we just made in the upper layer). */
@@ -181,21 +238,21 @@ export const DEFAULT_LISTING_CACHE_BYTES = 32 * 1024 * 1024;
  * number of entries. The listing just inserted is always kept, so the worst case is the bound
  * plus the largest single directory being listed.
  */
-export class ListingCache {
-  private map = new Map<number, { l: Listing; bytes: number }>();
+export class ListingCache<K = number> {
+  private map = new Map<K, { l: Listing; bytes: number }>();
   private total = 0;
   private entries = 0;
   constructor(private readonly maxBytes = DEFAULT_LISTING_CACHE_BYTES, private readonly maxEntries = Number.POSITIVE_INFINITY) {}
 
-  get(id: number): Listing | undefined {
+  get(id: K): Listing | undefined {
     const e = this.map.get(id);
     if (e !== undefined) { this.map.delete(id); this.map.set(id, e); }
     return e?.l;
   }
 
-  peek(id: number): Listing | undefined { return this.map.get(id)?.l; }
+  peek(id: K): Listing | undefined { return this.map.get(id)?.l; }
 
-  set(id: number, l: Listing): void {
+  set(id: K, l: Listing): void {
     this.delete(id);
     const bytes = listingBytes(l);
     this.map.set(id, { l, bytes });
@@ -210,7 +267,7 @@ export class ListingCache {
   }
 
   /** Keep the accounting right after an in-place patch adding (+1) or removing (-1) `name`. */
-  adjust(id: number, name: string, sign: 1 | -1): void {
+  adjust(id: K, name: string, sign: 1 | -1): void {
     const e = this.map.get(id);
     if (e === undefined) return;
     const d = sign * entryBytes(name);
@@ -224,7 +281,7 @@ export class ListingCache {
     return { bytes: this.total, entries: this.entries, listings: this.map.size };
   }
 
-  delete(id: number): void {
+  delete(id: K): void {
     const e = this.map.get(id);
     if (e === undefined) return;
     this.map.delete(id);

@@ -26,7 +26,10 @@ import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from '.
 import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
-import { buildListing, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache, type Listing } from './readdir.js';
+import {
+  buildListing, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache,
+  lowerListings, ownListing, type Listing, type LowerListings,
+} from './readdir.js';
 import { accessBits, check, R, X } from './access.js';
 import type { Node } from './node.js';
 import { FdCache } from './fd-cache.js';
@@ -73,6 +76,8 @@ export class Union implements UnionFs {
   /** Per layer (upper first): overlay xattrs; the lowers' shared with other unions (whiteout.ts lowerFacts). */
   facts: XattrFacts[] = [];
   private releaseLowers: () => void = () => undefined;
+  /** Listings of lower-only directories, shared with the other unions over these lowers. */
+  private lowerListings: LowerListings | undefined;
   /** <workdir>/union-nfsd/tmp: copy-up temporaries, whiteout staging. */
   tmpDir = '';
   /** <workdir>/union-nfsd/index: copied-up lower hard links by lower dev.ino ('' = none). */
@@ -108,7 +113,12 @@ export class Union implements UnionFs {
 
   async init(): Promise<void> {
     const lowers = this.layers.list.slice(1).map((l) => lowerFacts(l.root));
-    this.releaseLowers = () => { for (const l of lowers) l.release(); };
+    const listings = lowerListings(this.layers.list.slice(1).map((l) => l.root));
+    this.lowerListings = listings.store;
+    this.releaseLowers = () => {
+      for (const l of lowers) l.release();
+      listings.release();
+    };
     const upper = this.layers.upper;
     this.facts = await Promise.all([
       upper.present ? scanXattrs(upper.root) : Promise.resolve({ opaque: new Set<string>(), whiteout: new Set<string>() }),
@@ -323,7 +333,7 @@ export class Union implements UnionFs {
     const w = (this.walks.get(dir.id) ?? 0) + 1;
     if (w === WALKS_BEFORE_LISTING) {
       // bounded: lookups alone never make us read (and pin) a huge directory
-      const built = buildListing(this.layers, this.facts, dir.stack, this.rel(dir), LOOKUP_LISTING_MAX);
+      const built = this.build(dir, LOOKUP_LISTING_MAX);
       if (built !== null) {
         this.walks.delete(dir.id);
         this.listings.set(dir.id, built);
@@ -539,22 +549,52 @@ export class Union implements UnionFs {
   listing(d: Node): Listing {
     let l = this.listings.get(d.id);
     if (l === undefined) {
-      l = buildListing(this.layers, this.facts, d.stack, this.rel(d));
+      l = this.build(d);
       this.listings.set(d.id, l);
     }
     return l;
   }
 
+  /**
+   * The merged listing of d, read from the layers; a directory with no upper copy is listed
+   * once for all the unions over these lowers (LowerListings). Only a listing read without
+   * errors is shared.
+   */
+  private build(d: Node): Listing;
+  private build(d: Node, limit: number): Listing | null;
+  private build(d: Node, limit = Number.POSITIVE_INFINITY): Listing | null {
+    const rel = this.rel(d);
+    const read = () => buildListing(this.layers, this.facts, d.stack, rel, limit);
+    if (this.lowerListings === undefined || d.stack.includes(0)) return read();
+    let incomplete: Listing | null = null;
+    const shared = this.lowerListings.get(d.stack, rel, () => {
+      const l = read();
+      if (l === null || l.complete === true) return l;
+      incomplete = l;
+      return null;
+    });
+    return shared ?? incomplete;
+  }
+
+  /** The cached listing of dir, to patch: a shared one is copied first (readdir.ts ownListing). */
+  private patchable(dir: NodeId): Listing | undefined {
+    const l = this.listings.peek(dir);
+    if (l === undefined || l.shared !== true) return l;
+    const own = ownListing(l);
+    this.listings.set(dir, own);
+    return own;
+  }
+
   /** `name` was made (or replaced) in the upper layer of dir. */
   listingAdd(dir: NodeId, name: string): void {
-    const l = this.listings.peek(dir);
+    const l = this.patchable(dir);
     if (l === undefined) return;
     if (listingAdd(l, name, HINT_UNKNOWN)) this.listings.adjust(dir, name, 1);
   }
 
   /** `name` in dir may now live in another layer (copy-up): forget its listing hint. */
   listingTouch(dir: NodeId, name: string): void {
-    const l = this.listings.peek(dir);
+    const l = this.patchable(dir);
     if (l !== undefined) listingTouch(l, name);
   }
 
@@ -564,7 +604,7 @@ export class Union implements UnionFs {
   }
 
   listingRemove(dir: NodeId, name: string): void {
-    const l = this.listings.peek(dir);
+    const l = this.patchable(dir);
     if (l === undefined) return;
     const before = l.names.length;
     listingRemove(l, name);
