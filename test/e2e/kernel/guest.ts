@@ -52,6 +52,11 @@ export interface GuestOptions {
   script: string;
   /** Host loopback ports the guest may reach, each at 10.0.2.100:PORT. */
   ports: number[];
+  /**
+   * The loopback address (127.0.0.0/8) the guest's connections come from on the host; default
+   * the kernel's choice (127.0.0.1). Gives guests of one test addresses of their own.
+   */
+  sourceAddress?: string;
   /** Hard wall-clock limit; qemu is killed when it passes. Default 240 s. */
   timeoutMs?: number;
   /** Extra files placed next to run.sh in the guest's read-only /tests share. */
@@ -101,7 +106,8 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
   writeFileSync(join(testsDir, 'run.sh'), `${lib}\n# ---- test script ----\n${o.script}\n`);
   for (const [name, data] of Object.entries(o.files ?? {})) writeFileSync(join(testsDir, name), data);
 
-  const fwd = [...new Set(o.ports)].map((p) => `,guestfwd=tcp:${HOST_ADDR}:${p}-cmd:socat -b 262144 STDIO TCP4:127.0.0.1:${p},,nodelay`).join('');
+  const bind = o.sourceAddress === undefined ? '' : `,,bind=${o.sourceAddress}`;
+  const fwd = [...new Set(o.ports)].map((p) => `,guestfwd=tcp:${HOST_ADDR}:${p}-cmd:socat -b 262144 STDIO TCP4:127.0.0.1:${p},,nodelay${bind}`).join('');
   const args = [
     '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none',
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMb ?? 512),
