@@ -22,8 +22,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  buildClient, canConnect, children, cleanup, freePort, mounts, repo, run, say, startRpcbind,
-  startUnion, tmpDirs, waitFor,
+  buildClient, children, cleanup, mounts, repo, run, say, startGanesha, startRpcbind, startUnion,
+  tmpDirs,
 } from './harness.js';
 
 const N = Number(process.env['FLEET_CLIENTS'] ?? 50);
@@ -93,30 +93,15 @@ async function startGaneshaFleet(lowers: string[], dir: string): Promise<Server>
     mounts.push(`${d}/merged`);
     merged.push(`${d}/merged`);
   }
-  const nfs = await freePort();
-  let mnt = await freePort();
-  while (mnt === nfs) mnt = await freePort();
   // ganesha as its users run it: default attribute caching, one export per node.
-  const conf = `NFS_CORE_PARAM { NFS_Port = ${nfs}; MNT_Port = ${mnt}; Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; }\n` +
-    'NFSV4 { Graceless = true; }\nLOG { Default_Log_Level = WARN; }\n' +
-    merged.map((m, i) => `EXPORT { Export_Id = ${i + 1}; Path = ${m}; Pseudo = /node${i + 1}; Access_Type = RW; Squash = None; ` +
-      'Protocols = 3; Transports = TCP; SecType = sys; FSAL { Name = VFS; } }\n').join('');
-  fs.writeFileSync(path.join(dir, 'ganesha.conf'), conf);
-  const p = spawn('ganesha.nfsd', ['-F', '-L', path.join(dir, 'ganesha.log'), '-f', path.join(dir, 'ganesha.conf'),
-    '-p', path.join(dir, 'ganesha.pid'), '-N', 'NIV_WARN'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(p);
-  let exited = false;
-  p.once('exit', () => (exited = true));
-  await waitFor('ganesha', async () => {
-    if (exited) throw new Error(`ganesha exited; see ${path.join(dir, 'ganesha.log')}`);
-    return canConnect({ host: '127.0.0.1', port: nfs });
-  }, 60_000);
+  const g = await startGanesha(merged.map((m, i) => `EXPORT { Export_Id = ${i + 1}; Path = ${m}; Pseudo = /node${i + 1}; ` +
+    'Access_Type = RW; Squash = None; Protocols = 3; Transports = TCP; SecType = sys; FSAL { Name = VFS; } }\n').join(''), dir);
   return {
-    kind: 'overlay', pid: p.pid!,
+    kind: 'overlay', pid: g.child.pid!,
     // NFSv3 clients of ganesha mount the export's Path (Pseudo is the NFSv4 name).
-    url: (i, h) => `nfs://${h.server}${merged[i - 1]!}?nfsport=${nfs}&mountport=${mnt}&version=3`,
+    url: (i, h) => `nfs://${h.server}${merged[i - 1]!}?nfsport=${g.nfs}&mountport=${g.mnt}&version=3`,
     async stop() {
-      await stopChild(p);
+      await stopChild(g.child);
       for (const m of merged) {
         run('umount', [m], { allowFail: true });
         mounts.splice(mounts.indexOf(m), 1);

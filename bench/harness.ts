@@ -148,6 +148,30 @@ export async function startRpcbind(): Promise<void> {
 }
 
 /**
+ * Starts nfs-ganesha (NFSv3 over TCP, no NLM or RQUOTA) with `exports` (its EXPORT blocks) on
+ * two free ports, logging to DIR/ganesha.log; resolves once its NFS port accepts connections.
+ */
+export async function startGanesha(exports: string, dir: string, timeoutMs = 60_000): Promise<{ nfs: number; mnt: number; child: ChildProcess }> {
+  const nfs = await freePort();
+  let mnt = await freePort();
+  while (mnt === nfs) mnt = await freePort();
+  const conf =
+    `NFS_CORE_PARAM { NFS_Port = ${nfs}; MNT_Port = ${mnt}; Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; }\n` +
+    'NFSV4 { Graceless = true; }\nLOG { Default_Log_Level = WARN; }\n' + exports;
+  fs.writeFileSync(path.join(dir, 'ganesha.conf'), conf);
+  const p = spawn('ganesha.nfsd', ['-F', '-L', path.join(dir, 'ganesha.log'), '-f', path.join(dir, 'ganesha.conf'),
+    '-p', path.join(dir, 'ganesha.pid'), '-N', 'NIV_WARN'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(p);
+  let exited = false;
+  p.once('exit', () => (exited = true));
+  await waitFor('ganesha', async () => {
+    if (exited) throw new Error(`ganesha exited; see ${path.join(dir, 'ganesha.log')}`);
+    return canConnect({ host: '127.0.0.1', port: nfs });
+  }, timeoutMs);
+  return { nfs, mnt, child: p };
+}
+
+/**
  * Starts union-nfsd with `serverArgs` (layers or --config ...) as its bin would run it, on free
  * ports of `host`, logging to DIR/union-TAG.log; resolves once it printed its ready line.
  */

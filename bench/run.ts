@@ -22,8 +22,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  buildClient, canConnect, children, cleanup, cpuSeconds, freePort, mounts, peakRssMiB, repo,
-  resetPeak, run, say, startRpcbind, startUnion, tmpDirs, waitFor, which,
+  buildClient, children, cleanup, cpuSeconds, mounts, peakRssMiB, repo, resetPeak, run, say,
+  startGanesha, startRpcbind, startUnion, tmpDirs, which,
 } from './harness.js';
 import { renderMarkdown, renderSvg, summarize, type Sample } from './report.js';
 import { WORKLOADS, type Sizes, type Workload, type ServerKind } from './workloads.js';
@@ -162,29 +162,11 @@ interface Endpoint {
   pid?: number; // union-nfsd only: resource accounting
 }
 
-async function startGanesha(L: Layout, dir: string): Promise<{ nfs: number; mnt: number }> {
-  const nfs = await freePort();
-  let mnt = await freePort();
-  while (mnt === nfs) mnt = await freePort();
+async function startGaneshaFor(L: Layout, dir: string): Promise<{ nfs: number; mnt: number }> {
   const exp = (id: number, p: string): string =>
     `EXPORT { Export_Id = ${id}; Path = ${p}; Pseudo = /b${id}; Access_Type = RW; Squash = None; ` +
     `Protocols = 3; Transports = TCP; SecType = sys; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }\n`;
-  const conf =
-    `NFS_CORE_PARAM { NFS_Port = ${nfs}; MNT_Port = ${mnt}; Protocols = 3; Enable_NLM = false; Enable_RQUOTA = false; }\n` +
-    `NFSV4 { Graceless = true; }\n` +
-    `LOG { Default_Log_Level = WARN; }\n` +
-    exp(61, L.plain) + exp(62, L.ov3.merged) + exp(63, L.ov20.merged);
-  fs.writeFileSync(path.join(dir, 'ganesha.conf'), conf);
-  const p = spawn('ganesha.nfsd', ['-F', '-L', path.join(dir, 'ganesha.log'), '-f', path.join(dir, 'ganesha.conf'),
-    '-p', path.join(dir, 'ganesha.pid'), '-N', 'NIV_WARN'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(p);
-  let exited = false;
-  p.once('exit', () => (exited = true));
-  await waitFor('ganesha', async () => {
-    if (exited) throw new Error(`ganesha exited; see ${path.join(dir, 'ganesha.log')}`);
-    return canConnect({ host: '127.0.0.1', port: nfs });
-  }, 30_000);
-  return { nfs, mnt };
+  return startGanesha(exp(61, L.plain) + exp(62, L.ov3.merged) + exp(63, L.ov20.merged), dir, 30_000);
 }
 
 // ---------------------------------------------------------------- client runs
@@ -236,7 +218,7 @@ async function main(): Promise<void> {
     `nfs://127.0.0.1${exportPath}?nfsport=${port.nfs}&mountport=${port.mnt}&version=3`;
   if (serverSel.includes('plain') || serverSel.includes('overlay')) {
     await startRpcbind();
-    const g = await startGanesha(L, runDir);
+    const g = await startGaneshaFor(L, runDir);
     if (serverSel.includes('plain')) endpoints.set('plain', { kind: 'plain', url: () => url(g, L.plain) });
     if (serverSel.includes('overlay')) {
       endpoints.set('overlay', { kind: 'overlay', url: () => url(g, L.ov3.merged) });

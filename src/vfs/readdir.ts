@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import { cookieOf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev, type XattrFacts } from './whiteout.js';
 import type { Layers } from './layers.js';
+import { SharedWhileHeld } from './shared.js';
 
 export interface Listing {
   cookies: bigint[];
@@ -112,8 +113,8 @@ export function ownListing(l: Listing): Listing {
  * same lowers (the unions of a per-client export): such a listing depends on the lowers alone,
  * which are immutable while served, so fifty clients walking one base build and hold it once.
  * Bounded by heap bytes like ListingCache; a union that changes such a directory copies the
- * listing first (ownListing). The store lives while a union holds it (lowerListings), so a
- * lower rebuilt between runs is never listed from memory.
+ * listing first (ownListing). The store lives while a union holds it (lowerListings,
+ * shared.ts), so a lower rebuilt between runs is never listed from memory.
  */
 export class LowerListings {
   private readonly cache: ListingCache<string>;
@@ -136,25 +137,8 @@ export class LowerListings {
   }
 }
 
-const sharedListings = new Map<string, { store: LowerListings; users: number }>();
-
-/** The LowerListings of a set of lowers (their roots, top-most first); release() when done. */
-export function lowerListings(roots: readonly string[]): { store: LowerListings; release(): void } {
-  const key = roots.join('\0');
-  let e = sharedListings.get(key);
-  if (e === undefined) sharedListings.set(key, e = { store: new LowerListings(), users: 0 });
-  e.users++;
-  const held = e;
-  let released = false;
-  return {
-    store: held.store,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--held.users === 0 && sharedListings.get(key) === held) sharedListings.delete(key);
-    },
-  };
-}
+/** The LowerListings of a set of lowers (key: their roots, top-most first, joined by NUL). */
+export const lowerListings = new SharedWhileHeld<LowerListings>(() => new LowerListings());
 
 /** An empty, complete listing (a directory we just made in the upper layer). */
 export function emptyListing(): Listing {

@@ -112,17 +112,18 @@ export class Union implements UnionFs {
   }
 
   async init(): Promise<void> {
-    const lowers = this.layers.list.slice(1).map((l) => lowerFacts(l.root));
-    const listings = lowerListings(this.layers.list.slice(1).map((l) => l.root));
-    this.lowerListings = listings.store;
+    const roots = this.layers.list.slice(1).map((l) => l.root);
+    const facts = roots.map((r) => lowerFacts.acquire(r));
+    const listings = lowerListings.acquire(roots.join('\0'));
+    this.lowerListings = listings.value;
     this.releaseLowers = () => {
-      for (const l of lowers) l.release();
+      for (const f of facts) f.release();
       listings.release();
     };
     const upper = this.layers.upper;
     this.facts = await Promise.all([
       upper.present ? scanXattrs(upper.root) : Promise.resolve({ opaque: new Set<string>(), whiteout: new Set<string>() }),
-      ...lowers.map((l) => l.facts),
+      ...facts.map((f) => f.value),
     ]);
     const stack: number[] = [];
     for (const l of this.layers.list) {

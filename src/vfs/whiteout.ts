@@ -14,7 +14,7 @@
  * (no symlinks followed); the result is a set of opaque directories and xattr-whiteout files.
  * The upper layer's set is then kept up to date by our own writes. A lower layer's scan is
  * shared by every union open over it at the time (the unions of a per-client export), and
- * made again once none is (lowerFacts). Without root (trusted.* is
+ * made again once none is (lowerFacts, shared.ts). Without root (trusted.* is
  * unreadable) or without getfattr the scan finds nothing and only char-dev whiteouts and OCI
  * markers are honoured (logged once).
  * Writing: OCI by default (`.wh.<name>`, `.wh..wh..opq`, plain files); overlayfs on request
@@ -27,6 +27,7 @@ import * as fs from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { child } from '../log.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
+import { SharedWhileHeld } from './shared.js';
 
 const log = child('vfs');
 
@@ -38,28 +39,8 @@ export interface XattrFacts {
   whiteout: Set<string>;
 }
 
-const sharedLowers = new Map<string, { facts: Promise<XattrFacts>; users: number }>();
-
-/**
- * A lower layer's facts, scanned once for all the unions that hold it; release() when a union
- * closes. Lowers are immutable while served, so concurrent unions may share; a layer no union
- * holds is scanned afresh, so one rebuilt between runs is never served from an old scan.
- */
-export function lowerFacts(root: string): { facts: Promise<XattrFacts>; release(): void } {
-  let e = sharedLowers.get(root);
-  if (e === undefined) sharedLowers.set(root, e = { facts: scanXattrs(root), users: 0 });
-  e.users++;
-  const held = e;
-  let released = false;
-  return {
-    facts: held.facts,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--held.users === 0 && sharedLowers.get(root) === held) sharedLowers.delete(root);
-    },
-  };
-}
+/** A lower layer's facts, scanned once for all the unions that hold it (shared.ts). */
+export const lowerFacts = new SharedWhileHeld<Promise<XattrFacts>>((root) => scanXattrs(root));
 
 /** Scan a layer for overlay xattrs with one getfattr process. */
 export async function scanXattrs(root: string): Promise<XattrFacts> {

@@ -26,18 +26,28 @@ export function canMakeNamespaces(): string | undefined {
   }
 }
 
+let made = 0;
+
 export function makeClientHosts(n: number): { hosts: ClientHost[]; remove(): void } {
-  const tag = (process.pid % 100000).toString(36);
+  // Names unique per call: the kernel tears a deleted namespace's veth down asynchronously.
+  const tag = `${(process.pid % 100000).toString(36)}${(made++).toString(36)}`;
   const hosts: ClientHost[] = [];
+  const links: string[] = [];
   const remove = () => {
     for (const h of hosts) {
       try { ip('netns', 'del', h.ns); } catch { /* already gone */ }
+    }
+    // The next hosts reuse these addresses: wait (bounded) until the old links are gone.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && links.some((l) => { try { ip('link', 'show', l); return true; } catch { return false; } })) {
+      execFileSync('sleep', ['0.1']);
     }
   };
   try {
     for (let i = 1; i <= n; i++) {
       const ns = `unfs-${tag}-c${i}`;
-      const outside = `uh${tag}${i}`;
+      const outside = `uh${tag}x${i}`;
+      links.push(outside);
       ip('netns', 'add', ns);
       hosts.push({ ns, address: `198.18.${i}.2`, server: `198.18.${i}.1` });
       ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
