@@ -27,15 +27,21 @@ export interface UnionSource {
   peek(address: string): UnionFs | undefined;
   /** The union `address` sees, opening (and for a new client, creating) it if needed. */
   open(address: string): Promise<UnionFs>;
-  /** Per-client sources: the client names with an open union. */
-  clients(): string[];
   /** Discards one client's union (per-client) or fails (ENOTSUP): the reset command. */
   reset(client: string): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * The caches of one client's union: a union's defaults (32,768 nodes, 32 MiB of listings)
+ * fit a whole export, and a per-client export has as many unions as its rules admit clients.
+ * Listings of lower-only directories are shared and bounded once for all (vfs/readdir.ts).
+ */
+const PER_CLIENT_CACHES = { nodeCacheMax: 4096, listingCacheBytes: 4 * 1024 * 1024 } as const;
+
 function unionOptions(e: ExportConfig, upper?: string, workdir?: string): Parameters<typeof openUnion>[0] {
   return {
+    ...(upper !== undefined && PER_CLIENT_CACHES),
     lowers: e.lowers,
     ...((upper ?? e.upper) !== undefined && { upper: upper ?? e.upper }),
     ...((workdir ?? e.workdir) !== undefined && { workdir: workdir ?? e.workdir }),
@@ -60,7 +66,6 @@ export function oneUnion(u: UnionFs, path: string): UnionSource {
   return {
     peek: () => u,
     open: () => Promise.resolve(u),
-    clients: () => [],
     reset: () => Promise.reject(Object.assign(new Error(`${path} has one union for all its clients; only an export with ${CLIENT_PLACEHOLDER} in its upper resets per client`), { code: 'ENOTSUP' })),
     close: () => u.close(),
   };
@@ -121,10 +126,6 @@ class PerClientUnions implements UnionSource {
     const u = await openUnion(unionOptions(this.e, upper, workdir));
     this.open_.set(name, u);
     return u;
-  }
-
-  clients(): string[] {
-    return [...this.open_.keys()];
   }
 
   reset(client: string): Promise<void> {

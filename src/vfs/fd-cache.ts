@@ -24,11 +24,26 @@ const ASYNC_AFTER_SLOW_MS = 10_000;
 
 interface Entry { fd: number; writable: boolean; busy: number; dead: boolean }
 
+/**
+ * The descriptors all FdCaches of the process may keep open together: one union keeps up to
+ * its own bound, but a per-client export has a union per client, and fifty of them at 256
+ * each would pass a 1024 or 20,000 RLIMIT_NOFILE and turn every open into EMFILE. Over the
+ * budget, a cache gives back its own oldest descriptor before keeping a new one.
+ */
+export class FdBudget {
+  open = 0;
+  constructor(readonly max: number) {}
+  get over(): boolean { return this.open > this.max; }
+}
+
+/** The process's budget: room for a few hundred client connections under a soft limit of 1024. */
+export const PROCESS_FDS = new FdBudget(512);
+
 export class FdCache {
   private map = new Map<number, Entry>();
   /** performance.now() before which no I/O runs synchronously (see the header). */
   private asyncUntil = 0;
-  constructor(private readonly max: number, private readonly slowSyncMs = SLOW_SYNC_MS) {}
+  constructor(private readonly max: number, private readonly slowSyncMs = SLOW_SYNC_MS, private readonly budget = PROCESS_FDS) {}
 
   /** Would small I/O run synchronously now? */
   get syncIo(): boolean {
@@ -55,9 +70,10 @@ export class FdCache {
     if (e !== undefined && needWrite && !e.writable) { this.drop(id); e = undefined; }
     if (e === undefined) {
       const o = open();
+      this.budget.open++;
       e = { fd: o.fd, writable: o.writable, busy: 0, dead: false };
       this.map.set(id, e);
-      if (this.map.size > this.max) {
+      if (this.map.size > this.max || this.budget.over) {
         for (const k of this.map.keys()) { if (k !== id) { this.drop(k); break; } }
       }
     } else {
@@ -69,7 +85,12 @@ export class FdCache {
   }
 
   private release(e: Entry): void {
-    if (--e.busy === 0 && e.dead) closeQuietly(e.fd);
+    if (--e.busy === 0 && e.dead) this.close(e.fd);
+  }
+
+  private close(fd: number): void {
+    this.budget.open--;
+    closeQuietly(fd);
   }
 
   async read(id: number, open: () => { fd: number; writable: boolean }, buf: Buffer, pos: number): Promise<number> {
@@ -122,7 +143,7 @@ export class FdCache {
     if (e === undefined) return;
     this.map.delete(id);
     e.dead = true;
-    if (e.busy === 0) closeQuietly(e.fd);
+    if (e.busy === 0) this.close(e.fd);
   }
 
   async closeAll(): Promise<void> {

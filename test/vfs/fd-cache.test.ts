@@ -6,7 +6,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FdCache } from '../../src/vfs/fd-cache.js';
+import { FdBudget, FdCache } from '../../src/vfs/fd-cache.js';
 
 function tmpFile(t: { teardown(f: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdcache-'));
@@ -45,4 +45,23 @@ test('a slow synchronous call sends I/O to the thread pool for a while', async (
   t.true(await roundTrip(c, f, 100));
   t.false(c.syncIo);
   await c.closeAll();
+});
+
+test('caches sharing a budget keep at most that many descriptors open together', async (t) => {
+  const budget = new FdBudget(5);
+  const caches = [new FdCache(4, 2, budget), new FdCache(4, 2, budget), new FdCache(4, 2, budget)];
+  const files = Array.from({ length: 12 }, () => tmpFile(t));
+  const fds = () => fs.readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const buf = Buffer.alloc(1);
+  for (const [i, f] of files.entries()) {
+    await caches[i % 3]!.read(i, () => ({ fd: fs.openSync(f, 'r'), writable: false }), buf, 0);
+    t.true(budget.open <= 5, `never more than the budget once a read is done (${budget.open})`);
+  }
+  t.true(fds() - before <= 5);
+  // Each cache still keeps its own bound, and reads through evicted entries reopen.
+  t.is((await caches[0]!.read(0, () => ({ fd: fs.openSync(files[0]!, 'r'), writable: false }), buf, 0)), 0);
+  for (const c of caches) await c.closeAll();
+  t.is(budget.open, 0);
+  t.is(fds(), before);
 });
