@@ -31,7 +31,8 @@ function mountHints(o: ServerOptions, nfsPort: number, mountPort: number, portma
   const url = portmap === 'off' ? `?nfsport=${nfsPort}&mountport=${mountPort}` : '';
   return o.exports.flatMap((e) => [
     `Mount it (Linux):  mount -t nfs -o vers=3,nolock${ports} ${host}:${e.path} /mnt`,
-    `libnfs:            nfs-ls nfs://${host}${e.path}${url}`,
+    `libnfs:            nfs-ls nfs://${host}${e.path}${url}` +
+      (e.defaultClients ? '   (as root: the default rule admits ports below 1024 only)' : ''),
   ]).join('\n');
 }
 
