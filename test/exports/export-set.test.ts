@@ -110,3 +110,27 @@ test('reset of an export with one union for everyone is refused', async (t) => {
   await set.apply([exp('/a', rw('a'))]);
   await t.throwsAsync(set.reset('/a', '10.0.0.1'), { code: 'ENOTSUP' });
 });
+
+test('{client}: a client\'s handles survive a restart (its union reopens from its own state)', async (t) => {
+  const { base, exp } = setup(t);
+  fs.mkdirSync(path.join(base, 'fleet'));
+  const fleet = exp('/fleet', { upper: path.join(base, 'fleet/{client}/upper'), workdir: path.join(base, 'fleet/{client}/work') });
+  const first = new ExportSet();
+  await first.apply([fleet]);
+  const m = await first.table().mnt(Buffer.from('/fleet'), peer('10.0.1.1'), ROOT);
+  const u = m.exp.unions.peek('10.0.1.1')!;
+  const made = await u.create(u.root, Buffer.from('kept'), { mode: 'unchecked', attr: {} }, ROOT);
+  const fh = u.handleOf(made);
+  const lowerFh = u.handleOf(u.lookup(u.root, Buffer.from('f'), ROOT));
+  await first.close();
+
+  const second = new ExportSet();
+  t.teardown(() => second.close());
+  await second.apply([fleet]);
+  const exp2 = second.table().route(fh);
+  t.is(exp2.unions.peek('10.0.1.1'), undefined, 'not open until the client comes back');
+  const u2 = await exp2.unions.open('10.0.1.1');
+  t.is(u2.resolve(fh), made);
+  t.is(u2.getattr(u2.resolve(lowerFh)).size, 4);
+  await t.throwsAsync(async () => (await exp2.unions.open('10.0.1.2')).resolve(fh), { code: 'EBADHANDLE' }, 'and still nobody else\'s');
+});
