@@ -10,8 +10,10 @@
  * client is BADHANDLE in every other client's union. What depends only on the lowers (their
  * overlayfs xattrs) is read once per layer for all unions (vfs/whiteout.ts).
  * Example: upper /srv/n/{client}/upper, client 10.0.1.7 named node7 -> /srv/n/node7/upper.
- * Races: two first calls of one client open one union (the pending open is shared); a reset
- * waits for the open in flight, closes the union, then removes its directories.
+ * Races: two first calls of one client open one union (the pending open is shared). A reset
+ * waits for the open in flight when it was asked, closes the union, then removes its
+ * directories; meanwhile the client's union is not handed out, and calls arriving then open a
+ * fresh union once the reset is done.
  */
 import * as fs from 'node:fs';
 import { child } from '../log.js';
@@ -89,17 +91,23 @@ class PerClientUnions implements UnionSource {
   }
 
   peek(address: string): UnionFs | undefined {
-    return this.open_.get(this.key(address));
+    const name = this.key(address);
+    // A union being reset is not handed out: calls wait in open() for the fresh one.
+    return this.resetting.has(name) ? undefined : this.open_.get(name);
   }
 
   open(address: string): Promise<UnionFs> {
     const name = this.key(address);
-    const u = this.open_.get(name);
+    const u = this.peek(address);
     if (u !== undefined) return Promise.resolve(u);
-    let p = this.opening.get(name);
+    const resetting = this.resetting.get(name);
+    // An open from before a reset yields the union the reset closes: open anew after it.
+    let p = resetting === undefined ? this.opening.get(name) : undefined;
     if (p === undefined) {
-      const after = this.resetting.get(name) ?? Promise.resolve();
-      p = after.then(() => this.create(name)).finally(() => this.opening.delete(name));
+      const opened: Promise<UnionFs> = (resetting ?? Promise.resolve()).catch(() => undefined)
+        .then(() => this.create(name))
+        .finally(() => { if (this.opening.get(name) === opened) this.opening.delete(name); });
+      p = opened;
       this.opening.set(name, p);
     }
     return p;
@@ -131,15 +139,17 @@ class PerClientUnions implements UnionSource {
   reset(client: string): Promise<void> {
     const name = this.key(client);
     const prior = this.resetting.get(name) ?? Promise.resolve();
-    const done = prior.then(() => this.discard(name, client)).finally(() => {
+    // The open in flight now is the one to wait for and close (later ones open after the reset).
+    const pending = this.opening.get(name);
+    const done = prior.catch(() => undefined).then(() => this.discard(name, client, pending)).finally(() => {
       if (this.resetting.get(name) === done) this.resetting.delete(name);
     });
     this.resetting.set(name, done);
     return done;
   }
 
-  private async discard(name: string, client: string): Promise<void> {
-    const u = this.open_.get(name) ?? await this.opening.get(name)?.catch(() => undefined);
+  private async discard(name: string, client: string, pending: Promise<UnionFs> | undefined): Promise<void> {
+    const u = this.open_.get(name) ?? await pending?.catch(() => undefined);
     this.open_.delete(name);
     await u?.close();
     const { upper, workdir } = this.dirs(name);

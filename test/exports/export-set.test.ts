@@ -134,3 +134,18 @@ test('{client}: a client\'s handles survive a restart (its union reopens from it
   t.is(u2.getattr(u2.resolve(lowerFh)).size, 4);
   await t.throwsAsync(async () => (await exp2.unions.open('10.0.1.2')).resolve(fh), { code: 'EBADHANDLE' }, 'and still nobody else\'s');
 });
+
+test('{client}: first calls in flight together open one union; a reset in flight with calls leaves no union half-open', async (t) => {
+  const { base, set, exp } = setup(t);
+  fs.mkdirSync(path.join(base, 'fleet'));
+  await set.apply([exp('/fleet', { upper: path.join(base, 'fleet/{client}/upper'), workdir: path.join(base, 'fleet/{client}/work') })]);
+  const unions = set.table().exports[0]!.unions;
+  const opened = await Promise.all(Array.from({ length: 8 }, () => unions.open('10.0.1.1')));
+  t.true(opened.every((u) => u === opened[0]));
+  await opened[0]!.create(opened[0]!.root, Buffer.from('old'), { mode: 'unchecked', attr: {} }, ROOT);
+  // A reset and new calls at once: the calls wait for the reset and get a fresh union.
+  const [, after] = await Promise.all([set.reset('/fleet', '10.0.1.1'), unions.open('10.0.1.1')]);
+  t.not(after, opened[0]);
+  t.throws(() => after.lookup(after.root, Buffer.from('old'), ROOT), { code: 'ENOENT' });
+  t.is(unions.peek('10.0.1.1'), after);
+});
