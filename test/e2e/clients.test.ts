@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import test from 'ava';
 import { compileDriver, run } from './libnfs/driver.js';
 import { gate, missing, repoRoot } from './libnfs/env.js';
-import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { TestServer, withPort111Lock } from './libnfs/server.js';
 import { canMakeNamespaces, inHost, makeClientHosts, type ClientHost } from './clients/netns.js';
 
@@ -68,6 +68,7 @@ test.serial('client rules, squashing, secure ports and ro exports, from clients 
     // The union's root is the upper's: world-writable, so squashed callers may create in it.
     fs.chmodSync(path.join(base, u, 'upper'), 0o1777);
   }
+  const lowerBefore = layerFingerprint(lower);
   const config = path.join(base, 'exports.yaml');
   fs.writeFileSync(config, `exports:
   - path: /a
@@ -152,6 +153,7 @@ test.serial('client rules, squashing, secure ports and ro exports, from clients 
       ['/b', '198.18.2.2'],
     ]);
   });
+  t.is(layerFingerprint(lower), lowerBefore, 'the lower is byte-identical');
 });
 
 test.serial('a union per client over a shared lower; reset of one client; SIGHUP reload without ESTALE', async (t) => {
@@ -180,17 +182,26 @@ exports:
     clients: "${rule}"
 ${extra}`);
   write('198.18.0.0/16(rw,no_root_squash,insecure)');
+  const lowerBefore = layerFingerprint(lower);
   const ops = await compileDriver('ops');
   const server = new TestServer({ config, host: '0.0.0.0', lowers: [] });
   t.teardown(() => server.stop());
-  const { nfsPort } = await server.start();
+  let { nfsPort } = await server.start();
   const url = (h: ClientHost, exp = '/fleet') => `nfs://${h.server}${exp}?nfsport=${nfsPort}&mountport=${nfsPort}`;
 
-  // Each client writes its own /etc/hostname over the same lower and sees only its own.
-  for (const h of [c1, c2]) {
-    const r = await opsIn(ops, h, url(h), [`write etc/hostname 0 64 ${h === c1 ? 1 : 2}`, `create mine-${h.address} 644`]);
-    t.deepEqual(r.results.map((x) => x.split(' ')[0]), ['OK', 'OK'], r.mount);
-  }
+  // Each client writes its own /etc/hostname over the same lower and sees only its own; both
+  // clients' first calls (each opening its union, each copying up the same lower file) and
+  // four more sessions of c1 are in flight together.
+  const sessions = await Promise.all([c1, c2, c1, c1, c1, c1].map((h, k) => opsIn(ops, h, url(h),
+    k < 2 ? [`write etc/hostname 0 64 ${h === c1 ? 1 : 2}`, `create mine-${h.address} 644`] : [`create extra-${k} 644`])));
+  for (const r of sessions) t.true(r.results.every((x) => x.startsWith('OK')), `${r.mount} ${r.results.join(', ')}`);
+  t.deepEqual(fs.readdirSync(path.join(base, 'fleet/node1/upper')).filter((n) => n.startsWith('extra-')).sort(), ['extra-2', 'extra-3', 'extra-4', 'extra-5'], 'one union for c1');
+
+  // SIGKILL and restart: what was acknowledged is there, in each client's own union.
+  const hostnames = async () => Promise.all([c1, c2].map(async (h) => (await opsIn(ops, h, url(h), ['stat etc/hostname', `stat mine-${h.address}`])).results));
+  const beforeKill = await hostnames();
+  ({ nfsPort } = await server.restart('SIGKILL'));
+  t.deepEqual(await hostnames(), beforeKill);
   const seen = async (h: ClientHost) => (await opsIn(ops, h, url(h), ['ls .']))?.results[0] ?? '';
   t.regex(await seen(c1), new RegExp(`mine-${c1.address.replace(/\./g, '\\.')}`));
   t.notRegex(await seen(c1), new RegExp(`mine-${c2.address.replace(/\./g, '\\.')}`));
@@ -232,4 +243,5 @@ ${extra}`);
   server.signal('SIGHUP');
   await server.waitFor(/still serving the previous configuration/);
   t.is(await rawIn(c1, nfsPort, 'getattr', handle!), '0');
+  t.is(layerFingerprint(lower), lowerBefore, 'the lower is byte-identical');
 });
