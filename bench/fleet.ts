@@ -10,7 +10,8 @@
  * Every client runs the libnfs `boot` workload (bench/client/nfsbench.c): reads READS distinct
  * files of the base, checking their bytes, then writes WRITES new 4 KiB files. The clients come
  * in three waves, 1, then up to 10, then up to N, so the server's RSS is read with 1, 10 and N
- * unions in use; then all N boot again at once, the throughput figure. Servers take turns per
+ * unions in use (and the first client, alone with one request in flight, gives the latency of
+ * one file read, p50 and p99); then all N boot again at once, the throughput figure. Servers take turns per
  * round (the order rotates) and start from empty uppers each time.
  *
  * Environment: FLEET_CLIENTS (default 50), FLEET_DIRS x FLEET_PER_DIR base files (100 x 1000),
@@ -123,13 +124,15 @@ function stopChild(p: ChildProcess): Promise<void> {
   });
 }
 
-/** Clients first..last boot at once; resolves to total operations and the wall time. */
-async function wave(client: string, srv: Server, hosts: Host[], first: number, last: number, seedBase: number): Promise<{ ops: number; seconds: number }> {
+interface Boot { ops: number; verify: string; read_p50_us: number; read_p99_us: number }
+
+/** Clients first..last boot at once; resolves to total operations, the wall time, and each client's line. */
+async function wave(client: string, srv: Server, hosts: Host[], first: number, last: number, seedBase: number): Promise<{ ops: number; seconds: number; boots: Boot[] }> {
   const t0 = process.hrtime.bigint();
   const runs = [];
   for (let i = first; i <= last; i++) {
     const h = hosts[i - 1]!;
-    runs.push(new Promise<number>((resolve, reject) => {
+    runs.push(new Promise<Boot>((resolve, reject) => {
       const p = spawn('ip', ['netns', 'exec', h.ns, client, 'boot', srv.url(i, h), String(DIRS), String(PER_DIR), String(READS), String(WRITES), String(seedBase + i)],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -140,17 +143,21 @@ async function wave(client: string, srv: Server, hosts: Host[], first: number, l
       p.once('close', (code) => {
         clearTimeout(timer);
         const line = out.split('\n').find((l) => l.startsWith('{'));
-        const r = line ? JSON.parse(line) as { ops: number; verify: string } : undefined;
+        const r = line ? JSON.parse(line) as Boot : undefined;
         if (code !== 0 || r === undefined || r.verify !== 'ok') reject(new Error(`${srv.kind} client ${i}: exit ${code}, ${r?.verify ?? ''} ${err.trim().slice(0, 300)}`));
-        else resolve(r.ops);
+        else resolve(r);
       });
     }));
   }
-  const ops = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
-  return { ops, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  const boots = await Promise.all(runs);
+  return { ops: boots.reduce((a, b) => a + b.ops, 0), seconds: Number(process.hrtime.bigint() - t0) / 1e9, boots };
 }
 
-interface Result { kind: Kind; round: number; rss: number[]; opsPerSec: number }
+interface Result {
+  kind: Kind; round: number; rss: number[]; opsPerSec: number;
+  /** The first client, alone on the server, one request in flight: one file read, p50 and p99. */
+  p50: number; p99: number;
+}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: network namespaces, overlayfs mounts and ganesha need it');
@@ -184,13 +191,15 @@ async function main(): Promise<void> {
       fs.mkdirSync(dir);
       const srv = kind === 'union' ? await startUnionFleet(lowers, dir) : await startGaneshaFleet(lowers, dir);
       const rss = [rssMiB(srv.pid)];
+      let alone: Boot | undefined;
       for (const [first, last] of WAVES) {
-        await wave(client, srv, hosts, first, last, 1000 * round);
+        const w = await wave(client, srv, hosts, first, last, 1000 * round);
+        alone ??= w.boots[0];
         rss.push(rssMiB(srv.pid));
       }
       const all = await wave(client, srv, hosts, 1, N, 1000 * round + 500);
-      const r = { kind, round, rss, opsPerSec: all.ops / all.seconds };
-      say(`${kind} round ${round}: RSS ${rss.map((x) => x.toFixed(0)).join(' / ')} MiB; ${N} clients ${r.opsPerSec.toFixed(0)} ops/s`);
+      const r = { kind, round, rss, opsPerSec: all.ops / all.seconds, p50: alone?.read_p50_us ?? NaN, p99: alone?.read_p99_us ?? NaN };
+      say(`${kind} round ${round}: RSS ${rss.map((x) => x.toFixed(0)).join(' / ')} MiB; one client alone: file read p50 ${r.p50} us, p99 ${r.p99} us; ${N} clients ${r.opsPerSec.toFixed(0)} ops/s`);
       results.push(r);
       await srv.stop();
       run('rm', ['-rf', dir]);
@@ -217,8 +226,10 @@ function report(results: Result[]): string {
     const rss = (i: number) => median(rs.map((r) => r.rss[i]!)).toFixed(0);
     const last = WAVES.length;
     const perUnion = median(rs.map((r) => (r.rss[last]! - r.rss[1]!) / Math.max(1, N - 1)));
-    return `| ${label} | ${rss(0)} | ${WAVES.map((_, i) => rss(i + 1)).join(' | ')} | ${perUnion.toFixed(2)} | ${median(rs.map((r) => r.opsPerSec)).toFixed(0)} |`;
+    const us = (f: (r: Result) => number) => median(rs.map(f)).toFixed(0);
+    return `| ${label} | ${rss(0)} | ${WAVES.map((_, i) => rss(i + 1)).join(' | ')} | ${perUnion.toFixed(2)} | ${us((r) => r.p50)} / ${us((r) => r.p99)} | ${median(rs.map((r) => r.opsPerSec)).toFixed(0)} |`;
   };
+  const latRatio = median(of('union').map((u) => (of('overlay').find((o) => o.round === u.round)?.p50 ?? NaN) / u.p50));
   const ratios = of('union').map((u) => u.opsPerSec / (of('overlay').find((o) => o.round === u.round)?.opsPerSec ?? NaN));
   const m = (k: string, v: string) => `- ${k}: ${v}`;
   return [
@@ -230,12 +241,13 @@ function report(results: Result[]): string {
     m('workload', `each client reads ${READS} distinct base files (2 KiB, checked) then writes ${WRITES} new 4 KiB files, one request in flight; waves of ${WAVES.map(([a, b]) => b - a + 1).join(', ')} clients, then all ${N} at once (throughput)`),
     m('rounds', `${ROUNDS} (median shown; servers alternate first)`),
     '',
-    `| server | RSS idle (MiB) | ${WAVES.map(([, b]) => `RSS at ${b} unions`).join(' | ')} | extra MiB per union (1 -> ${N}) | ${N} clients, ops/s |`,
-    `| --- | --- | ${WAVES.map(() => '---').join(' | ')} | --- | --- |`,
+    `| server | RSS idle (MiB) | ${WAVES.map(([, b]) => `RSS at ${b} unions`).join(' | ')} | extra MiB per union (1 -> ${N}) | one client alone, file read p50 / p99 (us) | ${N} clients, ops/s |`,
+    `| --- | --- | ${WAVES.map(() => '---').join(' | ')} | --- | --- | --- |`,
     row('union', 'union-nfsd, one process, {client} export'),
     row('overlay', `nfs-ganesha, ${N} kernel overlayfs exports`),
     '',
     `Throughput ratio union-nfsd / ganesha (per round): ${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')}; median ${median(ratios).toFixed(2)}x.`,
+    `One client alone (one request in flight; a file read = LOOKUPs, GETATTR/ACCESS and READ as libnfs's open issues them): p50 speed ratio union-nfsd / ganesha ${latRatio.toFixed(2)}x (their p50 over ours; above 1.0 union-nfsd is faster).`,
     'ganesha\'s RSS leaves out what the kernel holds for its overlayfs mounts (dentries, inodes, page cache).',
     '',
   ].join('\n');

@@ -603,11 +603,17 @@ static void wl_mixed(const char *url, const char *dir, int nclients, double seco
   emit("mixed", total.ops, total.bytes, secs, 0, extra);
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
 /*
  * boot URL DIRS PERDIR NREAD NWRITE SEED: what a booting node asks of its root file system.
  * Reads NREAD distinct files of the base (/base/dNNN/fNNNN, each SIZE 2048 bytes of
  * fill_pattern seeded by its index in the directory, as gen-files makes them) whole and checks
- * them, then writes NWRITE new 4 KiB files under /wSEED. One request in flight.
+ * them, then writes NWRITE new 4 KiB files under /wSEED. One request in flight. Reports the
+ * p50 and p99 of one file read (LOOKUPs + ACCESS/GETATTR + READ, as libnfs's open issues them).
  */
 static void wl_boot(const char *url, long dirs, long perdir, long nread, long nwrite, uint64_t seed) {
   struct nfs_context *nfs = connect_url(url);
@@ -622,7 +628,10 @@ static void wl_boot(const char *url, long dirs, long perdir, long nread, long nw
   uint64_t bytes = 0;
   char path[256];
   double t0 = now();
+  double *lat = calloc((size_t)nread, sizeof *lat); /* per file read: open + read + close */
+  if (!lat) die("boot: out of memory");
   for (long k = 0; k < nread && !errors_seen; k++) {
+    double t1 = now();
     long idx = (at + k * stride) % total;
     long d = idx / perdir, f = idx % perdir;
     snprintf(path, sizeof path, "/base/d%03ld/f%04ld", d, f);
@@ -633,6 +642,7 @@ static void wl_boot(const char *url, long dirs, long perdir, long nread, long nw
     else if (check_pattern(buf, 0, 2048, (uint64_t)f) >= 0) fail("read %s: wrong data", path);
     bytes += n > 0 ? (uint64_t)n : 0;
     nfs_close(nfs, fh);
+    lat[k] = now() - t1;
   }
   char dir[64];
   snprintf(dir, sizeof dir, "/w%" PRIu64, seed);
@@ -647,7 +657,12 @@ static void wl_boot(const char *url, long dirs, long perdir, long nread, long nw
     nfs_close(nfs, fh);
   }
   double secs = now() - t0;
-  emit("boot", (uint64_t)(nread + nwrite), bytes, secs, 0, NULL);
+  qsort(lat, (size_t)nread, sizeof *lat, cmp_double);
+  char extra[128];
+  snprintf(extra, sizeof extra, "\"read_p50_us\":%.1f,\"read_p99_us\":%.1f",
+           nread ? lat[nread / 2] * 1e6 : 0.0, nread ? lat[(nread * 99) / 100] * 1e6 : 0.0);
+  free(lat);
+  emit("boot", (uint64_t)(nread + nwrite), bytes, secs, 0, extra);
   nfs_umount(nfs);
   nfs_destroy_context(nfs);
 }
