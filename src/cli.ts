@@ -20,7 +20,8 @@ import { parseCommandLine, USAGE, UsageError, type Parsed, type ServerOptions } 
 import { loadConfigFile } from './config-file.js';
 import { sendControl } from './control.js';
 import { prepareDemo } from './demo.js';
-import { child } from './log.js';
+import { checkConfig } from './check-config.js';
+import { child, setLogFormat } from './log.js';
 import { startServer } from './server.js';
 
 const log = child('main');
@@ -50,6 +51,7 @@ function optionsOf(parsed: Parsed): ServerOptions {
       ...(!parsed.given.has('portmap') && file.portmap !== undefined && { portmap: file.portmap }),
       ...(!parsed.given.has('busyPollUs') && { busyPollUs: file.busyPollUs }),
       ...(!parsed.given.has('control') && file.control !== undefined && { control: file.control }),
+      ...(!parsed.given.has('metrics') && file.metrics !== undefined && { metrics: file.metrics }),
     };
   }
   if (!parsed.demo) return o;
@@ -76,6 +78,15 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  setLogFormat(parsed.logFormat);
+  if (parsed.checkConfig !== undefined) {
+    const report = await checkConfig(parsed.checkConfig).catch((err: unknown) => {
+      if (err instanceof UsageError) usageError(err, false);
+      throw err;
+    });
+    process.stdout.write(`${report}\n`);
+    return;
+  }
   if (parsed.reset !== undefined) {
     const { control, client } = parsed.reset;
     const answer = await sendControl(control, { op: 'reset', export: parsed.reset.export, client }).catch((err: unknown) => ({ ok: false, error: (err as Error).message }));
@@ -99,8 +110,12 @@ async function main(): Promise<void> {
     throw err;
   });
   const mountPort = server.mountPort ?? server.nfsPort;
-  process.stdout.write(`union-nfsd ready nfs=${server.nfsPort} mount=${mountPort} portmap=${server.portmap}\n`);
-  process.stderr.write(`${mountHints(options, server.nfsPort, mountPort, server.portmap)}\n`);
+  process.stdout.write(`union-nfsd ready nfs=${server.nfsPort} mount=${mountPort} portmap=${server.portmap}` +
+    (server.metricsPort !== undefined ? ` metrics=${server.metricsPort}` : '') + '\n');
+  const hints = mountHints(options, server.nfsPort, mountPort, server.portmap);
+  // Every stderr line is a log record in JSON mode; for a person, the hints stand out as plain text.
+  if (parsed.logFormat === 'json') for (const line of hints.split('\n')) log.info(line);
+  else process.stderr.write(`${hints}\n`);
 
   let closing = false;
   const stop = (signal: string): void => {

@@ -4,6 +4,7 @@
  * the file and line. Keys are the command line's option names:
  *
  *   host: 0.0.0.0            # port, mount-port, portmap (true/false), busy-poll, control likewise
+ *   metrics: 127.0.0.1:9464  # or a port alone (on 127.0.0.1), as --metrics
  *   exports:
  *     - path: /base
  *       lower: [/srv/layers/app, /srv/layers/os]     # or "A:B", top-most first
@@ -31,13 +32,13 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ClientRuleError, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import {
-  checkExportPath, checkFsid, checkPerClient, checkWhiteout, UsageError,
+  checkExportPath, checkFsid, checkPerClient, checkWhiteout, METRICS_HOST, parseListen, UsageError,
   type ExportConfig, type ServerOptions,
 } from './config.js';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { FSID_MAX } from './vfs/identity.js';
 
-const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'exports'] as const;
+const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'exports'] as const;
 const EXPORT_KEYS = ['path', 'lower', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients', 'names'] as const;
 
 export type FileSettings = Omit<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'> &
@@ -90,6 +91,15 @@ export function parseConfig(text: string, file: string): FileSettings {
   const portmap = optional(top.get('portmap'), 'boolean', fail);
   const busyPollUs = optional(top.get('busy-poll'), 'number', fail);
   const control = optional(top.get('control'), 'string', fail);
+  const metricsNode = top.get('metrics');
+  const metrics = metricsNode === undefined ? undefined : (() => {
+    if (!isScalar(metricsNode) || (typeof metricsNode.value !== 'string' && typeof metricsNode.value !== 'number')) return fail(metricsNode, 'metrics wants PORT or HOST:PORT');
+    try {
+      return parseListen(String(metricsNode.value), 'metrics', METRICS_HOST);
+    } catch (err) {
+      return fail(metricsNode, (err as Error).message);
+    }
+  })();
   for (const [name, v, max] of [['port', port, 65535], ['mount-port', mountPort, 65535], ['busy-poll', busyPollUs, 1_000_000]] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) fail(top.get(name), `${name} wants an integer 0-${max}, got ${v}`);
   }
@@ -100,6 +110,7 @@ export function parseConfig(text: string, file: string): FileSettings {
     ...(mountPort !== undefined && { mountPort }),
     ...(portmap !== undefined && { portmap }),
     ...(control !== undefined && { control }),
+    ...(metrics !== undefined && { metrics }),
     busyPollUs: busyPollUs ?? DEFAULT_BUSY_POLL_US,
   };
 }

@@ -53,7 +53,16 @@ export interface ServerOptions {
   readonly busyPollUs: number;
   /** The control socket's path (src/control.ts); none by default. */
   readonly control?: string;
+  /** Where the Prometheus endpoint listens (src/metrics); off by default. */
+  readonly metrics?: Listen;
 }
+
+export interface Listen {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type LogFormat = 'text' | 'json';
 
 export const DEFAULTS = {
   exportPath: '/union',
@@ -77,6 +86,13 @@ With neither --lower nor --config, serves a small demo union that it creates its
   --config FILE      serve the exports of a configuration file (YAML; see the README)
                      instead of --lower ... --clients; SIGHUP rereads it
   --control PATH     listen for commands (--reset-client) on this Unix socket (mode 0600)
+  --metrics [HOST:]PORT
+                     serve Prometheus metrics at http://HOST:PORT/metrics (default host
+                     127.0.0.1; off unless given)
+  --log-format F     text (default) or json: one JSON object per line
+  --check-config FILE
+                     check a configuration file as a start would (layers, overlaps, client
+                     host names), print the exports it would serve, and exit
   --host ADDR        address to listen on (default ${DEFAULTS.host}; the demo: 127.0.0.1)
   --port N           NFS port, MOUNT answers here too (default ${DEFAULTS.port}, 0 = any)
   --mount-port N     an additional port for MOUNT
@@ -93,6 +109,9 @@ With neither --lower nor --config, serves a small demo union that it creates its
 
 Environment: UNION_NFSD_LOG=error|warn|info|debug (default info).`;
 
+/** Where the metrics endpoint listens unless a host is given: never the network by accident. */
+export const METRICS_HOST = '127.0.0.1';
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -105,6 +124,9 @@ export interface Parsed {
   readonly demo: boolean;
   /** --config FILE, whose exports and settings the caller loads (config-file.ts). */
   readonly config?: string;
+  /** --check-config FILE: check it and print what it would serve, serve nothing. */
+  readonly checkConfig?: string;
+  readonly logFormat: LogFormat;
   readonly options: ServerOptions;
   /** The listening settings given on the command line, which override a configuration file's. */
   readonly given: ReadonlySet<keyof ServerOptions>;
@@ -141,6 +163,9 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         clients: { type: 'string' },
         config: { type: 'string' },
         control: { type: 'string' },
+        metrics: { type: 'string' },
+        'log-format': { type: 'string' },
+        'check-config': { type: 'string' },
         'reset-client': { type: 'string' },
         'busy-poll': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -149,12 +174,22 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const logFormat = values['log-format'] ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format is text or json, got '${logFormat}'`);
+  if (values['check-config'] !== undefined) {
+    const extra = Object.keys(values).find((k) => !['check-config', 'log-format'].includes(k));
+    if (extra !== undefined) throw new UsageError(`--check-config checks a file and exits; --${extra} does not go with it`);
+    return {
+      help: false, demo: false, given: new Set(), logFormat, checkConfig: values['check-config'],
+      options: { exports: [], host: DEFAULTS.host, port: DEFAULTS.port, portmap: false, busyPollUs: DEFAULT_BUSY_POLL_US },
+    };
+  }
   if (values['reset-client'] !== undefined) {
     if (values.control === undefined || values.export === undefined) throw new UsageError('--reset-client needs --control (the server\'s socket) and --export (the export path)');
-    const extra = Object.keys(values).find((k) => !['reset-client', 'control', 'export'].includes(k));
+    const extra = Object.keys(values).find((k) => !['reset-client', 'control', 'export', 'log-format'].includes(k));
     if (extra !== undefined) throw new UsageError(`--reset-client sends a command; --${extra} does not go with it`);
     return {
-      help: false, demo: false, given: new Set(),
+      help: false, demo: false, given: new Set(), logFormat,
       reset: { control: values.control, export: checkExportPath(values.export, '--export'), client: values['reset-client'] },
       options: { exports: [], host: DEFAULTS.host, port: DEFAULTS.port, portmap: false, busyPollUs: DEFAULT_BUSY_POLL_US },
     };
@@ -193,9 +228,12 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (values['no-portmap'] !== undefined) given.add('portmap');
   if (values['busy-poll'] !== undefined) given.add('busyPollUs');
   if (values.control !== undefined) given.add('control');
+  const metrics = values.metrics === undefined ? undefined : parseListen(values.metrics, '--metrics', METRICS_HOST);
+  if (metrics !== undefined) given.add('metrics');
   return {
     help: values.help === true,
     demo,
+    logFormat,
     ...(values.config !== undefined && { config: values.config }),
     given,
     options: {
@@ -218,8 +256,22 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       portmap: values['no-portmap'] !== true,
       busyPollUs,
       ...(values.control !== undefined && { control: values.control }),
+      ...(metrics !== undefined && { metrics }),
     },
   };
+}
+
+/**
+ * A listening address: 'PORT' (on `defaultHost`), 'HOST:PORT', or '[IPV6]:PORT'. Port 0
+ * takes any free port (tests); the bound port is printed.
+ */
+export function parseListen(value: string, what: string, defaultHost: string): Listen {
+  const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d{1,5})$/.exec(value);
+  const n = Number(m?.[3]);
+  if (m === null || n > 65535) throw new UsageError(`${what} wants PORT, HOST:PORT or [IPV6]:PORT, got '${value}'`);
+  const host = m[1] ?? m[2] ?? defaultHost;
+  if (m[1] !== undefined && isIP(host) !== 6) throw new UsageError(`${what}: '${host}' in brackets is not an IPv6 address`);
+  return { host, port: n };
 }
 
 export function checkWhiteout(value: string, what: string): WhiteoutFormat {

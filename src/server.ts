@@ -1,6 +1,7 @@
 /**
  * Wiring: the exports (their unions and rules, src/exports/export-set.ts), three RPC programs,
- * the listeners, and the portmapper.
+ * the listeners, the portmapper, and, when asked, the metrics endpoint (src/metrics), which
+ * the RPC layer and the NFS program report to.
  *
  *   clients ──TCP/UDP──▶ RpcServer ──▶ Dispatcher ─┬─▶ NFS v3  ─┐  ExportTable   ┌▶ UnionFs /a
  *                        (port, --mount-port)      └─▶ MOUNT v3 ├─▶ (src/exports) ┼▶ UnionFs /b
@@ -15,9 +16,11 @@ import { child } from './log.js';
 import { createMountProgram } from './mount/program.js';
 import { nfs3Program } from './nfs3/program.js';
 import { mappingsFor, startPortmap, type PortmapHandle } from './portmap/start-portmap.js';
-import { BusyPoll, createRpcServer, Dispatcher } from './rpc/index.js';
+import { BusyPoll, createRpcServer, Dispatcher, DuplicateRequestCache } from './rpc/index.js';
 import { ExportSet } from './exports/export-set.js';
 import { listenControl, type ControlServer } from './control.js';
+import { ServerMetrics } from './metrics/metrics.js';
+import { listenMetrics, type MetricsEndpoint } from './metrics/endpoint.js';
 
 const log = child('server');
 
@@ -26,6 +29,8 @@ export interface RunningServer {
   readonly mountPort?: number;
   /** How clients find us: our own portmapper on 111, the system's rpcbind, or not at all. */
   readonly portmap: 'own' | 'rpcbind' | 'off';
+  /** The metrics endpoint's port, when --metrics was given. */
+  readonly metricsPort?: number;
   /** Serve these exports from now on (SIGHUP); listening settings stay as started. */
   reload(exports: readonly ExportConfig[]): Promise<void>;
   /** Discard one client's union of a per-client export (the reset command). */
@@ -41,18 +46,29 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await exports.close();
     throw err;
   }
-  const nfs = nfs3Program(() => exports.table());
+  const drc = new DuplicateRequestCache();
+  const metrics = o.metrics === undefined ? undefined : new ServerMetrics({ exports: () => exports.usage(), drcEntries: () => drc.size });
+  const nfs = nfs3Program(() => exports.table(), {}, metrics);
   const mount = createMountProgram({
     exports: {
       mnt: async (dir, call) => (await exports.table().mnt(dir, call.peer, call.cred)).fh,
       list: () => exports.table().list(),
     },
   });
-  const dispatcher = new Dispatcher().register(nfs).register(mount);
+  const dispatcher = new Dispatcher({ drc, ...(metrics !== undefined && { observer: metrics }) }).register(nfs).register(mount);
   const rpc = createRpcServer(dispatcher, { busyPoll: new BusyPoll(o.busyPollUs) });
   let portmap: PortmapHandle | undefined;
   let control: ControlServer | undefined;
+  let endpoint: MetricsEndpoint | undefined;
+  const closeAll = async (): Promise<void> => {
+    await endpoint?.close();
+    await control?.close();
+    await portmap?.close();
+    await rpc.close();
+    await exports.close();
+  };
   try {
+    if (metrics !== undefined && o.metrics !== undefined) endpoint = await listenMetrics(metrics.registry, o.metrics.host, o.metrics.port);
     if (o.control !== undefined) control = await listenControl(o.control, { reset: (path, client) => exports.reset(path, client) });
     const nfsPort = await rpc.listenTcp(o.host, o.port);
     await rpc.listenUdp(o.host, nfsPort);
@@ -81,23 +97,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       nfsPort,
       ...(mountPort !== undefined && { mountPort }),
       portmap: mode,
+      ...(endpoint !== undefined && { metricsPort: endpoint.port }),
       async reload(configs) {
         await exports.apply(configs);
         exports.describe();
       },
       reset: (exportPath, client) => exports.reset(exportPath, client),
-      async close() {
-        await control?.close();
-        await portmap?.close();
-        await rpc.close();
-        await exports.close();
-      },
+      close: closeAll,
     };
   } catch (err) {
-    await control?.close();
-    await portmap?.close();
-    await rpc.close();
-    await exports.close();
+    await closeAll();
     throw err;
   }
 }

@@ -57,10 +57,10 @@ export const ERRNO_TO_NFSSTAT3: ReadonlyMap<string, number> = new Map<string, nu
 const reportedUnexpected = new Set<string>();
 
 /**
- * The nfsstat3 for a failure thrown by the VFS. `where` names the caller (e.g. 'LOOKUP') in
- * the log lines of unexpected codes and bugs.
+ * The nfsstat3 for a failure thrown by the VFS. `where` names the caller (e.g. 'LOOKUP'), and
+ * `on` and `by` the export and the client, in the log lines of unexpected codes and bugs.
  */
-export function toNfsstat3(err: unknown, where = 'nfs3'): number {
+export function toNfsstat3(err: unknown, where = 'nfs3', on?: { readonly exportPath: string }, by?: { readonly peer: { readonly address: string } }): number {
   if (hasErrnoCode(err)) {
     const stat = ERRNO_TO_NFSSTAT3.get(err.code);
     if (stat !== undefined) return stat;
@@ -68,12 +68,14 @@ export function toNfsstat3(err: unknown, where = 'nfs3'): number {
       // Bounded: errno names are a small finite set, and hasErrnoCode checks their shape.
       reportedUnexpected.add(err.code);
       log.warn(`${where}: unexpected errno ${err.code} answered NFS3ERR_IO (reported once per code)`, {
+        procedure: where, export: on?.exportPath, client: by?.peer.address,
         error: err instanceof Error ? err.message : String(err),
       });
     }
     return NFS3ERR_IO;
   }
   log.error(`${where}: bug answered NFS3ERR_SERVERFAULT`, {
+    procedure: where, export: on?.exportPath, client: by?.peer.address,
     stack: err instanceof Error ? err.stack : String(err),
   });
   return NFS3ERR_SERVERFAULT;

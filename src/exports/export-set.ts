@@ -20,8 +20,26 @@ import { byPrecedence, ClientRuleError, describeRules, resolveClientRules, type 
 import { ExportTable, type Export } from './export-table.js';
 import { checkLayout } from './layout.js';
 import { openSource, type UnionSource } from './union-source.js';
+import type { UnionUsage } from '../vfs/index.js';
 
 const log = child('exports');
+
+/**
+ * Everything about `configs` that needs the machine, checked without changing anything: the
+ * directories' overlaps (layout.ts) and the client rules' host names. Resolves to each
+ * export's rules; throws UsageError naming the export.
+ */
+export async function checkExports(configs: readonly ExportConfig[]): Promise<ClientRule[][]> {
+  checkLayout(configs);
+  return Promise.all(configs.map((e) => resolveClientRules(e.clients).catch((err: unknown) => {
+    throw err instanceof ClientRuleError ? new UsageError(`${e.source}: export ${e.path}: clients: ${err.message}`) : err;
+  })));
+}
+
+/** How an export's upper is used, in words: 'read-only', 'read-write', 'a union per client'. */
+export function unionKind(c: ExportConfig): string {
+  return c.upper === undefined ? 'read-only' : c.upper.includes('{client}') ? 'a union per client' : 'read-write';
+}
 
 interface Served {
   readonly config: ExportConfig;
@@ -51,10 +69,7 @@ export class ExportSet {
   }
 
   private async applyNow(configs: readonly ExportConfig[]): Promise<void> {
-    checkLayout(configs);
-    const rules = await Promise.all(configs.map((e) => resolveClientRules(e.clients).catch((err: unknown) => {
-      throw err instanceof ClientRuleError ? new UsageError(`${e.source}: export ${e.path}: clients: ${err.message}`) : err;
-    })));
+    const rules = await checkExports(configs);
     const keep = new Map<string, Served>();
     const retire: Served[] = [];
     const wanted = new Map(configs.map((c) => [c.path, c]));
@@ -96,10 +111,25 @@ export class ExportSet {
   describe(): void {
     for (const e of this.current.exports) {
       const c = this.served.get(e.path)!.config;
-      const kind = c.upper === undefined ? 'read-only' : c.upper.includes('{client}') ? 'a union per client' : 'read-write';
-      log.info(`export ${e.path} (fsid ${e.fsid}, ${kind}, ${c.lowers.length} lower layer(s)) to ${describeRules(e.clients)}`);
+      log.info(`export ${e.path} (fsid ${e.fsid}, ${unionKind(c)}, ${c.lowers.length} lower layer(s)) to ${describeRules(e.clients)}`,
+        { export: e.path });
       if (c.defaultClients) log.info('no --clients given: only loopback clients are admitted, from source ports below 1024 (root or the kernel client); pass --clients in exports(5) syntax to admit others');
     }
+  }
+
+  /** Per export: its open unions and what they hold, summed (the metrics endpoint's gauges). */
+  usage(): { path: string; unions: number; usage: UnionUsage }[] {
+    return [...this.served.values()].map((s) => {
+      let unions = 0, nodes = 0, listingBytes = 0, identityRecords = 0;
+      for (const u of s.unions.opened()) {
+        const x = u.usage();
+        unions++;
+        nodes += x.nodes;
+        listingBytes += x.listingBytes;
+        identityRecords += x.identityRecords;
+      }
+      return { path: s.config.path, unions, usage: { nodes, listingBytes, identityRecords } };
+    });
   }
 
   /** The reset command: discard `client`'s union of the export at `path` (a per-client export). */

@@ -79,7 +79,7 @@ export class ExportTable {
       o = matchClient(exp.clients, peer.address)?.options ?? null;
       if (cache.size >= ADMISSION_CACHE_MAX) cache.clear();
       cache.set(peer.address, o);
-      if (o === null) log.warn(`refused ${peer.address}: no client rule of ${exp.path} admits it (logged once per address)`);
+      if (o === null) log.warn(`refused ${peer.address}: no client rule of ${exp.path} admits it (logged once per address)`, { client: peer.address, export: exp.path });
     }
     if (o === null) throw new FsError('EACCES', `${peer.address} is not a client of ${exp.path}`);
     if (o.secure && peer.port >= 1024) {
@@ -88,7 +88,7 @@ export class ExportTable {
         if (seen.size >= ADMISSION_CACHE_MAX) seen.clear();
         seen.add(peer.address);
         log.warn(`refused ${peer.address}:${peer.port}: ${exp.path} is 'secure' and the port is not below 1024 ` +
-          `(give the client's rule 'insecure' to admit it; logged once per address)`);
+          `(give the client's rule 'insecure' to admit it; logged once per address)`, { client: peer.address, export: exp.path });
       }
       throw new FsError('EPERM', 'insecure source port');
     }

@@ -31,6 +31,8 @@ export interface UnionSource {
   open(address: string): Promise<UnionFs>;
   /** Discards one client's union (per-client) or fails (ENOTSUP): the reset command. */
   reset(client: string): Promise<void>;
+  /** The unions open now. */
+  opened(): Iterable<UnionFs>;
   close(): Promise<void>;
 }
 
@@ -69,6 +71,7 @@ export function oneUnion(u: UnionFs, path: string): UnionSource {
     peek: () => u,
     open: () => Promise.resolve(u),
     reset: () => Promise.reject(Object.assign(new Error(`${path} has one union for all its clients; only an export with ${CLIENT_PLACEHOLDER} in its upper resets per client`), { code: 'ENOTSUP' })),
+    opened: () => [u],
     close: () => u.close(),
   };
 }
@@ -157,6 +160,10 @@ class PerClientUnions implements UnionSource {
     fs.rmSync(upper, { recursive: true, force: true });
     fs.rmSync(workdir, { recursive: true, force: true });
     log.info(`export ${this.e.path}: client ${name} reset to the base (upper ${upper} discarded)`);
+  }
+
+  opened(): Iterable<UnionFs> {
+    return this.open_.values();
   }
 
   async close(): Promise<void> {

@@ -88,7 +88,7 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
     mounts.delete(key);
     mounts.set(key, { host, dir: Buffer.from(dir) });
     while (mounts.size > maxMounts) mounts.delete(mounts.keys().next().value as string);
-    log.info(`MNT ${dir.toString()} by ${host}:${call.peer.port}`);
+    log.info(`MNT ${dir.toString()} by ${host}:${call.peer.port}`, { client: host, export: dir.toString() });
     reply.enum(mountstat3.MNT3_OK).opaque(fh).uint32(authFlavors.length);
     for (const f of authFlavors) reply.int32(f);
   };
@@ -102,12 +102,19 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
   const umnt = (call: RpcCall): void => {
     const dir = normalize(call.args.string(MNTPATHLEN));
     call.args.done();
-    mounts.delete(`${call.peer.address}\0${dir.toString('latin1')}`);
+    // Logged only for a mount DUMP knew of: a client cannot fill the log with unmounts.
+    if (mounts.delete(`${call.peer.address}\0${dir.toString('latin1')}`)) {
+      log.info(`UMNT ${dir.toString()} by ${call.peer.address}:${call.peer.port}`, { client: call.peer.address, export: dir.toString() });
+    }
   };
 
   const umntall = (call: RpcCall): void => {
     call.args.done();
-    for (const [k, m] of mounts) if (m.host === call.peer.address) mounts.delete(k);
+    for (const [k, m] of mounts) {
+      if (m.host !== call.peer.address) continue;
+      mounts.delete(k);
+      log.info(`UMNTALL: ${m.dir.toString()} unmounted by ${m.host}:${call.peer.port}`, { client: m.host, export: m.dir.toString() });
+    }
   };
 
   const exports = (call: RpcCall, reply: XdrWriter): void => {
@@ -126,6 +133,7 @@ export function createMountProgram(o: MountOptions): ProgramVersion {
     vers: MOUNT_V3,
     name: 'mount',
     procedures: [(call) => call.args.done(), mnt, dump, umnt, umntall, exports],
+    procedureNames: ['null', 'mnt', 'dump', 'umnt', 'umntall', 'export'],
   };
 }
 

@@ -94,3 +94,7 @@ export const NFS3_MAXIO = 1024 * 1024;
 export const NFS3_NAME_MAX = 255;
 /** Longest symlink target accepted (Linux PATH_MAX less the NUL). */
 export const NFS3_PATH_MAX = 4095;
+
+/** Procedure names by number, lower case ('getattr'), for logs and metrics. */
+export const NFSPROC3_NAMES: readonly string[] = Object.entries(NFSPROC3)
+  .sort((a, b) => a[1] - b[1]).map(([name]) => name.toLowerCase());

@@ -41,6 +41,8 @@ export interface Nfs3Options {
 
 export interface Nfs3Context {
   readonly fs: UnionFs;
+  /** The path clients mount this union by, for log lines. */
+  readonly exportPath: string;
   /** The union has no upper layer, or the caller's client rule is `ro`: changes are NFS3ERR_ROFS. */
   readonly readOnly: boolean;
   readonly maxIo: number;
@@ -67,9 +69,10 @@ export function maxDirBytesFor(ctx: Nfs3Context, call: RpcCall): number {
 }
 
 /** The context of one export, as a client whose rule is `ro` (readOnly) or `rw` sees it. */
-export function makeContext(fs: UnionFs, o: Nfs3Options, readBuffers: BufferPool, readOnly: boolean): Nfs3Context {
+export function makeContext(fs: UnionFs, exportPath: string, o: Nfs3Options, readBuffers: BufferPool, readOnly: boolean): Nfs3Context {
   return {
     fs,
+    exportPath,
     readOnly: readOnly || fs.readOnly,
     maxIo: o.maxIo ?? NFS3_MAXIO,
     dtpref: o.dtpref ?? 64 * 1024,

@@ -5,6 +5,7 @@
  * the change, and map a failure through the one errno table. The procedures keep their own
  * argument decoding and reply shapes.
  */
+import type { RpcCall } from '../rpc/types.js';
 import type { Attr, NodeId } from '../vfs/types.js';
 import { toNfsstat3 } from '../errors/nfsstat.js';
 import { NFS3_OK, NFS3ERR_ROFS } from './constants.js';
@@ -21,7 +22,7 @@ export interface EntryChange<T> {
 
 /** `argStatus` is a procedure's own verdict on its other arguments (NFS3_OK when they are fine). */
 export async function changeEntry<T>(
-  ctx: Nfs3Context, proc: string, dirFh: Buffer, name: Buffer,
+  ctx: Nfs3Context, call: RpcCall, proc: string, dirFh: Buffer, name: Buffer,
   change: (dir: NodeId) => Promise<T>, argStatus: number = NFS3_OK,
 ): Promise<EntryChange<T>> {
   const fs = ctx.fs;
@@ -34,6 +35,6 @@ export async function changeEntry<T>(
     if (status !== NFS3_OK) return { status, dir, pre };
     return { status, dir, pre, result: await change(dir) };
   } catch (err) {
-    return { status: toNfsstat3(err, proc), dir, pre };
+    return { status: toNfsstat3(err, proc, ctx, call), dir, pre };
   }
 }

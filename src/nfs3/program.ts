@@ -21,7 +21,8 @@ import { BufferPool } from '../rpc/buffer-pool.js';
 import { toNfsstat3 } from '../errors/nfsstat.js';
 import type { Export, ExportTable } from '../exports/export-table.js';
 import { squash } from '../exports/squash.js';
-import { NFS_PROGRAM, NFS_V3, NFS3_MAXIO, NFSPROC3 } from './constants.js';
+import { NFS_PROGRAM, NFS_V3, NFS3_MAXIO, NFSPROC3, NFSPROC3_NAMES } from './constants.js';
+import { observeReply, type Nfs3Observer } from './observer.js';
 import { FAILURE_ATTR_SLOTS, makeContext, type Nfs3Context, type Nfs3Options } from './context.js';
 import { readFh } from './structs/fh.js';
 import { null3 } from './procedures/null.js';
@@ -63,43 +64,55 @@ export const NFS3_NON_IDEMPOTENT: ReadonlySet<number> = new Set<number>([
   NFSPROC3.REMOVE, NFSPROC3.RMDIR, NFSPROC3.RENAME, NFSPROC3.LINK,
 ]);
 
-export function nfs3Program(exports: ExportTable | (() => ExportTable), opts: Nfs3Options = {}): ProgramVersion {
+/**
+ * `observer`, when given, is told of every answered call (src/nfs3/observer.ts); without one
+ * the procedures run with nothing in between.
+ */
+export function nfs3Program(exports: ExportTable | (() => ExportTable), opts: Nfs3Options = {}, observer?: Nfs3Observer): ProgramVersion {
   const table = typeof exports === 'function' ? exports : () => exports;
   // One READ buffer pool for every union; two contexts per union, for `rw` and `ro` clients.
   const pool = opts.readBuffers ?? new BufferPool({ maxSize: opts.maxIo ?? NFS3_MAXIO, maxFreeBytes: opts.readBufferBytes ?? 16 * 1024 * 1024 });
   const contexts = new WeakMap<UnionFs, { rw: Nfs3Context; ro: Nfs3Context }>();
-  const contextOf = (fs: UnionFs, rw: boolean): Nfs3Context => {
+  const contextOf = (fs: UnionFs, exp: Export, rw: boolean): Nfs3Context => {
     let c = contexts.get(fs);
-    if (c === undefined) contexts.set(fs, c = { rw: makeContext(fs, opts, pool, false), ro: makeContext(fs, opts, pool, true) });
+    if (c === undefined) contexts.set(fs, c = { rw: makeContext(fs, exp.path, opts, pool, false), ro: makeContext(fs, exp.path, opts, pool, true) });
     return rw ? c.rw : c.ro;
   };
   // One closure per procedure per program, made once here: none per call.
   const procedures: Procedure[] = NFS3_HANDLERS.map((h, proc): Procedure => {
     if (h === undefined) return null3;
+    const handle = observer === undefined ? h : observed(h, proc, observer);
     return (call, reply) => {
       const r = call.args;
       const at = r.offset;
       // An undecodable handle throws XdrError here: GARBAGE_ARGS, as from the procedure.
       const fh = readFh(r);
       r.seek(at);
-      let exp: Export;
+      let exp: Export | undefined;
       let o: ClientOptions;
       try {
         const t = table();
         exp = t.route(fh);
         o = t.admit(exp, call.peer);
       } catch (err) {
-        refuse(reply, proc, toNfsstat3(err, 'nfs3 admission'));
+        const status = toNfsstat3(err, 'nfs3 admission');
+        refuse(reply, proc, status);
+        observer?.answered(exp?.path, call.peer.address, proc, status, 0, 0);
         return;
       }
       const cred = squash(o, call.cred);
       const as = cred === call.cred ? call : { ...call, cred };
       const fs = exp.unions.peek(call.peer.address);
-      if (fs !== undefined) return h(contextOf(fs, o.rw), as, reply);
+      if (fs !== undefined) return handle(contextOf(fs, exp, o.rw), as, reply);
       // A per-client union not open yet (its client's first call since the server started).
-      return exp.unions.open(call.peer.address).then(
-        (opened) => h(contextOf(opened, o.rw), as, reply),
-        (err: unknown) => refuse(reply, proc, toNfsstat3(err, 'nfs3 union open')),
+      const e = exp;
+      return e.unions.open(call.peer.address).then(
+        (opened) => handle(contextOf(opened, e, o.rw), as, reply),
+        (err: unknown) => {
+          const status = toNfsstat3(err, 'nfs3 union open', { exportPath: e.path }, call);
+          refuse(reply, proc, status);
+          observer?.answered(e.path, call.peer.address, proc, status, 0, 0);
+        },
       );
     };
   });
@@ -109,6 +122,18 @@ export function nfs3Program(exports: ExportTable | (() => ExportTable), opts: Nf
     name: 'nfs',
     procedures,
     nonIdempotent: NFS3_NON_IDEMPOTENT,
+    procedureNames: NFSPROC3_NAMES,
+  };
+}
+
+/** A handler that reports its answer to `observer` once the reply is encoded. */
+function observed(h: Handler, proc: number, observer: Nfs3Observer): Handler {
+  return (ctx, call, reply) => {
+    const at = reply.length;
+    const done = (): void => observeReply(observer, ctx.exportPath, call.peer.address, proc, reply, at);
+    const r = h(ctx, call, reply);
+    if (r === undefined) return done();
+    return r.then(done);
   };
 }
 

@@ -9,6 +9,7 @@ import { child } from '../log.js';
 import { authenticate } from './auth.js';
 import type { CallCompletion } from './completion.js';
 import { DuplicateRequestCache } from './drc.js';
+import type { RpcObserver, RpcRejection } from './observer.js';
 import {
   accept_stat,
   decodeCallBody,
@@ -34,15 +35,19 @@ export type DispatchResult = Buffer[] | null | typeof DISCONNECT;
 export interface DispatcherOptions {
   /** Duplicate request cache for ProgramVersion.nonIdempotent procedures; one is made if omitted. */
   drc?: DuplicateRequestCache;
+  /** Told of every call, rejection and retransmit (src/metrics); none by default. */
+  observer?: RpcObserver;
 }
 
 export class Dispatcher {
   /** prog -> vers -> ProgramVersion */
   private readonly programs = new Map<number, Map<number, ProgramVersion>>();
   readonly drc: DuplicateRequestCache;
+  readonly observer: RpcObserver | undefined;
 
   constructor(o: DispatcherOptions = {}) {
     this.drc = o.drc ?? new DuplicateRequestCache();
+    this.observer = o.observer;
   }
 
   register(pv: ProgramVersion): this {
@@ -76,20 +81,27 @@ export class Dispatcher {
     let header;
     try {
       const rpcvers = decodeRpcVersion(r);
-      if (rpcvers !== RPC_VERSION) return encodeRpcMismatch(new XdrWriter(24), xid).toBuffers();
+      if (rpcvers !== RPC_VERSION) {
+        this.observer?.rejected('rpc_mismatch');
+        return encodeRpcMismatch(new XdrWriter(24), xid).toBuffers();
+      }
       header = decodeCallBody(r, xid, rpcvers);
     } catch (e) {
       if (e instanceof XdrError) {
         if (log.isDebugEnabled()) log.debug(`undecodable call header from ${peer.address}:${peer.port}: ${e.message}`);
+        this.observer?.dropped('malformed_header');
         return DISCONNECT;
       }
       throw e;
     }
     const cred = authenticate(header.cred);
-    if (typeof cred === 'number') return encodeAuthError(new XdrWriter(24), xid, cred).toBuffers();
+    if (typeof cred === 'number') {
+      this.observer?.rejected('auth_error');
+      return encodeAuthError(new XdrWriter(24), xid, cred).toBuffers();
+    }
 
     const versions = this.programs.get(header.prog);
-    if (!versions) return reject(xid, accept_stat.PROG_UNAVAIL);
+    if (!versions) return this.reject(xid, accept_stat.PROG_UNAVAIL);
     const pv = versions.get(header.vers);
     if (!pv) {
       let low = Infinity;
@@ -98,25 +110,43 @@ export class Dispatcher {
         low = Math.min(low, v);
         high = Math.max(high, v);
       }
+      this.observer?.rejected('prog_mismatch');
       return encodeAcceptedReply(new XdrWriter(32), xid, accept_stat.PROG_MISMATCH, { low, high }).toBuffers();
     }
     const procedure = pv.procedures[header.proc];
-    if (!procedure) return reject(xid, accept_stat.PROC_UNAVAIL);
+    if (!procedure) return this.reject(xid, accept_stat.PROC_UNAVAIL);
 
     if (log.isDebugEnabled()) log.debug(`${pv.name} v${pv.vers} proc ${header.proc} xid ${xid >>> 0} from ${peer.address}:${peer.port} uid ${cred.uid}`);
     const call: RpcCall = completion
       ? { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer, afterReply: (fn) => completion.add(fn) }
       : { xid, prog: header.prog, vers: header.vers, proc: header.proc, cred, args: r, peer };
-    if (!pv.nonIdempotent?.has(header.proc)) return this.run(pv, call);
+    const obs = this.observer;
+    if (obs === undefined) return this.answer(pv, call);
+    obs.callStarted();
+    const t0 = performance.now();
+    const result = await this.answer(pv, call);
+    obs.callFinished(pv, call.proc, (performance.now() - t0) / 1000);
+    return result;
+  }
 
-    const key = DuplicateRequestCache.key(peer.address, peer.port, xid, header.prog, header.vers, header.proc);
+  /** Runs the call, or answers a retransmit of a non-idempotent one from the duplicate request cache. */
+  private answer(pv: ProgramVersion, call: RpcCall): DispatchResult | Promise<DispatchResult> {
+    if (!pv.nonIdempotent?.has(call.proc)) return this.run(pv, call);
+    const key = DuplicateRequestCache.key(call.peer.address, call.peer.port, call.xid, call.prog, call.vers, call.proc);
     const seen = this.drc.begin(key);
-    if (seen.state === 'done') return [seen.reply];
-    if (seen.state === 'in-progress') return null;
-    const reply = await this.run(pv, call);
-    // Copied into memory of its own: never a pool slab, never a buffer lent by the procedure.
-    this.drc.complete(key, reply);
-    return reply;
+    if (seen.state === 'done') {
+      this.observer?.retransmit('replayed');
+      return [seen.reply];
+    }
+    if (seen.state === 'in-progress') {
+      this.observer?.retransmit('dropped');
+      return null;
+    }
+    return this.run(pv, call).then((reply) => {
+      // Copied into memory of its own: never a pool slab, never a buffer lent by the procedure.
+      this.drc.complete(key, reply);
+      return reply;
+    });
   }
 
   private async run(pv: ProgramVersion, call: RpcCall): Promise<Buffer[]> {
@@ -128,14 +158,28 @@ export class Dispatcher {
     } catch (e) {
       if (e instanceof XdrError) {
         if (log.isDebugEnabled()) log.debug(`${pv.name} proc ${call.proc}: garbage args from ${call.peer.address}: ${e.message}`);
-        return reject(call.xid, accept_stat.GARBAGE_ARGS);
+        return this.reject(call.xid, accept_stat.GARBAGE_ARGS);
       }
-      log.error(`${pv.name} v${pv.vers} proc ${call.proc} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      return reject(call.xid, accept_stat.SYSTEM_ERR);
+      log.error(`${pv.name} v${pv.vers} ${procedureName(pv, call.proc)} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        { procedure: procedureName(pv, call.proc), client: call.peer.address });
+      return this.reject(call.xid, accept_stat.SYSTEM_ERR);
     }
+  }
+
+  private reject(xid: number, stat: AcceptStat): Buffer[] {
+    this.observer?.rejected(REJECTIONS[stat] as RpcRejection);
+    return encodeAcceptedReply(new XdrWriter(24), xid, stat).toBuffers();
   }
 }
 
-function reject(xid: number, stat: AcceptStat): Buffer[] {
-  return encodeAcceptedReply(new XdrWriter(24), xid, stat).toBuffers();
+const REJECTIONS: Partial<Record<AcceptStat, RpcRejection>> = {
+  [accept_stat.PROG_UNAVAIL]: 'prog_unavail',
+  [accept_stat.PROC_UNAVAIL]: 'proc_unavail',
+  [accept_stat.GARBAGE_ARGS]: 'garbage_args',
+  [accept_stat.SYSTEM_ERR]: 'system_err',
+};
+
+/** A procedure's name for logs and metrics ('getattr'), or its number when the program names none. */
+export function procedureName(pv: ProgramVersion, proc: number): string {
+  return pv.procedureNames?.[proc] ?? String(proc);
 }

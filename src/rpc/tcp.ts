@@ -55,6 +55,8 @@ interface Queued {
 function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSize: number, maxInFlight: number, maxFree: number,
   afterFlush: (() => void) | undefined): void {
   const peer: Peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
+  const observer = dispatcher.observer;
+  observer?.connectionOpened();
   let inFlight = 0;
   const queue: Queued[] = [];
   /** Calls whose reply has been handed to the socket and whose write has not completed. */
@@ -119,7 +121,8 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
     try {
       decoder.push(chunk);
     } catch (e) {
-      log.warn(`closing connection from ${peer.address}:${peer.port}: ${(e as Error).message}`);
+      log.warn(`closing connection from ${peer.address}:${peer.port}: ${(e as Error).message}`, { client: peer.address });
+      observer?.dropped('record_too_large');
       socket.destroy();
       return;
     }
@@ -131,6 +134,7 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
   });
   // The handle is closed: the kernel will not read any pending write's buffers any more.
   socket.on('close', () => {
+    observer?.connectionClosed();
     for (const c of [...writing]) finish(c);
     queue.length = 0;
   });

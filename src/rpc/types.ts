@@ -51,4 +51,6 @@ export interface ProgramVersion {
   readonly procedures: readonly (Procedure | undefined)[];
   /** Procedure numbers whose retransmits must not run twice (RFC 1813 §4.5): answered from the duplicate request cache. */
   readonly nonIdempotent?: ReadonlySet<number>;
+  /** Procedure names by number, lower case as the RFCs' procedure names ('getattr'): for logs and metrics. */
+  readonly procedureNames?: readonly string[];
 }

@@ -38,7 +38,8 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
       let length = 0;
       for (const b of reply) length += b.length;
       if (length > maxReplySize) {
-        log.warn(`UDP reply of ${length} bytes to ${rinfo.address}:${rinfo.port} exceeds ${maxReplySize}; answering SYSTEM_ERR`);
+        log.warn(`UDP reply of ${length} bytes to ${rinfo.address}:${rinfo.port} exceeds ${maxReplySize}; answering SYSTEM_ERR`, { client: rinfo.address });
+        dispatcher.observer?.dropped('udp_reply_too_large');
         reply = encodeAcceptedReply(new XdrWriter(24), msg.readUInt32BE(0), accept_stat.SYSTEM_ERR).toBuffers();
         c.run();
       }

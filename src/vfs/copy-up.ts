@@ -28,6 +28,7 @@ import { FileType } from './types.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev, writeOpaque } from './whiteout.js';
 import { lstatQuiet, single } from './namei.js';
+import { vfsCounters } from './stats.js';
 
 const log = child('vfs');
 
@@ -45,14 +46,26 @@ export function copyUp(u: Union, n: Node, opts?: { noData?: boolean }): Promise<
   if (n.layer === 0) return Promise.resolve();
   const inflight = u.copyUps.get(n.id);
   if (inflight !== undefined) return inflight;
-  const p = doCopyUp(u, n, opts?.noData === true).finally(() => u.copyUps.delete(n.id));
+  const t0 = performance.now();
+  const p = doCopyUp(u, n, opts?.noData === true).then(
+    (bytes) => {
+      vfsCounters.copyUps++;
+      vfsCounters.copyUpBytes += bytes;
+      vfsCounters.copyUpSeconds += (performance.now() - t0) / 1000;
+    },
+    (err: unknown) => {
+      vfsCounters.copyUpFailures++;
+      throw err;
+    },
+  ).finally(() => u.copyUps.delete(n.id));
   u.copyUps.set(n.id, p);
   return p;
 }
 
-async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
+/** Resolves to the bytes of file data copied (0 for all but a regular file's copy with data). */
+async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<number> {
   if (n.id !== 1) await copyUp(u, u.node(n.parent));
-  if (n.layer === 0) return;
+  if (n.layer === 0) return 0;
   const src = u.path(n); // lower paths never change: safe across awaits
   const st = fs.lstatSync(src, { bigint: true });
   const tmp = pathBuf(u.tmpName());
@@ -113,6 +126,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   n.attr = null;
   u.listingTouch(n.parent, n.name);
   u.fds.drop(n.id);
+  return n.type === FileType.REG && !noData ? Number(st.size) : 0;
 }
 
 /** The nlink offset kept next to an index entry (`<entry>.n`, decimal). */

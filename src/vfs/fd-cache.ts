@@ -16,6 +16,7 @@
  * ASYNC_AFTER_SLOW_MS before trying again: on a cold disk, at most one blocking call per period.
  */
 import * as fs from 'node:fs';
+import { vfsCounters } from './stats.js';
 
 const SYNC_READ_MAX = 1024 * 1024;
 const SYNC_WRITE_MAX = 64 * 1024;
@@ -69,6 +70,7 @@ export class FdCache {
     let e = this.map.get(id);
     if (e !== undefined && needWrite && !e.writable) { this.drop(id); e = undefined; }
     if (e === undefined) {
+      vfsCounters.fdMisses++;
       const o = open();
       this.budget.open++;
       e = { fd: o.fd, writable: o.writable, busy: 0, dead: false };
@@ -77,6 +79,7 @@ export class FdCache {
         for (const k of this.map.keys()) { if (k !== id) { this.drop(k); break; } }
       }
     } else {
+      vfsCounters.fdHits++;
       this.map.delete(id);
       this.map.set(id, e);
     }

@@ -15,6 +15,8 @@ import { stateHome } from '../state-dir.js';
 export type { UnionOptions } from './union.js';
 export type { WhiteoutFormat } from './whiteout.js';
 export { HANDLE_LEN } from './identity.js';
+export { vfsCounters, type UnionUsage } from './stats.js';
+export { PROCESS_FDS } from './fd-cache.js';
 export * from './types.js';
 
 /** The state directory for a set of options (see store.ts for its contents). */

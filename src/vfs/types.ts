@@ -3,6 +3,7 @@
  * are thrown as FsError with an errno code (src/errors maps them to nfsstat3 in one table), and
  * nothing here knows about XDR, layers on the wire, whiteout names or the work directory.
  */
+import type { UnionUsage } from './stats.js';
 
 /** Object identity: the NFS fileid, constant for the object's life (over copy-up, rename and restart). */
 export type NodeId = number;
@@ -119,6 +120,9 @@ export interface UnionFs {
   rmdir(dir: NodeId, name: Buffer, cred: Cred): Promise<void>;
   rename(fromDir: NodeId, fromName: Buffer, toDir: NodeId, toName: Buffer, cred: Cred): Promise<void>;
   link(id: NodeId, dir: NodeId, name: Buffer, cred: Cred): Promise<void>;
+
+  /** What this union holds in memory and in its identity store (for metrics). */
+  usage(): UnionUsage;
 
   close(): Promise<void>;
 }

@@ -19,6 +19,7 @@ import {
   type SetAttr, type UnionFs,
 } from './types.js';
 import { Layers } from './layers.js';
+import { vfsCounters, type UnionUsage } from './stats.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
 import { lowerFacts, scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
 import { IdentityStore, keyEq, type IdRecord, type Key } from './store.js';
@@ -138,7 +139,13 @@ export class Union implements UnionFs {
 
   /** The live node of id, rebuilt from the identity store if it was evicted (ESTALE: gone). */
   node(id: NodeId): Node {
-    return this.nodes.get(id) ?? this.resolveId(id, 0);
+    const n = this.nodes.get(id);
+    if (n !== undefined) {
+      vfsCounters.nodeHits++;
+      return n;
+    }
+    vfsCounters.nodeMisses++;
+    return this.resolveId(id, 0);
   }
 
   dirNode(id: NodeId): Node {
@@ -550,8 +557,11 @@ export class Union implements UnionFs {
   listing(d: Node): Listing {
     let l = this.listings.get(d.id);
     if (l === undefined) {
+      vfsCounters.listingMisses++;
       l = this.build(d);
       this.listings.set(d.id, l);
+    } else {
+      vfsCounters.listingHits++;
     }
     return l;
   }
@@ -734,6 +744,10 @@ export class Union implements UnionFs {
       this.store.flush();
       this.evictNodes();
     }
+  }
+
+  usage(): UnionUsage {
+    return { nodes: this.nodes.size, listingBytes: this.listings.size.bytes, identityRecords: this.store.size };
   }
 
   async close(): Promise<void> {

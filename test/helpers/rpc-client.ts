@@ -19,6 +19,8 @@ export interface RpcReply {
 export interface RpcClientOptions {
   cred?: OpaqueAuth;
   timeoutMs?: number;
+  /** TCP only: the source address (any 127.0.0.0/8 address works on loopback). */
+  localAddress?: string;
 }
 
 type Args = Buffer | ((w: XdrWriter) => void) | undefined;
@@ -42,7 +44,7 @@ export class RpcClient {
 
   static async connect(transport: 'tcp' | 'udp', host: string, port: number, o: RpcClientOptions = {}): Promise<RpcClient> {
     if (transport === 'tcp') {
-      const socket = net.connect({ host, port });
+      const socket = net.connect({ host, port, ...(o.localAddress !== undefined && { localAddress: o.localAddress }) });
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
         socket.once('error', reject);

@@ -296,5 +296,9 @@ export class FakeFs implements UnionFs {
     this.touch(d);
   }
 
+  usage(): { nodes: number; listingBytes: number; identityRecords: number } {
+    return { nodes: 0, listingBytes: 0, identityRecords: 0 };
+  }
+
   async close(): Promise<void> {}
 }

@@ -134,6 +134,22 @@ export class XdrWriter {
     return this;
   }
 
+  /**
+   * The 4-byte word already written at absolute position `at` (numbered as `length` and
+   * `reserve` number them), wherever it now lies: a reader of its own reply, e.g. a status
+   * counted after the reply was encoded.
+   */
+  uint32At(at: number): number {
+    if (at < 0 || at + 4 > this.length) throw new RangeError(`XdrWriter.uint32At(${at}) outside the ${this.length} bytes written`);
+    if (at >= this.bufStart) return this.buf.readUInt32BE(at - this.bufStart);
+    let start = 0;
+    for (const c of this.chunks) {
+      if (at + 4 <= start + c.length) return c.readUInt32BE(at - start);
+      start += c.length;
+    }
+    throw new RangeError(`XdrWriter.uint32At(${at}) spans two segments`);
+  }
+
   /** The encoded bytes as a list of buffers (zero-copy for spliced data). */
   toBuffers(): Buffer[] {
     this.flushChunk();

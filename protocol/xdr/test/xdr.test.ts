@@ -226,6 +226,19 @@ test('patchUint32 across an opaqueRef is refused', (t) => {
   t.deepEqual(w.toBuffer(), hex('00 00 00 00  00 00 00 04  64 61 74 61  00 00 00 09'));
 });
 
+test('uint32At reads back a word before and after an opaqueRef', (t) => {
+  const w = new XdrWriter(8);
+  w.uint32(7).uint32(8).opaqueRef(Buffer.from('abcde')).uint32(9);
+  t.is(w.uint32At(0), 7);
+  t.is(w.uint32At(4), 8);
+  t.is(w.uint32At(8), 5); // the opaque's length
+  t.is(w.uint32At(20), 9); // after 5 data bytes and 3 of padding
+  t.throws(() => w.uint32At(24), { instanceOf: RangeError });
+  t.throws(() => w.uint32At(-4), { instanceOf: RangeError });
+  w.toBuffers();
+  t.is(w.uint32At(20), 9); // flushed: still found
+});
+
 test('opaqueRef keeps the caller buffer by reference (no copy)', (t) => {
   const data = Buffer.alloc(1 << 20, 7);
   const w = new XdrWriter();

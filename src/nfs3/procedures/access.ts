@@ -47,7 +47,7 @@ export function access3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
       granted &= ~WRITE_BITS;
     }
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'ACCESS'));
+    reply.uint32(toNfsstat3(err, 'ACCESS', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, id));
     return;
   }

@@ -42,7 +42,7 @@ export async function commit3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
       status = NFS3_OK;
     }
   } catch (err) {
-    status = toNfsstat3(err, 'COMMIT');
+    status = toNfsstat3(err, 'COMMIT', ctx, call);
   }
   reply.uint32(status);
   writeWcc(reply, pre, status === NFS3ERR_ROFS ? pre : tryGetattr(fs, id));

@@ -43,6 +43,6 @@ export async function create3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
   else if (mode === GUARDED) how = { mode: 'guarded', attr: readSattr3(r) };
   else if (mode === EXCLUSIVE) how = { mode: 'exclusive', verifier: r.opaqueFixed(NFS3_CREATEVERFSIZE) };
   else throw new XdrError(`createmode3 out of range: ${mode}`);
-  const { status, dir, pre, result } = await changeEntry(ctx, 'CREATE', dirFh, name, (dir) => ctx.fs.create(dir, name, how, call.cred));
+  const { status, dir, pre, result } = await changeEntry(ctx, call, 'CREATE', dirFh, name, (dir) => ctx.fs.create(dir, name, how, call.cred));
   writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

@@ -42,7 +42,7 @@ export function fsinfo3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
   try {
     attr = fs.getattr(fs.resolve(fh));
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'FSINFO'));
+    reply.uint32(toNfsstat3(err, 'FSINFO', ctx, call));
     reply.uint32(0);
     return;
   }

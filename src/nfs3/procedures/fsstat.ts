@@ -36,7 +36,7 @@ export function fsstat3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
     id = fs.resolve(fh);
     st = fs.fsstat(id);
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'FSSTAT'));
+    reply.uint32(toNfsstat3(err, 'FSSTAT', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, id));
     return;
   }

@@ -25,7 +25,7 @@ export function getattr3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): voi
   try {
     attr = ctx.fs.getattr(ctx.fs.resolve(fh));
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'GETATTR'));
+    reply.uint32(toNfsstat3(err, 'GETATTR', ctx, call));
     return;
   }
   reply.uint32(NFS3_OK);

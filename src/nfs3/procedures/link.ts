@@ -38,7 +38,7 @@ export async function link3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): 
     status = ctx.readOnly ? NFS3ERR_ROFS : checkFilename(name);
     if (status === NFS3_OK) await fs.link(file, dir, name, call.cred);
   } catch (err) {
-    status = toNfsstat3(err, 'LINK');
+    status = toNfsstat3(err, 'LINK', ctx, call);
   }
   const fileAttr = tryGetattr(fs, file);
   const dirPost = tryGetattr(fs, dir);

@@ -46,7 +46,7 @@ export function lookup3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
     obj = fs.lookup(dir, name, call.cred);
     fh = fs.handleOf(obj);
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'LOOKUP'));
+    reply.uint32(toNfsstat3(err, 'LOOKUP', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, dir));
     return;
   }

@@ -27,6 +27,6 @@ export async function mkdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
   const dirFh = readFh(r);
   const name = readFilename(r);
   const attr = readSattr3(r);
-  const { status, dir, pre, result } = await changeEntry(ctx, 'MKDIR', dirFh, name, (dir) => ctx.fs.mkdir(dir, name, attr, call.cred));
+  const { status, dir, pre, result } = await changeEntry(ctx, call, 'MKDIR', dirFh, name, (dir) => ctx.fs.mkdir(dir, name, attr, call.cred));
   writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

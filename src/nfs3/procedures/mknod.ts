@@ -57,7 +57,7 @@ export async function mknod3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     attr = readSattr3(r);
     typeOk = true;
   }
-  const { status, dir, pre, result } = await changeEntry(ctx, 'MKNOD', dirFh, name,
+  const { status, dir, pre, result } = await changeEntry(ctx, call, 'MKNOD', dirFh, name,
     (dir) => ctx.fs.mknod(dir, name, type as FileType, attr, { major, minor }, call.cred), typeOk ? NFS3_OK : NFS3ERR_BADTYPE);
   writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

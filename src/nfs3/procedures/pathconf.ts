@@ -34,7 +34,7 @@ export function pathconf3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): vo
   try {
     attr = fs.getattr(fs.resolve(fh));
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'PATHCONF'));
+    reply.uint32(toNfsstat3(err, 'PATHCONF', ctx, call));
     reply.uint32(0);
     return;
   }

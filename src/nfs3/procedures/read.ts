@@ -53,7 +53,7 @@ export async function read3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): 
     data = res.data.length > count ? res.data.subarray(0, count) : res.data;
     eof = res.eof;
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'READ'));
+    reply.uint32(toNfsstat3(err, 'READ', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, id));
     return;
   }

@@ -63,7 +63,7 @@ export function readdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): voi
     const maxEntries = Math.max(1, Math.min(ctx.maxDirEntries, room));
     page = fs.readdir(dir, cookie, maxEntries, false, call.cred);
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'READDIR'));
+    reply.uint32(toNfsstat3(err, 'READDIR', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, dir));
     return;
   }

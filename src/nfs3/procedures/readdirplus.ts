@@ -62,7 +62,7 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     const maxEntries = Math.max(1, Math.min(ctx.maxDirEntries, byMax, byDir));
     page = fs.readdir(dir, cookie, maxEntries, true, call.cred);
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'READDIRPLUS'));
+    reply.uint32(toNfsstat3(err, 'READDIRPLUS', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, dir));
     return;
   }

@@ -29,7 +29,7 @@ export function readlink3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): vo
     id = fs.resolve(fh);
     target = fs.readlink(id);
   } catch (err) {
-    reply.uint32(toNfsstat3(err, 'READLINK'));
+    reply.uint32(toNfsstat3(err, 'READLINK', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, id));
     return;
   }

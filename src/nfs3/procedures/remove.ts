@@ -25,7 +25,7 @@ export async function remove3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
   const r = call.args;
   const dirFh = readFh(r);
   const name = readFilename(r);
-  const { status, dir, pre } = await changeEntry(ctx, 'REMOVE', dirFh, name, (dir) => ctx.fs.remove(dir, name, call.cred));
+  const { status, dir, pre } = await changeEntry(ctx, call, 'REMOVE', dirFh, name, (dir) => ctx.fs.remove(dir, name, call.cred));
   reply.uint32(status);
   writeWcc(reply, pre, tryGetattr(ctx.fs, dir));
 }

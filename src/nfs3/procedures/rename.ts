@@ -42,7 +42,7 @@ export async function rename3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter)
     if (status === NFS3_OK) status = checkFilename(toName);
     if (status === NFS3_OK) await fs.rename(fromDir, fromName, toDir, toName, call.cred);
   } catch (err) {
-    status = toNfsstat3(err, 'RENAME');
+    status = toNfsstat3(err, 'RENAME', ctx, call);
   }
   const fromPost = tryGetattr(fs, fromDir);
   const toPost = toDir === fromDir ? fromPost : tryGetattr(fs, toDir);

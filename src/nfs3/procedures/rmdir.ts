@@ -25,7 +25,7 @@ export async function rmdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
   const r = call.args;
   const dirFh = readFh(r);
   const name = readFilename(r);
-  const { status, dir, pre } = await changeEntry(ctx, 'RMDIR', dirFh, name, (dir) => ctx.fs.rmdir(dir, name, call.cred));
+  const { status, dir, pre } = await changeEntry(ctx, call, 'RMDIR', dirFh, name, (dir) => ctx.fs.rmdir(dir, name, call.cred));
   reply.uint32(status);
   writeWcc(reply, pre, tryGetattr(ctx.fs, dir));
 }

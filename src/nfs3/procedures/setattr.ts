@@ -49,7 +49,7 @@ export async function setattr3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter
       status = NFS3_OK;
     }
   } catch (err) {
-    status = toNfsstat3(err, 'SETATTR');
+    status = toNfsstat3(err, 'SETATTR', ctx, call);
   }
   // Refused before anything changed: the pre-op attributes are also the post-op ones.
   const unchanged = status === NFS3ERR_ROFS || status === NFS3ERR_NOT_SYNC;

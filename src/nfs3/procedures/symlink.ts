@@ -31,7 +31,7 @@ export async function symlink3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter
   const name = readFilename(r);
   const attr = readSattr3(r);
   const target = readPath(r);
-  const { status, dir, pre, result } = await changeEntry(ctx, 'SYMLINK', dirFh, name,
+  const { status, dir, pre, result } = await changeEntry(ctx, call, 'SYMLINK', dirFh, name,
     (dir) => ctx.fs.symlink(dir, name, target, attr, call.cred), checkPath(target));
   writeDiropres3(reply, ctx.fs, status, result, dir, pre);
 }

@@ -62,7 +62,7 @@ export async function write3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
       status = NFS3_OK;
     }
   } catch (err) {
-    status = toNfsstat3(err, 'WRITE');
+    status = toNfsstat3(err, 'WRITE', ctx, call);
   }
   const unchanged = status === NFS3ERR_ROFS || status === NFS3ERR_INVAL || status === NFS3ERR_ISDIR;
   const post = unchanged ? pre : tryGetattr(fs, id);

@@ -32,6 +32,8 @@ export interface ServerArgs {
    */
   clients?: string;
   env?: NodeJS.ProcessEnv;
+  /** More options, appended as given (--metrics 0, --log-format json, ...). */
+  extraArgs?: string[];
 }
 
 /** The rule for loopback clients that connect from unprivileged ports (socat, RpcClient). */
@@ -41,6 +43,8 @@ export interface Ready {
   nfsPort: number;
   mountPort: number;
   portmap: string;
+  /** The metrics endpoint's port, when the server was given --metrics. */
+  metricsPort?: number;
 }
 
 export class TestServer {
@@ -61,6 +65,7 @@ export class TestServer {
     if (!a.portmap) v.push('--no-portmap');
     if (a.whiteout) v.push('--whiteout', a.whiteout);
     if (a.clients) v.push('--clients', a.clients);
+    if (a.extraArgs) v.push(...a.extraArgs);
     return v;
   }
 
@@ -90,11 +95,11 @@ export class TestServer {
       child.stdout?.on('data', (b: Buffer) => {
         push(b);
         buf += b.toString('utf8');
-        const m = /union-nfsd ready nfs=(\d+) mount=(\d+) portmap=(\S+)/.exec(buf);
+        const m = /union-nfsd ready nfs=(\d+) mount=(\d+) portmap=(\S+)(?: metrics=(\d+))?\n/.exec(buf);
         if (m) {
           clearTimeout(timer);
           buf = '';
-          resolve({ nfsPort: Number(m[1]), mountPort: Number(m[2]), portmap: m[3] ?? '' });
+          resolve({ nfsPort: Number(m[1]), mountPort: Number(m[2]), portmap: m[3] ?? '', ...(m[4] !== undefined && { metricsPort: Number(m[4]) }) });
         }
       });
       child.once('exit', (code, sig) => {
