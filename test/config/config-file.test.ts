@@ -121,3 +121,27 @@ test('layout: a directory a union writes may not overlap any layer or other writ
   }
   t.throws(() => checkLayout([exp('a', { lowers: [d('missing')] })]), { instanceOf: UsageError, message: /f\.yaml:1: lower 1 .*missing: ENOENT/ });
 });
+
+test('--metrics and metrics: take PORT, HOST:PORT or [IPV6]:PORT, loopback unless a host is given', (t) => {
+  t.deepEqual(parseCommandLine(['--lower', '/l', '--metrics', '9464']).options.metrics, { host: '127.0.0.1', port: 9464 });
+  t.deepEqual(parseCommandLine(['--lower', '/l', '--metrics', '0.0.0.0:9464']).options.metrics, { host: '0.0.0.0', port: 9464 });
+  t.deepEqual(parseCommandLine(['--lower', '/l', '--metrics', '[::1]:9464']).options.metrics, { host: '::1', port: 9464 });
+  t.is(parseCommandLine(['--lower', '/l']).options.metrics, undefined, 'off by default');
+  for (const bad of ['', 'x', '70000', 'host:', '[nothost]:1', '::1:9464']) {
+    t.throws(() => parseCommandLine(['--lower', '/l', '--metrics', bad]), { instanceOf: UsageError, message: /--metrics/ }, bad);
+  }
+  const exp = 'exports:\n  - {path: /a, lower: /l, clients: "*"}\n';
+  t.deepEqual(parseConfig(`metrics: 9464\n${exp}`, 'f.yaml').metrics, { host: '127.0.0.1', port: 9464 });
+  t.deepEqual(parseConfig(`metrics: "10.0.0.1:9464"\n${exp}`, 'f.yaml').metrics, { host: '10.0.0.1', port: 9464 });
+  t.throws(() => parseConfig(`metrics: [1]\n${exp}`, 'f.yaml'), { instanceOf: UsageError, message: /^f\.yaml:1: metrics wants PORT or HOST:PORT/ });
+  const c = parseCommandLine(['--config', 'f.yaml', '--metrics', '9000']);
+  t.true(c.given.has('metrics'), 'the command line overrides the file');
+});
+
+test('--log-format is text or json; --check-config takes a file and nothing to serve', (t) => {
+  t.is(parseCommandLine(['--lower', '/l']).logFormat, 'text');
+  t.is(parseCommandLine(['--lower', '/l', '--log-format', 'json']).logFormat, 'json');
+  t.throws(() => parseCommandLine(['--lower', '/l', '--log-format', 'xml']), { instanceOf: UsageError, message: /--log-format is text or json/ });
+  t.is(parseCommandLine(['--check-config', 'f.yaml']).checkConfig, 'f.yaml');
+  t.throws(() => parseCommandLine(['--check-config', 'f.yaml', '--port', '1']), { instanceOf: UsageError, message: /--port does not go with it/ });
+});
