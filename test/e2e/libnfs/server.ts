@@ -34,6 +34,8 @@ export interface ServerArgs {
   env?: NodeJS.ProcessEnv;
   /** More options, appended as given (--metrics 0, --log-format json, ...). */
   extraArgs?: string[];
+  /** A command the server runs under (e.g. setpriv with a capability bounding set). */
+  wrap?: string[];
 }
 
 /** The rule for loopback clients that connect from unprivileged ports (socat, RpcClient). */
@@ -76,7 +78,8 @@ export class TestServer {
 
   async start(timeoutMs = 30_000): Promise<Ready> {
     if (this.child) throw new Error('server already running');
-    const child = spawn(process.execPath, this.argv(), {
+    const wrap = this.args.wrap ?? [];
+    const child = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length > 0 ? [process.execPath] : []), ...this.argv()], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.args.env },
     });
