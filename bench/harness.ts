@@ -175,7 +175,7 @@ export async function startGanesha(exports: string, dir: string, timeoutMs = 60_
  * Starts union-nfsd with `serverArgs` (layers or --config ...) as its bin would run it, on free
  * ports of `host`, logging to DIR/union-TAG.log; resolves once it printed its ready line.
  */
-export async function startUnion(serverArgs: string[], tag: string, dir: string, host = '127.0.0.1'): Promise<{ nfs: number; mnt: number; pid: number; child: ChildProcess }> {
+export async function startUnion(serverArgs: string[], tag: string, dir: string, host = '127.0.0.1'): Promise<{ nfs: number; mnt: number; metrics?: number; pid: number; child: ChildProcess }> {
   const nfsPort = await freePort();
   let mntPort = await freePort();
   while (mntPort === nfsPort) mntPort = await freePort();
@@ -193,16 +193,16 @@ export async function startUnion(serverArgs: string[], tag: string, dir: string,
   const log = fs.openSync(path.join(dir, `union-${tag}.log`), 'a');
   const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log], env: { ...process.env, ...binEnv, UNION_NFSD_LOG: process.env['UNION_NFSD_LOG'] ?? 'warn' } });
   children.add(p);
-  const ready = await new Promise<{ nfs: number; mnt: number }>((resolve, reject) => {
+  const ready = await new Promise<{ nfs: number; mnt: number; metrics?: number }>((resolve, reject) => {
     let buf = '';
     const t = setTimeout(() => reject(new Error(`union-nfsd (${tag}) not ready after 30 s; see ${dir}/union-${tag}.log`)), 30_000);
     p.stdout?.on('data', (d: Buffer) => {
       if (buf.length > 65536) return; // keep draining, stop keeping
       buf += d.toString();
-      const m = /union-nfsd ready nfs=(\d+) mount=(\d+)/.exec(buf);
+      const m = /union-nfsd ready nfs=(\d+) mount=(\d+) portmap=\S+(?: metrics=(\d+))?\n/.exec(buf);
       if (m) {
         clearTimeout(t);
-        resolve({ nfs: Number(m[1]), mnt: Number(m[2]) });
+        resolve({ nfs: Number(m[1]), mnt: Number(m[2]), ...(m[3] !== undefined && { metrics: Number(m[3]) }) });
       }
     });
     p.once('exit', (code) => {
