@@ -174,12 +174,13 @@ export async function startGanesha(exports: string, dir: string, timeoutMs = 60_
 /**
  * Starts union-nfsd with `serverArgs` (layers or --config ...) as its bin would run it, on free
  * ports of `host`, logging to DIR/union-TAG.log; resolves once it printed its ready line.
+ * `cli` is the build to run (default: this checkout's dist/src/cli.js).
  */
-export async function startUnion(serverArgs: string[], tag: string, dir: string, host = '127.0.0.1'): Promise<{ nfs: number; mnt: number; metrics?: number; pid: number; child: ChildProcess }> {
+export async function startUnion(serverArgs: string[], tag: string, dir: string, host = '127.0.0.1',
+  cli = path.join(repo, 'dist/src/cli.js')): Promise<{ nfs: number; mnt: number; metrics?: number; pid: number; child: ChildProcess }> {
   const nfsPort = await freePort();
   let mntPort = await freePort();
   while (mntPort === nfsPort) mntPort = await freePort();
-  const cli = path.join(repo, 'dist/src/cli.js');
   // run it as its bin runs: with the environment and node options of its
   // `#!/usr/bin/env -S [VAR=value ...] node [options]` line
   const shebang = /^#!\S*env -S ((?:\w+=\S+ )*)node(.*)$/.exec(fs.readFileSync(cli, 'utf8').split('\n', 1)[0]!);

@@ -21,8 +21,11 @@ export interface Sample {
   unionPeakRssMiB?: number;
 }
 
-type Column = 'union' | 'plain' | 'overlay';
+type Column = 'union' | 'plain' | 'overlay' | 'plain0';
 const column = (k: ServerKind): Column => (k === 'union20' ? 'union' : k === 'overlay20' ? 'overlay' : k);
+/** The ganesha configurations union-nfsd is compared with, the fair ones (default settings) first. */
+const PEERS = ['plain', 'overlay', 'plain0'] as const;
+type Peer = (typeof PEERS)[number];
 
 interface Metric {
   unit: string;
@@ -31,6 +34,7 @@ interface Metric {
 }
 
 function metricFor(phase: string): Metric {
+  if (phase.startsWith('calls-')) return { unit: 'µs', higherIsBetter: false, value: (s) => s.seconds * 1e6 };
   if (phase.startsWith('seq')) return { unit: 'MiB/s', higherIsBetter: true, value: (s) => s.bytes / 1048576 / s.seconds };
   if (phase.startsWith('randread')) return { unit: 'IOPS', higherIsBetter: true, value: (s) => s.ops / s.seconds };
   if (phase.startsWith('list') || phase === 'copyup') return { unit: 's', higherIsBetter: false, value: (s) => s.seconds };
@@ -44,7 +48,7 @@ export interface Row {
   unit: string;
   higherIsBetter: boolean;
   values: Record<Column, number[]>;
-  ratio: { plain: number[]; overlay: number[] };
+  ratio: Record<Peer, number[]>;
   unionCpuSec: number[];
   unionPeakRssMiB: number[];
   failures: string[];
@@ -64,7 +68,7 @@ export function summarize(samples: Sample[]): Row[] {
     if (!row) {
       const m = metricFor(s.phase);
       row = { phase: s.phase, workload: s.workload, unit: m.unit, higherIsBetter: m.higherIsBetter,
-        values: { union: [], plain: [], overlay: [] }, ratio: { plain: [], overlay: [] }, unionCpuSec: [], unionPeakRssMiB: [], failures: [] };
+        values: { union: [], plain: [], overlay: [], plain0: [] }, ratio: { plain: [], overlay: [], plain0: [] }, unionCpuSec: [], unionPeakRssMiB: [], failures: [] };
       rows.set(s.phase, row);
     }
     if (s.verify !== 'ok') {
@@ -88,7 +92,7 @@ export function summarize(samples: Sample[]): Row[] {
       byRound.set(s.round, r);
     }
     for (const r of byRound.values()) {
-      for (const peer of ['plain', 'overlay'] as const) {
+      for (const peer of PEERS) {
         const u = r.union;
         const g = r[peer];
         if (u === undefined || g === undefined || !(u > 0) || !(g > 0)) continue;
@@ -144,16 +148,19 @@ export function renderMarkdown(rows: Row[], meta: ReportMeta): string {
   out.push(`Machine: ${m['nproc']} CPUs (${m['cpu']}), ${m['ramGiB']} GiB RAM, Linux ${m['kernel']}, Node ${m['node']}, ` +
     `nfs-ganesha ${m['ganesha']} (FSAL VFS), client libnfs ${m['libnfs']}; layers on ${meta.fsKind}; everything over loopback.`);
   out.push('');
-  out.push('Ratios are union-nfsd speed / ganesha speed per round (median, min–max): **above 1.0 union-nfsd is faster**. ' +
-    '"plain" = ganesha exporting a plain directory with the merged content; "overlayfs" = ganesha exporting a kernel ' +
-    'overlayfs (index=on,nfs_export=on) of the same layers. Values: median (min–max) over rounds.');
+  out.push('Ratios are union-nfsd speed / ganesha speed per round (median, min–max): **above 1.0 union-nfsd is faster** ' +
+    '(for latencies, ganesha µs / union-nfsd µs). "plain" = ganesha exporting a plain directory with the merged content; ' +
+    '"overlayfs" = ganesha exporting a kernel overlayfs (index=on,nfs_export=on) of the same layers; both at ganesha\'s ' +
+    'default settings (attributes cached for 60 s), as it is deployed. "plain, attrs 0" = a second ganesha over the plain ' +
+    'directory with `Attr_Expiration_Time = 0` (every call re-reads attributes), the configuration of earlier runs. ' +
+    'Values: median (min–max) over rounds. `calls-*` rows: one call in flight, each timed, p50 and p99.');
   out.push('');
-  out.push('| workload | unit | union-nfsd | ganesha plain | ganesha overlayfs | union/plain | union/overlayfs | union CPU s | union peak RSS MiB | checks |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|');
+  out.push('| workload | unit | union-nfsd | ganesha plain | ganesha overlayfs | union/plain | union/overlayfs | ganesha plain, attrs 0 | union/plain attrs 0 | union CPU s | union peak RSS MiB | checks |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     out.push(`| ${r.phase} | ${r.unit}${r.higherIsBetter ? '' : ' (lower is better)'} | ${cell(r.values.union)} | ${cell(r.values.plain)} | ` +
-      `${cell(r.values.overlay)} | ${ratioCell(r.ratio.plain)} | ${ratioCell(r.ratio.overlay)} | ${cell(r.unionCpuSec)} | ` +
-      `${cell(r.unionPeakRssMiB)} | ${r.failures.length ? `FAILED ${r.failures.length}` : 'ok'} |`);
+      `${cell(r.values.overlay)} | ${ratioCell(r.ratio.plain)} | ${ratioCell(r.ratio.overlay)} | ${cell(r.values.plain0)} | ${ratioCell(r.ratio.plain0)} | ` +
+      `${cell(r.unionCpuSec)} | ${cell(r.unionPeakRssMiB)} | ${r.failures.length ? `FAILED ${r.failures.length}` : 'ok'} |`);
   }
   out.push('');
   out.push(`union-nfsd peak RSS over the whole run: **${fmt(meta.unionPeakMiB)} MiB** (VmHWM; per-workload peaks reset through /proc/PID/clear_refs). ` +

@@ -2,16 +2,20 @@
  * `npm run bench`: union-nfsd side by side with nfs-ganesha 4.3 (FSAL VFS, NFSv3), one server
  * at a time, driven by the same libnfs client (bench/client/nfsbench.c).
  *
- * Servers (all on loopback, all over the same generated content):
+ * Servers (all on loopback, all over the same generated content, prepared before any starts):
  *   union     union-nfsd over 3 lowers + upper (and `union20`: 20 lowers, for deep lookups)
  *   plain     ganesha exporting a plain directory holding the merged content
  *   overlay   ganesha exporting a kernel overlayfs mount (index=on,nfs_export=on) of the very
  *             same lower directories (`overlay20` for the 20-layer lookups)
+ *   plain0    a second ganesha exporting the plain directory with Attr_Expiration_Time = 0
+ * plain and overlay run with ganesha's defaults, as its users run it: attributes cached (60 s),
+ * which is also the contract union-nfsd serves under (the layers change only through it).
+ * plain0 is the configuration earlier runs used, kept as a second, labelled column.
  * Each workload runs on each server in turn, rounds interleaved (the server order rotates per
  * round), and the summary compares per-round ratios, because this machine is shared and noisy.
  *
  * Environment: BENCH_QUICK=1 (small sizes), BENCH_ROUNDS (default 3), BENCH_ONLY=w1,w2,
- * BENCH_SERVERS=union,plain,overlay, BENCH_FS=tmpfs|dir (default tmpfs), BENCH_TMP (base dir),
+ * BENCH_SERVERS=union,plain,overlay,plain0, BENCH_FS=tmpfs|dir (default tmpfs), BENCH_TMP (base dir),
  * BENCH_CPU_PROF=<dir> (start union-nfsd under `node --cpu-prof`), BENCH_NODE_ARGS (more node
  * options for union-nfsd, e.g. --heap-prof), BENCH_NO_RESULTS=1 (do not
  * overwrite bench/results/latest.* and the README table; quick runs leave them alone unless
@@ -33,16 +37,16 @@ const MiB = 1024 ** 2;
 const quick = process.env['BENCH_QUICK'] === '1';
 const rounds = Math.max(1, Math.min(20, Number(process.env['BENCH_ROUNDS'] ?? 3) || 3));
 const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter(Boolean);
-const serverSel = (process.env['BENCH_SERVERS'] ?? 'union,plain,overlay').split(',').filter(Boolean);
+const serverSel = (process.env['BENCH_SERVERS'] ?? 'union,plain,overlay,plain0').split(',').filter(Boolean);
 const fsKind = process.env['BENCH_FS'] === 'dir' ? 'dir' : 'tmpfs';
 
 const sizes: Sizes = quick
   ? { seq: 128 * MiB, req: MiB, rand: 64 * MiB, qd1Count: 5000, qd16Count: 10000, randMaxSec: 10, meta: 1000,
       list: 20000, copyup: 128 * MiB, lookupCount: 1000, lookupMaxSec: 10, leaves: 100, depth: 10,
-      mixedClients: 16, mixedSec: 8 }
+      mixedClients: 16, mixedSec: 8, calls: 1000 }
   : { seq: GiB, req: MiB, rand: 256 * MiB, qd1Count: 20000, qd16Count: 50000, randMaxSec: 20, meta: 5000,
       list: 100000, copyup: GiB, lookupCount: 3000, lookupMaxSec: 20, leaves: 100, depth: 10,
-      mixedClients: 16, mixedSec: 60 };
+      mixedClients: 16, mixedSec: 60, calls: 5000 };
 
 // ---------------------------------------------------------------- prerequisites
 
@@ -162,11 +166,11 @@ interface Endpoint {
   pid?: number; // union-nfsd only: resource accounting
 }
 
-async function startGaneshaFor(L: Layout, dir: string): Promise<{ nfs: number; mnt: number }> {
-  const exp = (id: number, p: string): string =>
-    `EXPORT { Export_Id = ${id}; Path = ${p}; Pseudo = /b${id}; Access_Type = RW; Squash = None; ` +
-    `Protocols = 3; Transports = TCP; SecType = sys; Attr_Expiration_Time = 0; FSAL { Name = VFS; } }\n`;
-  return startGanesha(exp(61, L.plain) + exp(62, L.ov3.merged) + exp(63, L.ov20.merged), dir, 30_000);
+/** ganesha's EXPORT block for `p`; `attrExpiration` undefined keeps ganesha's default (60 s). */
+function ganeshaExport(id: number, p: string, attrExpiration?: number): string {
+  return `EXPORT { Export_Id = ${id}; Path = ${p}; Pseudo = /b${id}; Access_Type = RW; Squash = None; ` +
+    `Protocols = 3; Transports = TCP; SecType = sys; ` +
+    (attrExpiration === undefined ? '' : `Attr_Expiration_Time = ${attrExpiration}; `) + 'FSAL { Name = VFS; } }\n';
 }
 
 // ---------------------------------------------------------------- client runs
@@ -218,12 +222,19 @@ async function main(): Promise<void> {
     `nfs://127.0.0.1${exportPath}?nfsport=${port.nfs}&mountport=${port.mnt}&version=3`;
   if (serverSel.includes('plain') || serverSel.includes('overlay')) {
     await startRpcbind();
-    const g = await startGaneshaFor(L, runDir);
+    const g = await startGanesha(ganeshaExport(61, L.plain) + ganeshaExport(62, L.ov3.merged) + ganeshaExport(63, L.ov20.merged), runDir, 30_000);
     if (serverSel.includes('plain')) endpoints.set('plain', { kind: 'plain', url: () => url(g, L.plain) });
     if (serverSel.includes('overlay')) {
       endpoints.set('overlay', { kind: 'overlay', url: () => url(g, L.ov3.merged) });
       endpoints.set('overlay20', { kind: 'overlay20', url: () => url(g, L.ov20.merged) });
     }
+  }
+  if (serverSel.includes('plain0')) {
+    await startRpcbind();
+    const dir0 = path.join(runDir, 'plain0');
+    fs.mkdirSync(dir0);
+    const g0 = await startGanesha(ganeshaExport(64, L.plain, 0), dir0, 30_000);
+    endpoints.set('plain0', { kind: 'plain0', url: () => url(g0, L.plain) });
   }
   if (wantUnion) {
     const u = await startUnion(['--lower', L.lowers3.join(':'), '--upper', L.upper3, '--workdir', L.work3], '3', runDir);
@@ -328,7 +339,12 @@ async function runOne(client: string, w: Workload, ep: Endpoint, round: number, 
         seconds: Number(line['seconds']),
         verify: String(line['verify']),
       };
-      out.push(s);
+      // A per-call latency line becomes two rows, its p50 and its p99 (report.ts: lower is better).
+      if (line['p50_us'] !== undefined) {
+        for (const q of ['p50', 'p99'] as const) out.push({ ...s, phase: `${s.phase} ${q}`, seconds: Number(line[`${q}_us`]) / 1e6 });
+      } else {
+        out.push(s);
+      }
     }
   }
   if (pid) {

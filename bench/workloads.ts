@@ -6,8 +6,10 @@
  */
 
 /** union = union-nfsd over 3 lowers + upper; union20 = over 20 lowers; plain = ganesha over
- * the merged content as a plain directory; overlay(20) = ganesha over kernel overlayfs. */
-export type ServerKind = 'union' | 'union20' | 'plain' | 'overlay' | 'overlay20';
+ * the merged content as a plain directory; overlay(20) = ganesha over kernel overlayfs, both
+ * at ganesha's default settings (attributes cached); plain0 = a second ganesha over the same
+ * plain directory with Attr_Expiration_Time = 0 (attributes re-read on every call). */
+export type ServerKind = 'union' | 'union20' | 'plain' | 'overlay' | 'overlay20' | 'plain0';
 
 export interface Sizes {
   seq: number;
@@ -25,6 +27,8 @@ export interface Sizes {
   depth: number;
   mixedClients: number;
   mixedSec: number;
+  /** Calls of each procedure in the per-call latency workload. */
+  calls: number;
 }
 
 export interface Step {
@@ -41,7 +45,7 @@ export interface Workload {
   steps(s: Sizes, round: number, server: ServerKind): Step[];
 }
 
-const ALL: ServerKind[] = ['union', 'plain', 'overlay'];
+const ALL: ServerKind[] = ['union', 'plain', 'overlay', 'plain0'];
 
 export function leafDir(s: Sizes): string {
   let p = '/deep';
@@ -54,6 +58,13 @@ export function listName(s: Sizes): string {
 }
 
 export const WORKLOADS: Workload[] = [
+  {
+    // one call at a time, each timed (p50, p99): NULL, GETATTR, LOOKUP, ACCESS, 4 KiB READ,
+    // CREATE, REMOVE through libnfs's raw RPC layer (nothing cached by the client)
+    name: 'calls',
+    servers: ALL,
+    steps: (s) => [{ args: ['calls', '/meta', s.calls, 20], measure: true, timeoutSec: 200 }],
+  },
   {
     // write, read back and remove, on one server before the next: each writes its 1 GiB into
     // the memory the previous one just freed (written in turn, a later writer got colder pages
@@ -99,12 +110,12 @@ export const WORKLOADS: Workload[] = [
   },
   {
     name: 'lookup20',
-    servers: ['union20', 'plain', 'overlay20'],
+    servers: ['union20', 'plain', 'overlay20', 'plain0'],
     steps: (s, r) => [{ args: ['lookup', '/deep', s.depth, s.leaves, s.lookupCount, s.lookupMaxSec, `lookup-${s.depth}deep-20layers`, r], measure: true, timeoutSec: s.lookupMaxSec + 60 }],
   },
   {
     name: 'mixed',
-    servers: ['union', 'plain'],
+    servers: ['union', 'plain', 'plain0'],
     steps: (s, r) => [{ args: ['mixed', `/mix/r${r}`, s.mixedClients, s.mixedSec, '/rand.bin', s.rand, leafDir(s), s.leaves], measure: true, timeoutSec: s.mixedSec + 120 }],
   },
 ];

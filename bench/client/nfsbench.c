@@ -33,6 +33,9 @@
 #include <unistd.h>
 
 #include <nfsc/libnfs.h>
+#include <nfsc/libnfs-raw.h>
+#include <nfsc/libnfs-raw-mount.h>
+#include <nfsc/libnfs-raw-nfs.h>
 
 #define PATTERN_K 0x9E3779B97F4A7C15ULL
 #define KIB 1024ULL
@@ -172,6 +175,143 @@ static int gen_whiteouts(const char *dir, const char *fmt, long start, long end,
 }
 
 /* ---------- workloads ---------- */
+
+/* ---------- per-call latency (raw RPC, one call in flight) ---------- */
+
+/*
+ * calls URL DIR N MAXSEC: N calls of each of NULL, GETATTR, LOOKUP, ACCESS, READ (4 KiB),
+ * CREATE and REMOVE, one at a time, each timed from its send to its reply, through libnfs's
+ * raw RPC layer (no caching, no compound work: exactly one RPC per measured call), after N/5
+ * (at least 200) unmeasured calls of the same procedure. The root
+ * handle comes from a MOUNT call of its own. DIR (under the export, existing) receives the
+ * CREATEd files, which REMOVE deletes again; LOOKUP and READ use /rand.bin.
+ * One line per procedure: {"workload":"calls-getattr",...,"p50_us":..,"p99_us":..}.
+ */
+struct call_wait { int done; int status; int ok; struct nfs_fh3 fh; };
+
+static void call_cb(struct rpc_context *rpc, int status, void *data, void *priv) {
+  (void)rpc;
+  struct call_wait *w = priv;
+  w->done = 1;
+  w->status = status;
+  w->ok = status == RPC_STATUS_SUCCESS && (data == NULL || *(int *)data == 0); /* every nfsstat3/mountstat3 leads its result */
+}
+
+static void copy_fh(struct nfs_fh3 *to, const char *val, u_int len) {
+  to->data.data_len = len;
+  to->data.data_val = malloc(len);
+  memcpy(to->data.data_val, val, len);
+}
+
+static void mnt_cb(struct rpc_context *rpc, int status, void *data, void *priv) {
+  call_cb(rpc, status, data, priv);
+  struct call_wait *w = priv;
+  mountres3 *r = data;
+  if (w->ok) copy_fh(&w->fh, r->mountres3_u.mountinfo.fhandle.fhandle3_val, r->mountres3_u.mountinfo.fhandle.fhandle3_len);
+}
+
+static void lookup_cb(struct rpc_context *rpc, int status, void *data, void *priv) {
+  call_cb(rpc, status, data, priv);
+  struct call_wait *w = priv;
+  LOOKUP3res *r = data;
+  if (w->ok && w->fh.data.data_val == NULL) copy_fh(&w->fh, r->LOOKUP3res_u.resok.object.data.data_val, r->LOOKUP3res_u.resok.object.data.data_len);
+}
+
+static void wait_call(struct rpc_context *rpc, struct call_wait *w, const char *what) {
+  while (!w->done) {
+    struct pollfd p = { .fd = rpc_get_fd(rpc), .events = (short)rpc_which_events(rpc) };
+    if (poll(&p, 1, 30000) <= 0) die("%s: no reply within 30 s", what);
+    if (rpc_service(rpc, p.revents) < 0) die("%s: %s", what, rpc_get_error(rpc));
+  }
+  if (!w->ok) die("%s failed (rpc status %d)", what, w->status);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void emit_latency(const char *proc, double *lat, long n) {
+  double sum = 0;
+  for (long i = 0; i < n; i++) sum += lat[i];
+  qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+  char name[64], extra[160];
+  snprintf(name, sizeof name, "calls-%s", proc);
+  snprintf(extra, sizeof extra, "\"p50_us\":%.1f,\"p99_us\":%.1f", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6);
+  emit(name, (uint64_t)n, 0, sum, 0, extra);
+}
+
+static void wl_calls(const char *url_s, const char *dir, long n, double max_seconds) {
+  struct nfs_context *nfs = connect_url(url_s);
+  struct rpc_context *rpc = nfs_get_rpc_context(nfs);
+  /* The export's root handle, from a MOUNT call of our own (libnfs keeps its own private). */
+  struct nfs_url *url = nfs_parse_url_dir(nfs, url_s);
+  const char *mp = strstr(url_s, "mountport=");
+  if (!url || !mp) die("calls needs a URL with mountport=");
+  struct rpc_context *m = rpc_init_context();
+  struct call_wait w = {0};
+  if (rpc_connect_async(m, url->server, atoi(mp + 10), call_cb, &w) != 0) die("connect to MOUNT: %s", rpc_get_error(m));
+  wait_call(m, &w, "connect to MOUNT");
+  struct call_wait root = {0};
+  if (rpc_mount3_mnt_async(m, mnt_cb, url->path, &root) != 0) die("MNT: %s", rpc_get_error(m));
+  wait_call(m, &root, "MNT");
+  rpc_destroy_context(m);
+  /* LOOKUP /rand.bin (READ's file) and DIR (where CREATE makes files). */
+  struct call_wait file = {0}, d = {0};
+  LOOKUP3args la = { .what = { .dir = root.fh, .name = "rand.bin" } };
+  if (rpc_nfs3_lookup_async(rpc, lookup_cb, &la, &file) != 0) die("LOOKUP");
+  wait_call(rpc, &file, "LOOKUP rand.bin");
+  la.what.name = (char *)(dir[0] == '/' ? dir + 1 : dir);
+  if (rpc_nfs3_lookup_async(rpc, lookup_cb, &la, &d) != 0) die("LOOKUP");
+  wait_call(rpc, &d, "LOOKUP dir");
+
+  double *lat = malloc(sizeof(double) * (size_t)n);
+  const char *procs[] = { "null", "getattr", "lookup", "access", "read4k", "create", "remove" };
+  char name[64];
+  /* Every procedure runs WARMUP times unmeasured first (CREATE and REMOVE on names of their
+   * own), so one-time costs (a JIT compiling the path, first-touch allocations) stay out. */
+  const long WARMUP = n / 5 < 200 ? 200 : n / 5;
+  for (int p = 0; p < 7; p++) {
+    double deadline = now() + max_seconds;
+    long i = -WARMUP;
+    for (; i < n && now() < deadline; i++) {
+      struct call_wait c = {0};
+      int rc = 0;
+      double t0 = now();
+      switch (p) {
+        case 0: rc = rpc_nfs3_null_async(rpc, call_cb, &c); break;
+        case 1: { GETATTR3args a = { .object = root.fh }; rc = rpc_nfs3_getattr_async(rpc, call_cb, &a, &c); break; }
+        case 2: { LOOKUP3args a = { .what = { .dir = root.fh, .name = "rand.bin" } }; rc = rpc_nfs3_lookup_async(rpc, call_cb, &a, &c); break; }
+        case 3: { ACCESS3args a = { .object = root.fh, .access = 0x3f }; rc = rpc_nfs3_access_async(rpc, call_cb, &a, &c); break; }
+        case 4: { READ3args a = { .file = file.fh, .offset = (rng() % 4096) * 4096, .count = 4096 }; rc = rpc_nfs3_read_async(rpc, call_cb, &a, &c); break; }
+        case 5: {
+          snprintf(name, sizeof name, i < 0 ? "warm-%ld" : "lat-%ld", i < 0 ? -i : i);
+          CREATE3args a = { .where = { .dir = d.fh, .name = name }, .how = { .mode = UNCHECKED } };
+          a.how.createhow3_u.obj_attributes.mode.set_it = 1;
+          a.how.createhow3_u.obj_attributes.mode.set_mode3_u.mode = 0644;
+          rc = rpc_nfs3_create_async(rpc, call_cb, &a, &c);
+          break;
+        }
+        default: {
+          snprintf(name, sizeof name, i < 0 ? "warm-%ld" : "lat-%ld", i < 0 ? -i : i);
+          REMOVE3args a = { .object = { .dir = d.fh, .name = name } };
+          rc = rpc_nfs3_remove_async(rpc, call_cb, &a, &c);
+        }
+      }
+      if (rc != 0) die("%s: %s", procs[p], rpc_get_error(rpc));
+      wait_call(rpc, &c, procs[p]);
+      if (i >= 0) lat[i] = now() - t0;
+    }
+    if (i <= 0) die("%s: no call measured within %.0f s", procs[p], max_seconds);
+    /* REMOVE deletes exactly what CREATE made: give it the same count. */
+    if (p == 5) n = i;
+    emit_latency(procs[p], lat, i);
+  }
+  free(lat);
+  nfs_destroy_url(url);
+  nfs_destroy_context(nfs);
+}
+
 
 static void wl_seqwrite(const char *url, const char *path, uint64_t size, uint64_t req, uint64_t seed) {
   struct nfs_context *nfs = connect_url(url);
@@ -603,11 +743,6 @@ static void wl_mixed(const char *url, const char *dir, int nclients, double seco
   emit("mixed", total.ops, total.bytes, secs, 0, extra);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 /*
  * boot URL DIRS PERDIR NREAD NWRITE SEED: what a booting node asks of its root file system.
  * Reads NREAD distinct files of the base (/base/dNNN/fNNNN, each SIZE 2048 bytes of
@@ -690,6 +825,7 @@ static void usage(void) {
           "  nfsbench rm URL PATH\n"
           "  nfsbench mixed URL DIR NCLIENTS SECONDS RANDFILE RANDSIZE LEAFDIR LEAVES\n"
           "  nfsbench boot URL DIRS PERDIR NREAD NWRITE SEED\n"
+          "  nfsbench calls URL DIR N MAXSEC\n"
           "env NFSBENCH_LABEL is copied into each JSON line.\n");
   exit(2);
 }
@@ -713,6 +849,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "copyup")) { NEED(7); wl_copyup(argv[2], argv[3], U64(4), U64(5), atof(argv[6])); }
   else if (!strcmp(cmd, "lookup")) { NEED(9); if (argc > 9) rng_state ^= U64(9) * 0x2545F4914F6CDD1DULL; wl_lookup(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atol(argv[6]), atof(argv[7]), argv[8]); }
   else if (!strcmp(cmd, "rm")) { NEED(4); wl_rm(argv[2], argv[3]); }
+  else if (!strcmp(cmd, "calls")) { NEED(6); wl_calls(argv[2], argv[3], atol(argv[4]), atof(argv[5])); }
   else if (!strcmp(cmd, "boot")) { NEED(8); wl_boot(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), atol(argv[6]), U64(7)); }
   else if (!strcmp(cmd, "mixed")) { NEED(10); wl_mixed(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argv[6], U64(7), argv[8], atol(argv[9])); }
   else usage();

@@ -64,16 +64,18 @@ export class Dispatcher {
   }
 
   /**
-   * Answers one RPC message. Resolves to the reply message as buffers (no record mark), to null
-   * when nothing must be sent (a REPLY sent to us, a retransmit still in progress), or to
-   * DISCONNECT for a call header that does not decode. Never rejects.
+   * Answers one RPC message: the reply message as buffers (no record mark), null when nothing
+   * must be sent (a REPLY sent to us, a retransmit still in progress), or DISCONNECT for a call
+   * header that does not decode. A call whose procedure answers synchronously (GETATTR, LOOKUP,
+   * ACCESS from memory) is answered synchronously, with no promise in between; otherwise the
+   * answer is a promise, which never rejects.
    *
    * `completion`, when given, is what the transport runs once it is done with the reply (sent,
    * dropped or lost with the connection): procedures see it as `call.afterReply` and may lend
    * memory to the reply until then. Without it, `call.afterReply` is absent. The dispatcher
    * itself never runs it: whatever the outcome, that is the transport's job.
    */
-  async dispatch(record: Buffer, peer: Peer, completion?: CallCompletion): Promise<DispatchResult> {
+  dispatch(record: Buffer, peer: Peer, completion?: CallCompletion): DispatchResult | Promise<DispatchResult> {
     if (record.length < 8) return DISCONNECT;
     const r = new XdrReader(record);
     const xid = decodeXid(r);
@@ -124,9 +126,15 @@ export class Dispatcher {
     if (obs === undefined) return this.answer(pv, call);
     obs.callStarted();
     const t0 = performance.now();
-    const result = await this.answer(pv, call);
-    obs.callFinished(pv, call.proc, (performance.now() - t0) / 1000);
-    return result;
+    const result = this.answer(pv, call);
+    if (!(result instanceof Promise)) {
+      obs.callFinished(pv, call.proc, (performance.now() - t0) / 1000);
+      return result;
+    }
+    return result.then((r) => {
+      obs.callFinished(pv, call.proc, (performance.now() - t0) / 1000);
+      return r;
+    });
   }
 
   /** Runs the call, or answers a retransmit of a non-idempotent one from the duplicate request cache. */
@@ -142,28 +150,38 @@ export class Dispatcher {
       this.observer?.retransmit('dropped');
       return null;
     }
-    return this.run(pv, call).then((reply) => {
-      // Copied into memory of its own: never a pool slab, never a buffer lent by the procedure.
+    // Copied into memory of its own: never a pool slab, never a buffer lent by the procedure.
+    const complete = (reply: Buffer[]): Buffer[] => {
       this.drc.complete(key, reply);
       return reply;
-    });
+    };
+    const reply = this.run(pv, call);
+    return reply instanceof Promise ? reply.then(complete) : complete(reply);
   }
 
-  private async run(pv: ProgramVersion, call: RpcCall): Promise<Buffer[]> {
+  /** The procedure's reply, synchronously when the procedure returned no promise. */
+  private run(pv: ProgramVersion, call: RpcCall): Buffer[] | Promise<Buffer[]> {
     const w = new XdrWriter();
     encodeAcceptedReply(w, call.xid, accept_stat.SUCCESS);
+    let pending: void | Promise<void>;
     try {
-      await (pv.procedures[call.proc] as NonNullable<ProgramVersion['procedures'][number]>)(call, w);
-      return w.toBuffers();
+      pending = (pv.procedures[call.proc] as NonNullable<ProgramVersion['procedures'][number]>)(call, w);
     } catch (e) {
-      if (e instanceof XdrError) {
-        if (log.isDebugEnabled()) log.debug(`${pv.name} proc ${call.proc}: garbage args from ${call.peer.address}: ${e.message}`);
-        return this.reject(call.xid, accept_stat.GARBAGE_ARGS);
-      }
-      log.error(`${pv.name} v${pv.vers} ${procedureName(pv, call.proc)} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
-        { procedure: procedureName(pv, call.proc), client: call.peer.address });
-      return this.reject(call.xid, accept_stat.SYSTEM_ERR);
+      return this.failed(pv, call, e);
     }
+    if (pending === undefined) return w.toBuffers();
+    return pending.then(() => w.toBuffers(), (e: unknown) => this.failed(pv, call, e));
+  }
+
+  /** A procedure threw: GARBAGE_ARGS for arguments that did not decode, SYSTEM_ERR (logged) for anything else. */
+  private failed(pv: ProgramVersion, call: RpcCall, e: unknown): Buffer[] {
+    if (e instanceof XdrError) {
+      if (log.isDebugEnabled()) log.debug(`${pv.name} proc ${call.proc}: garbage args from ${call.peer.address}: ${e.message}`);
+      return this.reject(call.xid, accept_stat.GARBAGE_ARGS);
+    }
+    log.error(`${pv.name} v${pv.vers} ${procedureName(pv, call.proc)} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+      { procedure: procedureName(pv, call.proc), client: call.peer.address });
+    return this.reject(call.xid, accept_stat.SYSTEM_ERR);
   }
 
   private reject(xid: number, stat: AcceptStat): Buffer[] {

@@ -23,7 +23,7 @@ import net from 'node:net';
 import { child } from '../log.js';
 import type { BusyPoll } from './busy-poll.js';
 import { CallCompletion } from './completion.js';
-import { DISCONNECT, type Dispatcher } from './dispatcher.js';
+import { DISCONNECT, type Dispatcher, type DispatchResult } from './dispatcher.js';
 import { DEFAULT_MAX_RECORD, encodeRecordMark, RecordDecoder } from './record-marking.js';
 import type { Peer } from './types.js';
 
@@ -92,24 +92,33 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
     else finish(c);
   };
 
+  const settle = (reply: DispatchResult, c: CallCompletion): void => {
+    inFlight--;
+    if (reply === DISCONNECT) {
+      if (log.isDebugEnabled()) log.debug(`closing connection from ${peer.address}:${peer.port}: malformed call header`);
+      c.run();
+      socket.destroy();
+      return;
+    }
+    if (reply && !socket.destroyed) writeReply(reply, c);
+    else c.run();
+  };
+
   const pump = (): void => {
     while (queue.length && inFlight < maxInFlight && !socket.destroyed) {
       const { record, release } = queue.shift() as Queued;
       inFlight++;
       const c = new CallCompletion();
       if (release) c.add(release);
-      void dispatcher.dispatch(record, peer, c).then((reply) => {
-        inFlight--;
-        if (reply === DISCONNECT) {
-          if (log.isDebugEnabled()) log.debug(`closing connection from ${peer.address}:${peer.port}: malformed call header`);
-          c.run();
-          socket.destroy();
-          return;
-        }
-        if (reply && !socket.destroyed) writeReply(reply, c);
-        else c.run();
-        pump();
-      });
+      const reply = dispatcher.dispatch(record, peer, c);
+      // Answered synchronously: written now, and the loop goes on with the next record.
+      if (!(reply instanceof Promise)) settle(reply, c);
+      else {
+        void reply.then((r) => {
+          settle(r, c);
+          pump();
+        });
+      }
     }
     const congested = queue.length > 0 || inFlight >= maxInFlight || socket.writableNeedDrain;
     if (congested) socket.pause();

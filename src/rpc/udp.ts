@@ -9,7 +9,7 @@ import { XdrWriter } from '@nfs-ts/xdr';
 import { child } from '../log.js';
 import type { BusyPoll } from './busy-poll.js';
 import { CallCompletion } from './completion.js';
-import { DISCONNECT, type Dispatcher } from './dispatcher.js';
+import { DISCONNECT, type Dispatcher, type DispatchResult } from './dispatcher.js';
 import { accept_stat, encodeAcceptedReply } from './message.js';
 
 const log = child('rpc');
@@ -30,7 +30,8 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
   socket.on('message', (msg, rinfo) => {
     // Run once the reply has been sent or dropped: buffers lent to the reply go back then.
     const c = new CallCompletion();
-    void dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }, c).then((reply) => {
+    const answered = dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }, c);
+    const send = (reply: DispatchResult): void => {
       if (!reply || reply === DISCONNECT) {
         c.run();
         return;
@@ -54,7 +55,9 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
         c.run();
         if (log.isDebugEnabled()) log.debug(`UDP send to ${rinfo.address}:${rinfo.port}: ${(e as Error).message}`);
       }
-    });
+    };
+    if (answered instanceof Promise) void answered.then(send);
+    else send(answered);
   });
   socket.on('error', (e) => log.error(`UDP socket: ${e.message}`));
   return socket;
