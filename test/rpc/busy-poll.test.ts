@@ -1,7 +1,7 @@
 // Busy polling after replies: the loop is kept awake for one window after a kick and then
 // sleeps again; a window of 0 never spins; the TCP and UDP transports kick it after replying.
 import test from 'ava';
-import { BusyPoll } from '../../src/rpc/busy-poll.js';
+import { BUSY_POLL_MODE, BusyPoll } from '../../src/rpc/busy-poll.js';
 import { Dispatcher } from '../../src/rpc/dispatcher.js';
 import { createRpcServer } from '../../src/rpc/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
@@ -52,4 +52,13 @@ test.serial('TCP and UDP replies kick the busy poll', async (t) => {
     c.close();
   }
   await server.close();
+});
+
+test('the native busy poll is built and used (the portable one is a fallback; CI must not hide a failed build)', (t) => {
+  if (BUSY_POLL_MODE !== 'native') {
+    if (process.env['CI'] === 'true') t.fail('src/native/busy_poll.node was not built: see the npm install output');
+    else console.warn(`\n*** ${t.title}: SKIPPED, the addon is not built (npm install builds it; needs python3, make, a C compiler) ***\n`);
+    return;
+  }
+  t.pass();
 });

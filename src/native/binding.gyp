@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "busy_poll",
+      "sources": ["busy_poll.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
+    }
+  ]
+}
