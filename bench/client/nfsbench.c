@@ -179,8 +179,8 @@ static int gen_whiteouts(const char *dir, const char *fmt, long start, long end,
 /* ---------- per-call latency (raw RPC, one call in flight) ---------- */
 
 /*
- * calls URL DIR N MAXSEC: N calls of each of NULL, GETATTR, LOOKUP, ACCESS, READ (4 KiB),
- * CREATE and REMOVE, one at a time, each timed from its send to its reply, through libnfs's
+ * calls URL DIR N MAXSEC [PROCS]: N calls of each of NULL, GETATTR, LOOKUP, ACCESS, READ
+ * (4 KiB), CREATE and REMOVE (or those PROCS names, e.g. "null,getattr"), one at a time, each timed from its send to its reply, through libnfs's
  * raw RPC layer (no caching, no compound work: exactly one RPC per measured call), after N/5
  * (at least 200) unmeasured calls of the same procedure. The root
  * handle comes from a MOUNT call of its own. DIR (under the export, existing) receives the
@@ -241,7 +241,7 @@ static void emit_latency(const char *proc, double *lat, long n) {
   emit(name, (uint64_t)n, 0, sum, 0, extra);
 }
 
-static void wl_calls(const char *url_s, const char *dir, long n, double max_seconds) {
+static void wl_calls(const char *url_s, const char *dir, long n, double max_seconds, const char *only) {
   struct nfs_context *nfs = connect_url(url_s);
   struct rpc_context *rpc = nfs_get_rpc_context(nfs);
   /* The export's root handle, from a MOUNT call of our own (libnfs keeps its own private). */
@@ -272,6 +272,7 @@ static void wl_calls(const char *url_s, const char *dir, long n, double max_seco
    * own), so one-time costs (a JIT compiling the path, first-touch allocations) stay out. */
   const long WARMUP = n / 5 < 200 ? 200 : n / 5;
   for (int p = 0; p < 7; p++) {
+    if (only && !strstr(only, procs[p])) continue;
     double deadline = now() + max_seconds;
     long i = -WARMUP;
     for (; i < n && now() < deadline; i++) {
@@ -825,7 +826,7 @@ static void usage(void) {
           "  nfsbench rm URL PATH\n"
           "  nfsbench mixed URL DIR NCLIENTS SECONDS RANDFILE RANDSIZE LEAFDIR LEAVES\n"
           "  nfsbench boot URL DIRS PERDIR NREAD NWRITE SEED\n"
-          "  nfsbench calls URL DIR N MAXSEC\n"
+          "  nfsbench calls URL DIR N MAXSEC [PROCS: e.g. null,getattr]\n"
           "env NFSBENCH_LABEL is copied into each JSON line.\n");
   exit(2);
 }
@@ -849,7 +850,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "copyup")) { NEED(7); wl_copyup(argv[2], argv[3], U64(4), U64(5), atof(argv[6])); }
   else if (!strcmp(cmd, "lookup")) { NEED(9); if (argc > 9) rng_state ^= U64(9) * 0x2545F4914F6CDD1DULL; wl_lookup(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atol(argv[6]), atof(argv[7]), argv[8]); }
   else if (!strcmp(cmd, "rm")) { NEED(4); wl_rm(argv[2], argv[3]); }
-  else if (!strcmp(cmd, "calls")) { NEED(6); wl_calls(argv[2], argv[3], atol(argv[4]), atof(argv[5])); }
+  else if (!strcmp(cmd, "calls")) { NEED(6); wl_calls(argv[2], argv[3], atol(argv[4]), atof(argv[5]), argc > 6 ? argv[6] : NULL); }
   else if (!strcmp(cmd, "boot")) { NEED(8); wl_boot(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), atol(argv[6]), U64(7)); }
   else if (!strcmp(cmd, "mixed")) { NEED(10); wl_mixed(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argv[6], U64(7), argv[8], atol(argv[9])); }
   else usage();
