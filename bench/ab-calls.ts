@@ -15,16 +15,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { median } from './report.js';
 import { buildClient, mounts, run, say, startUnion, tmpDirs } from './harness.js';
 
 const ROUNDS = Math.max(1, Number(process.env['AB_ROUNDS'] ?? 7) || 1);
 const CALLS = Math.max(100, Number(process.env['AB_CALLS'] ?? 5000) || 5000);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const [cliA, cliB] = process.argv.slice(2);

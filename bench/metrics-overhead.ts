@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { median } from './report.js';
 import { buildClient, cpuSeconds, run, say, startUnion, tmpDirs } from './harness.js';
 
 /** The client runs while this process's event loop scrapes (run() would block it). */
@@ -25,12 +26,6 @@ const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 5) || 1);
 const RAND_SIZE = 64 * 1024 * 1024;
 const RAND_COUNT = 20_000;
 const META_FILES = 2_000;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function scrape(port: number): Promise<number> {
   return new Promise((resolve) => {
