@@ -2,7 +2,7 @@
  * The server's Prometheus metrics (prom-client), one registry per server. The RPC layer and the
  * NFS program report into it through their observer interfaces (src/rpc/observer.ts,
  * src/nfs3/observer.ts); what the unions hold and have done is read when it is scraped
- * (src/vfs/stats.ts, ExportSet.usage), so the file system path counts with plain increments.
+ * (union.ts), and the process's own figures likewise (process.ts).
  *
  * Names follow Prometheus conventions: a `union_nfsd_` prefix, base units (seconds, bytes),
  * `_total` for counters. Labels are bounded: procedures and statuses are the RFCs' finite
@@ -15,11 +15,11 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerProcessMetrics } from './process.js';
+import { registerUnionMetrics, type ExportUsage } from './union.js';
 import { Tally, type Cell } from './tally.js';
 import { procedureName, type ProgramVersion, type RpcDrop, type RpcObserver, type RpcRejection } from '../rpc/index.js';
 import { nfsstat3Name, type Nfs3Observer } from '../nfs3/observer.js';
 import { NFS3_OK, NFSPROC3_NAMES } from '../nfs3/constants.js';
-import { PROCESS_FDS, vfsCounters, type UnionUsage } from '../vfs/index.js';
 
 /** Distinct client addresses given a label of their own; the rest are client="other". */
 export const CLIENT_LABELS_MAX = 1024;
@@ -30,7 +30,7 @@ const LATENCY_BUCKETS = [0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.00
 /** What the metrics read from the server when scraped. */
 export interface MetricSources {
   /** Per export: its open unions and what they hold. */
-  exports(): readonly { path: string; unions: number; usage: UnionUsage }[];
+  exports(): readonly ExportUsage[];
   /** Entries held by the duplicate request cache. */
   drcEntries(): number;
 }
@@ -114,52 +114,7 @@ export class ServerMetrics implements RpcObserver, Nfs3Observer {
     this.clientRead = new Tally({ name: 'union_nfsd_client_read_bytes_total', help: 'File data sent by READ, by client address.', labelNames: ['client'], registers }, (c) => ({ client: c }));
     this.clientWritten = new Tally({ name: 'union_nfsd_client_written_bytes_total', help: 'File data received by WRITE, by client address.', labelNames: ['client'], registers }, (c) => ({ client: c }));
 
-    const byExport = (name: string, help: string, pick: (e: { unions: number; usage: UnionUsage }) => number): void => {
-      new Gauge({
-        name, help, labelNames: ['export'], registers,
-        collect() {
-          this.reset();
-          for (const e of sources.exports()) this.set({ export: e.path }, pick(e));
-        },
-      });
-    };
-    byExport('union_nfsd_unions', 'Unions open (one per client on a per-client export).', (e) => e.unions);
-    byExport('union_nfsd_node_cache_nodes', 'Objects live in memory.', (e) => e.usage.nodes);
-    byExport('union_nfsd_listing_cache_bytes', 'Heap bytes of cached merged directory listings.', (e) => e.usage.listingBytes);
-    byExport('union_nfsd_identity_records', 'Records of the identity stores (objects ever reached by a client).', (e) => e.usage.identityRecords);
-    new Gauge({ name: 'union_nfsd_open_files', help: 'File descriptors the unions hold open.', registers, collect() { this.set(PROCESS_FDS.open); } });
-    new Gauge({ name: 'union_nfsd_open_files_limit', help: 'The budget of file descriptors the unions may hold open.', registers, collect() { this.set(PROCESS_FDS.max); } });
-
-    const fromVfs = (name: string, help: string, read: () => number): void => {
-      let reported = 0;
-      new Counter({
-        name, help, registers,
-        collect() {
-          const now = read();
-          this.inc(now - reported);
-          reported = now;
-        },
-      });
-    };
-    const cacheLookups = (name: string, help: string, hits: () => number, misses: () => number): void => {
-      const reported = { hit: 0, miss: 0 };
-      new Counter({
-        name, help, labelNames: ['result'], registers,
-        collect() {
-          for (const [result, now] of [['hit', hits()], ['miss', misses()]] as const) {
-            this.inc({ result }, now - reported[result]);
-            reported[result] = now;
-          }
-        },
-      });
-    };
-    cacheLookups('union_nfsd_node_cache_lookups_total', 'Objects looked up in memory: found, or rebuilt from the identity store.', () => vfsCounters.nodeHits, () => vfsCounters.nodeMisses);
-    cacheLookups('union_nfsd_listing_cache_lookups_total', 'Merged listings: found in the cache, or read from the layers.', () => vfsCounters.listingHits, () => vfsCounters.listingMisses);
-    cacheLookups('union_nfsd_fd_cache_lookups_total', 'File descriptors: reused, or opened.', () => vfsCounters.fdHits, () => vfsCounters.fdMisses);
-    fromVfs('union_nfsd_copy_ups_total', 'Objects copied up from a lower layer (directories included).', () => vfsCounters.copyUps);
-    fromVfs('union_nfsd_copy_up_bytes_total', 'File data copied up.', () => vfsCounters.copyUpBytes);
-    fromVfs('union_nfsd_copy_up_seconds_total', 'Time spent copying up, summed over copy-ups.', () => vfsCounters.copyUpSeconds);
-    fromVfs('union_nfsd_copy_up_failures_total', 'Copy-ups that failed (ENOSPC among them).', () => vfsCounters.copyUpFailures);
+    registerUnionMetrics(this.registry, sources.exports);
   }
 
   // ---- RpcObserver ------------------------------------------------------------------------
