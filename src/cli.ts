@@ -1,7 +1,8 @@
 #!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=2 --heap-growing-percent=60
 /**
  * `union-nfsd`: parse the command line, start the server, print how to mount it, and shut down
- * cleanly on SIGINT/SIGTERM. The single `union-nfsd ready ...` line on stdout is a contract:
+ * cleanly on SIGINT/SIGTERM. The single `union-nfsd ready ...` line on stdout is a contract
+ * (`union-nfsd ready nfs=N mount=N portmap=own|rpcbind|off`, then ` metrics=N` with --metrics):
  * scripts and tests wait for it and read the ports from it.
  * Why the settings on the first line (also in package.json's start script; bench/run.ts reads
  * them from here; bench/README.md has the measurements):
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
       log.error(`SIGHUP: ${(err as Error).message}; still serving the previous configuration`);
       return;
     }
-    // Listening settings (host, ports, portmap, control) take a restart; exports change now.
+    // Listening settings (host, ports, portmap, control, metrics) take a restart; exports change now.
     server.reload(exports).then(
       () => log.info(`SIGHUP: serving ${parsed.config} as reread`),
       (err: unknown) => log.error(`SIGHUP: ${(err as Error).message}`),
