@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { compileDriver, run } from './libnfs/driver.js';
 import { gate, missing, repoRoot } from './libnfs/env.js';
-import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { TestServer } from './libnfs/server.js';
 
 /** The unit's capabilities, as setpriv spells them (chown, fowner, ...). */
@@ -89,7 +89,9 @@ test('the unit\'s capability bounding set is enough for every operation, and MKN
   const dir = makeTemp('unfs-caps-');
   try {
     makeLayers(dir);
+    const lowerBefore = layerFingerprint(join(dir, 'lower'));
     const out = await serveAndRun(t, dir, caps);
+    t.is(layerFingerprint(join(dir, 'lower')), lowerBefore, 'the lower layer is byte-identical');
     t.is(out.length, SCRIPT.length, out.join('\n'));
     for (const line of out) t.regex(line, /\tOK/, line);
     const secret = createHash('sha256').update(SECRET).digest('hex');
@@ -114,7 +116,9 @@ test('the unit\'s capability bounding set is enough for every operation, and MKN
   const without = makeTemp('unfs-caps-');
   try {
     makeLayers(without);
+    const lowerBefore = layerFingerprint(join(without, 'lower'));
     const out = await serveAndRun(t, without, caps.filter((c) => c !== 'mknod'));
+    t.is(layerFingerprint(join(without, 'lower')), lowerBefore, 'the lower layer is byte-identical');
     t.regex(out[7] ?? '', /^8\tchmod devnode 600\tERR/, 'without MKNOD a device cannot be copied up');
     t.is(fs.lstatSync(join(without, 'lower/devnode')).mode & 0o777, 0o644, 'and the lower device is untouched');
     t.false(fs.existsSync(join(without, 'upper/devnode')));

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { run } from './libnfs/driver.js';
 import { requireEnv } from './libnfs/env.js';
-import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { TestServer } from './libnfs/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
@@ -97,6 +97,7 @@ test('metrics count what libnfs and a scripted client did, at once; the endpoint
     writeFileSync(join(dir, 'lower/small'), small);
     writeFileSync(join(dir, 'lower/seed'), seed);
     writeFileSync(join(dir, 'local'), local);
+    const lowerBefore = layerFingerprint(join(dir, 'lower'));
     const ready = await server.start();
     const port = ready.metricsPort;
     if (port === undefined) return t.fail('no metrics= in the ready line');
@@ -176,6 +177,8 @@ test('metrics count what libnfs and a scripted client did, at once; the endpoint
     t.true(value(m, 'union_nfsd_node_cache_nodes', { export: '/union' }) >= 4);
     t.true(value(m, 'process_resident_memory_bytes') > 0);
     t.true(m.has('nodejs_eventloop_lag_p99_seconds{}'));
+
+    t.is(layerFingerprint(join(dir, 'lower')), lowerBefore, 'the lower layer is byte-identical after the copy-up and the writes');
 
     // Nothing but GET /metrics.
     for (const [path, method, status] of [['/metrics', 'POST', 405], ['/metrics', 'PUT', 405], ['/metrics', 'HEAD', 405], ['/metrics', 'DELETE', 405],
