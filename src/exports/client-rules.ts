@@ -201,6 +201,14 @@ export function byPrecedence(rules: readonly ClientRule[]): ClientRule[] {
 }
 
 /**
+ * A client's address as people write it: an IPv4-mapped IPv6 address (what a dual-stack
+ * listener reports for an IPv4 client) as the IPv4 address it is; any other unchanged.
+ */
+export function plainAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/**
  * The rule that admits `address` (as a socket reports it: IPv4, IPv6, or IPv4-mapped IPv6,
  * which BlockList matches against IPv4 rules), or undefined. `rules` in byPrecedence order.
  */

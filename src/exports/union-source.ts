@@ -18,6 +18,7 @@
 import * as fs from 'node:fs';
 import { child } from '../log.js';
 import type { ExportConfig } from '../config.js';
+import { plainAddress } from './client-rules.js';
 import { openUnion, type UnionFs } from '../vfs/index.js';
 
 const log = child('exports');
@@ -89,7 +90,7 @@ class PerClientUnions implements UnionSource {
   }
 
   private key(address: string): string {
-    const a = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+    const a = plainAddress(address);
     return this.nameOf.get(a) ?? a;
   }
 

@@ -16,6 +16,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { registerProcessMetrics } from './process.js';
 import { registerUnionMetrics, type ExportUsage } from './union.js';
+import { plainAddress } from '../exports/client-rules.js';
 import { Tally, type Cell } from './tally.js';
 import { procedureName, type ProgramVersion, type RpcDrop, type RpcObserver, type RpcRejection } from '../rpc/index.js';
 import { nfsstat3Name, type Nfs3Observer } from '../nfs3/observer.js';
@@ -176,13 +177,11 @@ export class ServerMetrics implements RpcObserver, Nfs3Observer {
   private client(address: string): ClientCells {
     const c = this.clients.get(address);
     if (c !== undefined) return c;
-    // IPv4-mapped IPv6 (a dual-stack listener) is labelled as the IPv4 address it is.
-    const a = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
     const cells = (label: string): ClientCells => ({
       requests: this.clientRequests.cell(label), read: this.clientRead.cell(label), written: this.clientWritten.cell(label),
     });
     if (this.clients.size >= CLIENT_LABELS_MAX) return this.other ??= cells('other');
-    const made = cells(a);
+    const made = cells(plainAddress(address));
     this.clients.set(address, made);
     return made;
   }
