@@ -10,22 +10,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { totalsCounter } from './tally.js';
 
 export function registerProcessMetrics(registry: Registry): void {
   const registers = [registry];
   const started = Math.round(Date.now() / 1000 - process.uptime());
-  const cpu = (name: string, help: string, pick: (u: NodeJS.CpuUsage) => number): void => {
-    let reported = 0;
-    new Counter({
-      name, help, registers,
-      collect() {
-        const now = pick(process.cpuUsage()) / 1e6;
-        this.inc(now - reported);
-        reported = now;
-      },
-    });
-  };
+  const cpu = (name: string, help: string, pick: (u: NodeJS.CpuUsage) => number): void =>
+    totalsCounter({ name, help, registers }, () => [[{}, pick(process.cpuUsage()) / 1e6]]);
   cpu('process_cpu_user_seconds_total', 'User CPU time spent in seconds.', (u) => u.user);
   cpu('process_cpu_system_seconds_total', 'System CPU time spent in seconds.', (u) => u.system);
   cpu('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', (u) => u.user + u.system);

@@ -3,7 +3,8 @@
  * process-wide, what all unions have done (src/vfs/stats.ts: plain numbers the file system path
  * adds to) and the descriptor budget. Nothing here runs on a call's path.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { totalsCounter } from './tally.js';
 import { PROCESS_FDS, vfsCounters, type UnionUsage } from '../vfs/index.js';
 
 export interface ExportUsage {
@@ -31,29 +32,10 @@ export function registerUnionMetrics(registry: Registry, exports: () => readonly
   new Gauge({ name: 'union_nfsd_open_files', help: 'File descriptors the unions hold open.', registers, collect() { this.set(PROCESS_FDS.open); } });
   new Gauge({ name: 'union_nfsd_open_files_limit', help: 'The budget of file descriptors the unions may hold open.', registers, collect() { this.set(PROCESS_FDS.max); } });
 
-  const fromVfs = (name: string, help: string, read: () => number): void => {
-    let reported = 0;
-    new Counter({
-      name, help, registers,
-      collect() {
-        const now = read();
-        this.inc(now - reported);
-        reported = now;
-      },
-    });
-  };
-  const cacheLookups = (name: string, help: string, hits: () => number, misses: () => number): void => {
-    const reported = { hit: 0, miss: 0 };
-    new Counter({
-      name, help, labelNames: ['result'], registers,
-      collect() {
-        for (const [result, now] of [['hit', hits()], ['miss', misses()]] as const) {
-          this.inc({ result }, now - reported[result]);
-          reported[result] = now;
-        }
-      },
-    });
-  };
+  const fromVfs = (name: string, help: string, read: () => number): void =>
+    totalsCounter({ name, help, registers }, () => [[{}, read()]]);
+  const cacheLookups = (name: string, help: string, hits: () => number, misses: () => number): void =>
+    totalsCounter({ name, help, labelNames: ['result'], registers }, () => [[{ result: 'hit' }, hits()], [{ result: 'miss' }, misses()]]);
   cacheLookups('union_nfsd_node_cache_lookups_total', 'Objects looked up in memory: found, or rebuilt from the identity store.', () => vfsCounters.nodeHits, () => vfsCounters.nodeMisses);
   cacheLookups('union_nfsd_listing_cache_lookups_total', 'Merged listings: found in the cache, or read from the layers.', () => vfsCounters.listingHits, () => vfsCounters.listingMisses);
   cacheLookups('union_nfsd_fd_cache_lookups_total', 'File descriptors: reused, or opened.', () => vfsCounters.fdHits, () => vfsCounters.fdMisses);
