@@ -46,26 +46,16 @@ export function copyUp(u: Union, n: Node, opts?: { noData?: boolean }): Promise<
   if (n.layer === 0) return Promise.resolve();
   const inflight = u.copyUps.get(n.id);
   if (inflight !== undefined) return inflight;
-  const t0 = performance.now();
-  const p = doCopyUp(u, n, opts?.noData === true).then(
-    (bytes) => {
-      vfsCounters.copyUps++;
-      vfsCounters.copyUpBytes += bytes;
-      vfsCounters.copyUpSeconds += (performance.now() - t0) / 1000;
-    },
-    (err: unknown) => {
-      vfsCounters.copyUpFailures++;
-      throw err;
-    },
-  ).finally(() => u.copyUps.delete(n.id));
+  const p = doCopyUp(u, n, opts?.noData === true).finally(() => u.copyUps.delete(n.id));
   u.copyUps.set(n.id, p);
   return p;
 }
 
-/** Resolves to the bytes of file data copied (0 for all but a regular file's copy with data). */
-async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<number> {
+/** Counted in vfsCounters: this object's own copy, its parents' being counted as theirs. */
+async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   if (n.id !== 1) await copyUp(u, u.node(n.parent));
-  if (n.layer === 0) return 0;
+  if (n.layer === 0) return;
+  const t0 = performance.now();
   const src = u.path(n); // lower paths never change: safe across awaits
   const st = fs.lstatSync(src, { bigint: true });
   const tmp = pathBuf(u.tmpName());
@@ -110,6 +100,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<number> {
       n.nlinkOff = Number(st.nlink) - 2;
     }
   } catch (e) {
+    vfsCounters.copyUpFailures++;
     fs.rmSync(tmp, { recursive: true, force: true });
     if (indexed !== undefined) {
       fs.rmSync(indexed, { force: true });
@@ -126,7 +117,9 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<number> {
   n.attr = null;
   u.listingTouch(n.parent, n.name);
   u.fds.drop(n.id);
-  return n.type === FileType.REG && !noData ? Number(st.size) : 0;
+  vfsCounters.copyUps++;
+  if (n.type === FileType.REG && !noData) vfsCounters.copyUpBytes += Number(st.size);
+  vfsCounters.copyUpSeconds += (performance.now() - t0) / 1000;
 }
 
 /** The nlink offset kept next to an index entry (`<entry>.n`, decimal). */
