@@ -53,6 +53,8 @@ function optionsOf(parsed: Parsed): ServerOptions {
       ...(!parsed.given.has('busyPollUs') && { busyPollUs: file.busyPollUs }),
       ...(!parsed.given.has('control') && file.control !== undefined && { control: file.control }),
       ...(!parsed.given.has('metrics') && file.metrics !== undefined && { metrics: file.metrics }),
+      ...(!parsed.given.has('graceSeconds') && file.graceSeconds !== undefined && { graceSeconds: file.graceSeconds }),
+      ...(!parsed.given.has('nsmDir') && file.nsmDir !== undefined && { nsmDir: file.nsmDir }),
     };
   }
   if (!parsed.demo) return o;

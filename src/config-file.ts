@@ -3,7 +3,8 @@
  * (parsed by the `yaml` package, YAML 1.2, so `no` stays a string), with every error naming
  * the file and line. Keys are the command line's option names:
  *
- *   host: 0.0.0.0            # port, mount-port, portmap (true/false), busy-poll, control likewise
+ *   host: 0.0.0.0            # port, mount-port, portmap (true/false), busy-poll, control,
+ *                            # grace-period, nsm-dir likewise
  *   metrics: 127.0.0.1:9464  # or a port alone (on 127.0.0.1), as --metrics
  *   exports:
  *     - path: /base
@@ -32,13 +33,13 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ClientRuleError, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import {
-  checkExportPath, checkFsid, checkPerClient, checkWhiteout, METRICS_HOST, parseListen, UsageError,
+  checkExportPath, checkFsid, checkGrace, checkPerClient, checkWhiteout, METRICS_HOST, parseListen, UsageError,
   type ExportConfig, type ServerOptions,
 } from './config.js';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { FSID_MAX } from './vfs/identity.js';
 
-const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'exports'] as const;
+const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'grace-period', 'nsm-dir', 'exports'] as const;
 const EXPORT_KEYS = ['path', 'lower', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients', 'names'] as const;
 
 export type FileSettings = Omit<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'> &
@@ -91,6 +92,15 @@ export function parseConfig(text: string, file: string): FileSettings {
   const portmap = optional(top.get('portmap'), 'boolean', fail);
   const busyPollUs = optional(top.get('busy-poll'), 'number', fail);
   const control = optional(top.get('control'), 'string', fail);
+  const graceGiven = optional(top.get('grace-period'), 'number', fail);
+  const graceSeconds = graceGiven === undefined ? undefined : (() => {
+    try {
+      return checkGrace(graceGiven, graceGiven, 'grace-period');
+    } catch (err) {
+      return fail(top.get('grace-period'), (err as Error).message);
+    }
+  })();
+  const nsmDir = optional(top.get('nsm-dir'), 'string', fail);
   const metricsNode = top.get('metrics');
   const metrics = metricsNode === undefined ? undefined : (() => {
     if (!isScalar(metricsNode) || (typeof metricsNode.value !== 'string' && typeof metricsNode.value !== 'number')) return fail(metricsNode, 'metrics wants PORT or HOST:PORT');
@@ -111,6 +121,8 @@ export function parseConfig(text: string, file: string): FileSettings {
     ...(portmap !== undefined && { portmap }),
     ...(control !== undefined && { control }),
     ...(metrics !== undefined && { metrics }),
+    ...(graceSeconds !== undefined && { graceSeconds }),
+    ...(nsmDir !== undefined && { nsmDir }),
     busyPollUs: busyPollUs ?? DEFAULT_BUSY_POLL_US,
   };
 }

@@ -55,7 +55,19 @@ export interface ServerOptions {
   readonly control?: string;
   /** Where the Prometheus endpoint listens (src/metrics); off by default. */
   readonly metrics?: Listen;
+  /**
+   * Seconds after a restart in which only reclaims of locks are granted (src/nlm), when
+   * clients held locks before it; default DEFAULT_GRACE_SECONDS.
+   */
+  readonly graceSeconds?: number;
+  /** The status monitor's state directory (src/nsm/monitor.ts); default under $XDG_STATE_HOME. */
+  readonly nsmDir?: string;
 }
+
+/** nfs-ganesha's Grace_Period default; knfsd's is the lease time, 90 s too. */
+export const DEFAULT_GRACE_SECONDS = 90;
+/** The longest grace period accepted. */
+export const MAX_GRACE_SECONDS = 3600;
 
 export interface Listen {
   readonly host: string;
@@ -98,6 +110,10 @@ With neither --lower nor --config, serves a small demo union that it creates its
   --mount-port N     an additional port for MOUNT
   --no-portmap       do not serve or register with a portmapper on port 111
   --whiteout FORMAT  how the upper layer records deletions: oci (default) or overlayfs
+  --grace-period S   after a restart, grant only reclaims of locks for S seconds (default
+                     ${DEFAULT_GRACE_SECONDS}; only when clients held locks before it)
+  --nsm-dir DIR      where the lock manager keeps its status monitor state: the clients to
+                     notify after a restart (default $XDG_STATE_HOME/union-nfsd/nsm)
   --busy-poll US     keep polling for calls US microseconds after each reply instead of
                      sleeping (default ${DEFAULT_BUSY_POLL_US}; 0 = off: no CPU spent while idle)
   -h, --help         this text
@@ -168,6 +184,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'check-config': { type: 'string' },
         'reset-client': { type: 'string' },
         'busy-poll': { type: 'string' },
+        'grace-period': { type: 'string' },
+        'nsm-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -221,6 +239,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) {
     throw new UsageError(`--busy-poll wants microseconds 0-1000000, got '${values['busy-poll']}'`);
   }
+  const graceSeconds = values['grace-period'] === undefined ? undefined : checkGrace(Number(values['grace-period']), values['grace-period'], '--grace-period');
   const given = new Set<keyof ServerOptions>();
   if (values.host !== undefined) given.add('host');
   if (values.port !== undefined) given.add('port');
@@ -228,6 +247,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (values['no-portmap'] !== undefined) given.add('portmap');
   if (values['busy-poll'] !== undefined) given.add('busyPollUs');
   if (values.control !== undefined) given.add('control');
+  if (graceSeconds !== undefined) given.add('graceSeconds');
+  if (values['nsm-dir'] !== undefined) given.add('nsmDir');
   const metrics = values.metrics === undefined ? undefined : parseListen(values.metrics, '--metrics', METRICS_HOST);
   if (metrics !== undefined) given.add('metrics');
   return {
@@ -257,8 +278,15 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       busyPollUs,
       ...(values.control !== undefined && { control: values.control }),
       ...(metrics !== undefined && { metrics }),
+      ...(graceSeconds !== undefined && { graceSeconds }),
+      ...(values['nsm-dir'] !== undefined && { nsmDir: values['nsm-dir'] }),
     },
   };
+}
+
+export function checkGrace(n: number, given: unknown, what: string): number {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_GRACE_SECONDS) throw new UsageError(`${what} wants seconds 0-${MAX_GRACE_SECONDS}, got '${String(given)}'`);
+  return n;
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
- * Wiring: the exports (their unions and rules, src/exports/export-set.ts), three RPC programs,
+ * Wiring: the exports (their unions and rules, src/exports/export-set.ts), the RPC programs,
  * the listeners, the portmapper, and, when asked, the metrics endpoint (src/metrics), which
  * the RPC layer and the NFS program report to.
  *
  *   clients ──TCP/UDP──▶ RpcServer ──▶ Dispatcher ─┬─▶ NFS v3  ─┐  ExportTable   ┌▶ UnionFs /a
- *                        (port, --mount-port)      └─▶ MOUNT v3 ├─▶ (src/exports) ┼▶ UnionFs /b
- *   portmapper :111 (own, or registration with the system's rpcbind)              └▶ ...
+ *                        (port, --mount-port)      ├─▶ MOUNT v3 ├─▶ (src/exports) ┼▶ UnionFs /b
+ *                                                  ├─▶ NLM v4  ─┘                 └▶ ...
+ *                                                  └─▶ NSM v1 ──▶ LockManager (src/nlm)
+ *   portmapper :111 (own, or registration with the system's rpcbind)
  *
  * MOUNT answers on the NFS port as well, so one open port (plus 111) serves a client; a
  * separate --mount-port is for clients told `mountport=`. Every listener serves every program:
@@ -21,6 +23,14 @@ import { ExportSet } from './exports/export-set.js';
 import { listenControl, type ControlServer } from './control.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { listenMetrics, type MetricsEndpoint } from './metrics/endpoint.js';
+import { DEFAULT_GRACE_SECONDS } from './config.js';
+import { LockManager } from './nlm/lock-manager.js';
+import { nlm4Program } from './nlm/program.js';
+import { sendGranted } from './nlm/callback.js';
+import { createNsmProgram, SM_PROG } from './nsm/program.js';
+import { StatusMonitor } from './nsm/monitor.js';
+import { stateHome } from './state-dir.js';
+import { join } from 'node:path';
 
 const log = child('server');
 
@@ -55,12 +65,24 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       list: () => exports.table().list(),
     },
   });
-  const dispatcher = new Dispatcher({ drc, ...(metrics !== undefined && { observer: metrics }) }).register(nfs).register(mount);
+  const monitor = new StatusMonitor(o.nsmDir ?? join(stateHome(), 'nsm'));
+  const lockedBefore = monitor.open();
+  const locks = new LockManager({ monitor: (client, caller, local) => monitor.monitor(client, caller, local), grant: (w) => sendGranted(w) });
+  const graceSeconds = o.graceSeconds ?? DEFAULT_GRACE_SECONDS;
+  // Grace only when someone may reclaim: with no client listed, no lock was held at the crash.
+  if (lockedBefore.length > 0 && graceSeconds > 0) {
+    locks.startGrace(graceSeconds * 1000);
+    log.info(`lock grace period: ${graceSeconds} s in which only the ${lockedBefore.length} clients that held locks before the restart may reclaim them`);
+  }
+  const nlm = nlm4Program({ exports: () => exports.table(), manager: locks });
+  const nsm = createNsmProgram({ state: () => monitor.state, rebooted: (address, _name, state) => locks.freeClient(address, { state }) });
+  const dispatcher = new Dispatcher({ drc, ...(metrics !== undefined && { observer: metrics }) }).register(nfs).register(mount).register(nlm).register(nsm);
   const rpc = createRpcServer(dispatcher, { busyPoll: new BusyPoll(o.busyPollUs) });
   let portmap: PortmapHandle | undefined;
   let control: ControlServer | undefined;
   let endpoint: MetricsEndpoint | undefined;
   const closeAll = async (): Promise<void> => {
+    monitor.close();
     await endpoint?.close();
     await control?.close();
     await portmap?.close();
@@ -83,7 +105,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       // given the ports (the usual case for a non-root demo, where 111 is out of reach).
       portmap = await startPortmap({
         host: o.host,
-        mappings: [...mappingsFor([nfs], nfsPort, nfsPort), ...mappingsFor([mount], mountAt, mountAt)],
+        mappings: [...mappingsFor([nfs, nlm, nsm], nfsPort, nfsPort), ...mappingsFor([mount], mountAt, mountAt)],
+        // A system rpc.statd keeps its registration: rebooted clients then notify it, not us.
+        keepRegistered: [SM_PROG],
       }).catch((err: unknown) => {
         log.warn(`no portmapper: ${(err as Error).message}. Port 111 needs root, or a running rpcbind; ` +
           `clients must be given port=${nfsPort},mountport=${mountAt} (or pass --no-portmap to silence this)`);
@@ -91,6 +115,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       });
     }
     const mode = portmap?.mode ?? 'off';
+    // After the listeners are up: the clients told of the restart reclaim their locks at once.
+    void monitor.notifyAll(lockedBefore);
     exports.describe();
     log.info(`serving on ${o.host}:${nfsPort}` + (mountPort !== undefined ? `, MOUNT also on ${mountPort}` : '') + `, portmapper: ${mode}`);
     return {

@@ -19,6 +19,11 @@ export interface PortmapOptions {
   host?: string;
   /** Default 111; tests may move it. */
   port?: number;
+  /**
+   * Programs left to the system when its rpcbind already has them registered (a running
+   * rpc.statd owns NSM); ours are registered only where nobody else's is.
+   */
+  keepRegistered?: readonly number[];
 }
 
 export interface PortmapHandle {
@@ -48,11 +53,24 @@ export async function startPortmap(o: PortmapOptions): Promise<PortmapHandle> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code !== 'EADDRINUSE' && code !== 'EACCES') throw e;
     log.info(`port ${port} is taken (${code}): registering with the system rpcbind`);
-    return registerWithRpcbind(o.mappings, port);
+    return registerWithRpcbind(await notTaken(o.mappings, o.keepRegistered ?? [], port), port);
   }
   for (const m of [...mappingsFor([{ prog: PMAP_PROG, vers: PMAP_VERS, name: 'portmap', procedures: [] }], port, port), ...o.mappings]) registry.set(m);
   log.info(`portmapper serving on port ${port}`);
   return { mode: 'own', registry, close: () => server.close() };
+}
+
+/** The mappings without those of `keep` programs that the system's rpcbind already maps. */
+async function notTaken(mappings: readonly Mapping[], keep: readonly number[], port: number): Promise<Mapping[]> {
+  const out: Mapping[] = [];
+  for (const m of mappings) {
+    if (keep.includes(m.prog) && (await pmapCall(PMAPPROC.GETPORT, { ...m, port: 0 }, { port })) !== 0) {
+      log.info(`program ${m.prog} v${m.vers} (prot ${m.prot}) is registered by another service: left to it`);
+      continue;
+    }
+    out.push(m);
+  }
+  return out;
 }
 
 async function registerWithRpcbind(mappings: readonly Mapping[], port: number): Promise<PortmapHandle> {

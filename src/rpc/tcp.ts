@@ -54,7 +54,7 @@ interface Queued {
 
 function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSize: number, maxInFlight: number, maxFree: number,
   afterFlush: (() => void) | undefined): void {
-  const peer: Peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
+  const peer: Peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp', ...(socket.localAddress !== undefined && { local: socket.localAddress }) };
   const observer = dispatcher.observer;
   observer?.connectionOpened();
   let inFlight = 0;

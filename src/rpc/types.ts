@@ -14,6 +14,8 @@ export interface Peer {
   readonly address: string;
   readonly port: number;
   readonly transport: 'tcp' | 'udp';
+  /** Our address the call came to (TCP; unknown for UDP): callbacks to the client leave from it. */
+  readonly local?: string;
 }
 
 /** One decoded call header plus a reader positioned at the procedure's arguments. */

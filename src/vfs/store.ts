@@ -436,8 +436,9 @@ function decode(b: Buffer): Decoded {
   return { kind: 1, rec: { id, type, key: keys[0]!, origin: keys[1]!, names } };
 }
 
+/** Replaces `p` with `data`, durably: a temporary of its own (two writers never share one), fsync, rename, fsync of the directory. */
 export function writeFileDurable(p: string, data: Buffer, mode: number): void {
-  const tmp = p + '.new';
+  const tmp = `${p}.${randomBytes(4).toString('hex')}.new`;
   const fd = fs.openSync(tmp, 'w', mode);
   try {
     fs.writeSync(fd, data);

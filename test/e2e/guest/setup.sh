@@ -4,7 +4,8 @@
 # Output (cached; re-running is a no-op once built):
 #   $CACHE/vmlinuz        Debian bookworm's kernel (bzImage)
 #   $CACHE/vmlinux        the same kernel as an ELF, for qemu's faster PVH entry (optional)
-#   $CACHE/initramfs.gz   busybox-static + NFS/virtio/9p modules + mount.nfs, rpcbind, rpc.statd
+#   $CACHE/initramfs.gz   busybox-static + NFS/virtio/9p modules + mount.nfs, rpcbind, rpc.statd,
+#                         sm-notify, and locktool (locktool.c, built static here)
 #   $CACHE/ready          written last; holds the kernel version
 # CACHE defaults to <repo>/.cache/guest, or $UNION_NFSD_CACHE/guest.
 #
@@ -18,12 +19,12 @@ repo=$(cd "$here/../../.." && pwd)
 CACHE=${UNION_NFSD_CACHE:-$repo/.cache}/guest
 FORCE=${FORCE:-0}
 
-if [ -f "$CACHE/ready" ] && [ "$FORCE" != 1 ] && [ "$CACHE/ready" -nt "$here/setup.sh" ] && [ "$CACHE/ready" -nt "$here/init" ]; then
+if [ -f "$CACHE/ready" ] && [ "$FORCE" != 1 ] && [ "$CACHE/ready" -nt "$here/setup.sh" ] && [ "$CACHE/ready" -nt "$here/init" ] && [ "$CACHE/ready" -nt "$here/locktool.c" ]; then
   echo "guest already built: $CACHE ($(cat "$CACHE/ready"))"
   exit 0
 fi
 
-for tool in apt-get apt-cache dpkg-deb cpio gzip ldd grep find; do
+for tool in apt-get apt-cache dpkg-deb cpio gzip ldd grep find gcc; do
   command -v "$tool" >/dev/null || { echo "setup.sh: missing tool: $tool" >&2; exit 1; }
 done
 
@@ -100,11 +101,12 @@ ln -s busybox "$root/bin/sh"
 for m in $order; do cp "$(modfile "$m")" "$root/modules/$m.ko"; done
 echo "$order" | sed 's/^ //' >"$root/modules/order"
 
-# mount.nfs (nfs-utils), rpc.statd, rpcbind and the libraries they load.
+# mount.nfs (nfs-utils), rpc.statd, sm-notify, rpcbind and the libraries they load.
 cp "$x/sbin/mount.nfs" "$root/sbin/mount.nfs"
 cp "$x/sbin/rpc.statd" "$root/sbin/rpc.statd"
+cp "$x/sbin/sm-notify" "$root/sbin/sm-notify"
 cp "$x/sbin/rpcbind" "$root/sbin/rpcbind"
-for bin in "$root/sbin/mount.nfs" "$root/sbin/rpc.statd" "$root/sbin/rpcbind"; do
+for bin in "$root/sbin/mount.nfs" "$root/sbin/rpc.statd" "$root/sbin/sm-notify" "$root/sbin/rpcbind"; do
   if ldd "$bin" | grep 'not found'; then
     echo "setup.sh: the host lacks libraries for $(basename "$bin") (install nfs-common and rpcbind)" >&2
     exit 1
@@ -134,6 +136,9 @@ EOF
 echo guest >"$root/etc/hostname"
 printf '127.0.0.1 localhost\n10.0.2.15 guest\n10.0.2.100 server\n' >"$root/etc/hosts"
 ln -sf /proc/mounts "$root/etc/mtab"
+
+# fcntl/flock locks from the shell (the lock tests).
+gcc -static -O2 -o "$root/bin/locktool" "$here/locktool.c"
 
 cp "$here/init" "$root/init"
 chmod 755 "$root/init"

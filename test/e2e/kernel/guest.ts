@@ -10,6 +10,9 @@
  * socat gets a 256 KiB buffer and TCP_NODELAY (`,,` is qemu's escaped comma): with its default
  * 8 KiB pieces and Nagle, a WRITE's last piece waits for a delayed ACK.
  * restrict=on drops every other TCP connection and all UDP (except slirp's own DHCP/TFTP).
+ * A test that needs the server to reach the guest (lock callbacks, UDP) gives it a tap device
+ * instead (`tap`, from tap-net.ts): qemu then runs inside the test's network namespace, and
+ * the guest is a host of its own on that namespace's bridge.
  *
  * Host hooks: a guest script can call `host_call NAME` (test/e2e/guest/lib.sh); the driver sees
  * the `@@host-call NAME` line on the serial console, runs `hooks[NAME]`, and writes its reply to
@@ -47,11 +50,23 @@ export function hasQemu(): QemuCheck {
   return { ok: true };
 }
 
+export interface GuestTap {
+  /** The network namespace the tap device is in (qemu runs there). */
+  readonly netns: string;
+  readonly ifname: string;
+  /** The guest's address, ADDR/PREFIX. */
+  readonly address: string;
+  /** The guest's MAC address: guests on one bridge need their own. */
+  readonly mac: string;
+}
+
 export interface GuestOptions {
   /** Shell script (busybox sh) run inside the guest, after lib.sh; cwd is a tmpfs. */
   script: string;
-  /** Host loopback ports the guest may reach, each at 10.0.2.100:PORT. */
+  /** Host loopback ports the guest may reach, each at 10.0.2.100:PORT (user networking). */
   ports: number[];
+  /** A tap device instead of user networking; `ports` is then unused. */
+  tap?: GuestTap;
   /**
    * The loopback address (127.0.0.0/8) the guest's connections come from on the host; default
    * the kernel's choice (127.0.0.1). Gives guests of one test addresses of their own.
@@ -63,6 +78,8 @@ export interface GuestOptions {
   files?: Record<string, string | Buffer>;
   /** Host hooks a guest script can call with `host_call NAME`; the return value is the reply. */
   hooks?: Record<string, () => Promise<string | void> | string | void>;
+  /** Kills the guest (SIGKILL to qemu: a crash, not a shutdown). */
+  kill?: AbortSignal;
   /** Live serial console output, for logging. */
   onOutput?: (text: string) => void;
   memoryMb?: number;
@@ -108,19 +125,24 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
 
   const bind = o.sourceAddress === undefined ? '' : `,,bind=${o.sourceAddress}`;
   const fwd = [...new Set(o.ports)].map((p) => `,guestfwd=tcp:${HOST_ADDR}:${p}-cmd:socat -b 262144 STDIO TCP4:127.0.0.1:${p},,nodelay${bind}`).join('');
+  const net = o.tap === undefined
+    ? ['-netdev', `user,id=n0,restrict=on,ipv6=off,net=10.0.2.0/24${fwd}`, '-device', 'virtio-net-pci,netdev=n0,romfile=']
+    : ['-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,romfile=,mac=${o.tap.mac}`];
+  const ip = o.tap === undefined ? '' : ` guest.ip=${o.tap.address}`;
   const args = [
     '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none',
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMb ?? 512),
     '-kernel', kernel, '-initrd', join(cache, 'initramfs.gz'),
-    '-append', 'console=ttyS0 quiet panic=-1 ipv6.disable=1 guest.script=/tests/run.sh',
+    '-append', `console=ttyS0 quiet panic=-1 ipv6.disable=1 guest.script=/tests/run.sh${ip}`,
     '-serial', 'stdio',
-    '-netdev', `user,id=n0,restrict=on,ipv6=off,net=10.0.2.0/24${fwd}`,
-    '-device', 'virtio-net-pci,netdev=n0,romfile=',
+    ...net,
     '-virtfs', `local,path=${testsDir},mount_tag=tests,security_model=none,readonly=on`,
     '-virtfs', `local,path=${resultsDir},mount_tag=results,security_model=none`,
   ];
   const started = Date.now();
-  const qemu = spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const qemu = o.tap === undefined
+    ? spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn('ip', ['netns', 'exec', o.tap.netns, 'qemu-system-x86_64', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let serial = '';
   let pending = '';
   let timedOut = false;
@@ -154,6 +176,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
     timedOut = true;
     qemu.kill('SIGKILL');
   }, o.timeoutMs ?? 240_000);
+  o.kill?.addEventListener('abort', () => qemu.kill('SIGKILL'));
   await new Promise<void>((resolve) => qemu.on('close', () => resolve()));
   clearTimeout(timer);
   await Promise.allSettled(hookQueue);

@@ -1,0 +1,159 @@
+/**
+ * The NLM v4 program (constants.ts has the procedure list): decodes a request, finds the file
+ * its handle names as NFS does (export by handle, the caller admitted by the export's client
+ * rules, squashed, the union this client sees), checks that the caller may read the file, and
+ * asks the lock manager (lock-manager.ts).
+ *
+ * Rule: a file is named for locking by export, union and the union's stable file id, so a
+ * lock survives the file's copy-up and per-client unions never share locks. Owners are keyed
+ * by the client's address, never by caller_name alone. A `_MSG` request gets an empty reply
+ * and its answer as the matching `_RES` call to the client's lock manager. GRANTED and the
+ * `_RES` procedures are answers to a lock client; this server never waits for a lock, so it
+ * answers GRANTED with NLM4_DENIED and ignores the `_RES` calls.
+ * Nothing is logged per call at info level: every line here could be driven by a client.
+ */
+import { XdrWriter } from '@nfs-ts/xdr';
+import type { Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
+import type { UnionFs } from '../vfs/types.js';
+import type { ExportTable } from '../exports/export-table.js';
+import { plainAddress } from '../exports/client-rules.js';
+import { squash } from '../exports/squash.js';
+import { FsError } from '../errors/fs-error.js';
+import { toNlm4Stat } from '../errors/nlm4stat.js';
+import { ACCESS3_READ } from '../nfs3/constants.js';
+import { NLM4_VERS, NLM_PROG, NLMPROC4, NLMPROC4_NAMES, nlm4_stats } from './constants.js';
+import { ownerOf } from './lock-table.js';
+import type { LockIntent, LockManager } from './lock-manager.js';
+import {
+  readCancelArgs, readLockArgs, readNotifyArgs, readShareArgs, readTestArgs, readUnlockArgs,
+  writeRes, writeShareRes, writeTestRes, type Nlm4Lock,
+} from './xdr.js';
+import { sendRes, type CallbackOptions } from './callback.js';
+
+export interface NlmDeps {
+  readonly exports: () => ExportTable;
+  readonly manager: LockManager;
+  /** How `_RES` answers find the client (tests move its portmapper). */
+  readonly callbacks?: CallbackOptions;
+}
+
+export function nlm4Program(d: NlmDeps): ProgramVersion {
+  /** A number per union, for file keys (a per-client export has a union per client). */
+  const unionIds = new WeakMap<UnionFs, number>();
+  let nextUnion = 1;
+
+  /** The lock key of the file `fh` names, for this caller; throws errno errors. */
+  const fileOf = async (call: RpcCall, fh: Buffer): Promise<string> => {
+    const t = d.exports();
+    const exp = t.route(fh);
+    const cred = squash(t.admit(exp, call.peer), call.cred);
+    const address = call.peer.address;
+    const fs = exp.unions.peek(address) ?? await exp.unions.open(address);
+    const id = fs.resolve(fh);
+    if ((fs.access(id, ACCESS3_READ, cred) & ACCESS3_READ) === 0) throw new FsError('EACCES', 'locking needs read access');
+    let u = unionIds.get(fs);
+    if (u === undefined) unionIds.set(fs, u = nextUnion++);
+    return `${exp.fsid}/${u}/${id}`;
+  };
+
+  const intent = (call: RpcCall, file: string, exclusive: boolean, l: Nlm4Lock): LockIntent =>
+    ({ file, owner: ownerOf(plainAddress(call.peer.address), l), exclusive, start: l.start, end: l.end });
+
+  const local = (call: RpcCall): string | undefined => (call.peer.local === undefined ? undefined : plainAddress(call.peer.local));
+
+  const test = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+    const a = readTestArgs(call.args);
+    call.args.done();
+    try {
+      const { stat, holder: h } = d.manager.test(intent(call, await fileOf(call, a.lock.fh), a.exclusive, a.lock));
+      writeTestRes(reply, a.cookie, stat, h && { exclusive: h.exclusive, svid: h.owner.svid, oh: h.owner.oh, start: h.start, end: h.end });
+    } catch (err) {
+      writeTestRes(reply, a.cookie, toNlm4Stat(err, 'NLM TEST', call));
+    }
+  };
+
+  const lock = (monitored: boolean) => async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+    const a = readLockArgs(call.args);
+    call.args.done();
+    try {
+      const i = intent(call, await fileOf(call, a.lock.fh), a.exclusive, a.lock);
+      writeRes(reply, a.cookie, d.manager.lock(i, { ...a, monitored, local: local(call) }));
+    } catch (err) {
+      writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM LOCK', call));
+    }
+  };
+
+  const cancel = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+    const a = readCancelArgs(call.args);
+    call.args.done();
+    try {
+      writeRes(reply, a.cookie, d.manager.cancel(intent(call, await fileOf(call, a.lock.fh), a.exclusive, a.lock)));
+    } catch (err) {
+      writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM CANCEL', call));
+    }
+  };
+
+  const unlock = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+    const a = readUnlockArgs(call.args);
+    call.args.done();
+    try {
+      const i = intent(call, await fileOf(call, a.lock.fh), false, a.lock);
+      writeRes(reply, a.cookie, d.manager.unlock(i.file, i.owner, i.start, i.end));
+    } catch (err) {
+      writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM UNLOCK', call));
+    }
+  };
+
+  const granted = (call: RpcCall, reply: XdrWriter): void => {
+    const a = readTestArgs(call.args);
+    call.args.done();
+    writeRes(reply, a.cookie, nlm4_stats.NLM4_DENIED);
+  };
+
+  const share = (on: boolean) => async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+    const a = readShareArgs(call.args);
+    call.args.done();
+    try {
+      const file = await fileOf(call, a.share.fh);
+      const owner = ownerOf(plainAddress(call.peer.address), { callerName: a.share.callerName, svid: 0, oh: a.share.oh });
+      const stat = on ? d.manager.share(file, owner, a.share.mode, a.share.access, a.reclaim, local(call)) : d.manager.unshare(file, owner);
+      writeShareRes(reply, a.cookie, stat);
+    } catch (err) {
+      writeShareRes(reply, a.cookie, toNlm4Stat(err, on ? 'NLM SHARE' : 'NLM UNSHARE', call));
+    }
+  };
+
+  const freeAll = (call: RpcCall): void => {
+    const a = readNotifyArgs(call.args);
+    call.args.done();
+    d.manager.freeClient(plainAddress(call.peer.address), { caller: a.name });
+  };
+
+  /** The `_MSG` form of a procedure: its answer goes back as the `_RES` call `resProc`. */
+  const message = (p: (call: RpcCall, reply: XdrWriter) => void | Promise<void>, resProc: number): Procedure => async (call) => {
+    const body = new XdrWriter(256);
+    await p(call, body);
+    const bytes = body.toBuffer();
+    sendRes(plainAddress(call.peer.address), local(call), resProc, (w) => w.opaqueFixed(bytes), d.callbacks);
+  };
+
+  const ignored: Procedure = () => undefined;
+  const procedures: (Procedure | undefined)[] = [];
+  procedures[NLMPROC4.NULL] = (call) => call.args.done();
+  procedures[NLMPROC4.TEST] = test;
+  procedures[NLMPROC4.LOCK] = lock(true);
+  procedures[NLMPROC4.CANCEL] = cancel;
+  procedures[NLMPROC4.UNLOCK] = unlock;
+  procedures[NLMPROC4.GRANTED] = granted;
+  procedures[NLMPROC4.TEST_MSG] = message(test, NLMPROC4.TEST_RES);
+  procedures[NLMPROC4.LOCK_MSG] = message(lock(true), NLMPROC4.LOCK_RES);
+  procedures[NLMPROC4.CANCEL_MSG] = message(cancel, NLMPROC4.CANCEL_RES);
+  procedures[NLMPROC4.UNLOCK_MSG] = message(unlock, NLMPROC4.UNLOCK_RES);
+  procedures[NLMPROC4.GRANTED_MSG] = message(granted, NLMPROC4.GRANTED_RES);
+  for (const p of [NLMPROC4.TEST_RES, NLMPROC4.LOCK_RES, NLMPROC4.CANCEL_RES, NLMPROC4.UNLOCK_RES, NLMPROC4.GRANTED_RES]) procedures[p] = ignored;
+  procedures[NLMPROC4.SHARE] = share(true);
+  procedures[NLMPROC4.UNSHARE] = share(false);
+  procedures[NLMPROC4.NM_LOCK] = lock(false);
+  procedures[NLMPROC4.FREE_ALL] = freeAll;
+  return { prog: NLM_PROG, vers: NLM4_VERS, name: 'nlockmgr', procedures, procedureNames: NLMPROC4_NAMES };
+}

@@ -1,0 +1,107 @@
+/**
+ * A scripted lock client for tests: NLM v4 and SM_NOTIFY calls by hand over RpcClient, plus
+ * the MNT and LOOKUP it takes to get a file handle. Each call resolves to the nlm4_stats
+ * number (and the holder, for TEST).
+ */
+import type { XdrReader } from '@nfs-ts/xdr';
+import { RpcClient, type RpcClientOptions } from './rpc-client.js';
+import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
+import { NFS_PROGRAM, NFSPROC3 } from '../../src/nfs3/constants.js';
+import { NLM4_VERS, NLM_PROG, NLMPROC4 } from '../../src/nlm/constants.js';
+import { writeLock, END_OF_FILE, type Nlm4Lock } from '../../src/nlm/xdr.js';
+import { SM_PROG, SM_VERS, SMPROC } from '../../src/nsm/program.js';
+
+export interface LockSpec {
+  fh: Buffer;
+  /** Default 'test-host'. */
+  caller?: string;
+  svid?: number;
+  /** Default `svid@caller`, as the Linux client makes it. */
+  oh?: Buffer;
+  start?: bigint;
+  /** 0 = to end of file (the default). */
+  len?: bigint;
+}
+
+export interface Holder { exclusive: boolean; svid: number; oh: Buffer; start: bigint; len: bigint }
+
+function lockOf(s: LockSpec): Nlm4Lock {
+  const caller = s.caller ?? 'test-host';
+  const svid = s.svid ?? 1;
+  const start = s.start ?? 0n;
+  const len = s.len ?? 0n;
+  return { callerName: caller, fh: s.fh, oh: s.oh ?? Buffer.from(`${svid}@${caller}`), svid, start, end: len === 0n ? END_OF_FILE : start + len };
+}
+
+let cookies = 1;
+const cookie = (): Buffer => Buffer.from(`c${cookies++}`);
+
+function res(r: XdrReader): number {
+  r.opaque(1024);
+  return r.enum();
+}
+
+export class NlmClient {
+  private constructor(readonly rpc: RpcClient) {}
+
+  static async connect(transport: 'tcp' | 'udp', host: string, port: number, o: RpcClientOptions = {}): Promise<NlmClient> {
+    return new NlmClient(await RpcClient.connect(transport, host, port, o));
+  }
+
+  async mnt(path: string): Promise<Buffer> {
+    const r = await this.rpc.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string(path));
+    const stat = r.enum();
+    if (stat !== 0) throw new Error(`MNT ${path}: ${stat}`);
+    return Buffer.from(r.opaque(64));
+  }
+
+  async lookup(dir: Buffer, name: string): Promise<Buffer> {
+    const r = await this.rpc.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(dir).string(name));
+    const stat = r.uint32();
+    if (stat !== 0) throw new Error(`LOOKUP ${name}: ${stat}`);
+    return Buffer.from(r.opaque(64));
+  }
+
+  async test(s: LockSpec & { exclusive?: boolean }): Promise<{ stat: number; holder?: Holder }> {
+    const r = await this.rpc.ok(NLM_PROG, NLM4_VERS, NLMPROC4.TEST, (w) => writeLock(w.opaque(cookie()).bool(s.exclusive ?? true), lockOf(s)));
+    const stat = res(r);
+    if (stat !== 1) return { stat };
+    return { stat, holder: { exclusive: r.bool(), svid: r.int32(), oh: Buffer.from(r.opaque(1024)), start: r.uint64(), len: r.uint64() } };
+  }
+
+  async lock(s: LockSpec & { exclusive?: boolean; block?: boolean; reclaim?: boolean; state?: number; proc?: number }): Promise<number> {
+    return res(await this.rpc.ok(NLM_PROG, NLM4_VERS, s.proc ?? NLMPROC4.LOCK, (w) => {
+      writeLock(w.opaque(cookie()).bool(s.block ?? false).bool(s.exclusive ?? true), lockOf(s)).bool(s.reclaim ?? false).int32(s.state ?? 1);
+    }));
+  }
+
+  async cancel(s: LockSpec & { exclusive?: boolean; block?: boolean }): Promise<number> {
+    return res(await this.rpc.ok(NLM_PROG, NLM4_VERS, NLMPROC4.CANCEL, (w) => writeLock(w.opaque(cookie()).bool(s.block ?? true).bool(s.exclusive ?? true), lockOf(s))));
+  }
+
+  async unlock(s: LockSpec): Promise<number> {
+    return res(await this.rpc.ok(NLM_PROG, NLM4_VERS, NLMPROC4.UNLOCK, (w) => writeLock(w.opaque(cookie()), lockOf(s))));
+  }
+
+  async share(s: { fh: Buffer; caller?: string; oh?: Buffer; mode: number; access: number; reclaim?: boolean }, proc: number = NLMPROC4.SHARE): Promise<number> {
+    const r = await this.rpc.ok(NLM_PROG, NLM4_VERS, proc, (w) => {
+      w.opaque(cookie()).string(s.caller ?? 'test-host').opaque(s.fh).opaque(s.oh ?? Buffer.from('share-owner')).enum(s.mode).enum(s.access).bool(s.reclaim ?? false);
+    });
+    const stat = res(r);
+    r.int32();
+    return stat;
+  }
+
+  async freeAll(name: string, state = 0): Promise<void> {
+    await this.rpc.ok(NLM_PROG, NLM4_VERS, NLMPROC4.FREE_ALL, (w) => w.string(name).int32(state));
+  }
+
+  /** SM_NOTIFY to the server's status monitor: "I, `name`, rebooted into `state`". */
+  async notify(name: string, state: number): Promise<void> {
+    await this.rpc.ok(SM_PROG, SM_VERS, SMPROC.NOTIFY, (w) => w.string(name).int32(state));
+  }
+
+  close(): void {
+    this.rpc.close();
+  }
+}
