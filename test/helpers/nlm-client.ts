@@ -3,7 +3,7 @@
  * the MNT and LOOKUP it takes to get a file handle. Each call resolves to the nlm4_stats
  * number (and the holder, for TEST).
  */
-import type { XdrReader } from '@nfs-ts/xdr';
+import type { XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import { RpcClient, type RpcClientOptions } from './rpc-client.js';
 import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
 import { NFS_PROGRAM, NFSPROC3 } from '../../src/nfs3/constants.js';
@@ -31,6 +31,12 @@ function lockOf(s: LockSpec): Nlm4Lock {
   const start = s.start ?? 0n;
   const len = s.len ?? 0n;
   return { callerName: caller, fh: s.fh, oh: s.oh ?? Buffer.from(`${svid}@${caller}`), svid, start, end: len === 0n ? END_OF_FILE : start + len };
+}
+
+type LockArgs = LockSpec & { exclusive?: boolean; block?: boolean; reclaim?: boolean; state?: number };
+
+function writeLockArgs(w: XdrWriter, s: LockArgs): void {
+  writeLock(w.opaque(cookie()).bool(s.block ?? false).bool(s.exclusive ?? true), lockOf(s)).bool(s.reclaim ?? false).int32(s.state ?? 1);
 }
 
 let cookies = 1;
@@ -62,17 +68,21 @@ export class NlmClient {
     return Buffer.from(r.opaque(64));
   }
 
-  async test(s: LockSpec & { exclusive?: boolean }): Promise<{ stat: number; holder?: Holder }> {
-    const r = await this.rpc.ok(NLM_PROG, NLM4_VERS, NLMPROC4.TEST, (w) => writeLock(w.opaque(cookie()).bool(s.exclusive ?? true), lockOf(s)));
+  /** TEST, or another procedure that takes nlm4_testargs (GRANTED). */
+  async test(s: LockSpec & { exclusive?: boolean; proc?: number }): Promise<{ stat: number; holder?: Holder }> {
+    const r = await this.rpc.ok(NLM_PROG, NLM4_VERS, s.proc ?? NLMPROC4.TEST, (w) => writeLock(w.opaque(cookie()).bool(s.exclusive ?? true), lockOf(s)));
     const stat = res(r);
-    if (stat !== 1) return { stat };
+    if (stat !== 1 || (s.proc ?? NLMPROC4.TEST) !== NLMPROC4.TEST) return { stat };
     return { stat, holder: { exclusive: r.bool(), svid: r.int32(), oh: Buffer.from(r.opaque(1024)), start: r.uint64(), len: r.uint64() } };
   }
 
-  async lock(s: LockSpec & { exclusive?: boolean; block?: boolean; reclaim?: boolean; state?: number; proc?: number }): Promise<number> {
-    return res(await this.rpc.ok(NLM_PROG, NLM4_VERS, s.proc ?? NLMPROC4.LOCK, (w) => {
-      writeLock(w.opaque(cookie()).bool(s.block ?? false).bool(s.exclusive ?? true), lockOf(s)).bool(s.reclaim ?? false).int32(s.state ?? 1);
-    }));
+  async lock(s: LockArgs & { proc?: number }): Promise<number> {
+    return res(await this.rpc.ok(NLM_PROG, NLM4_VERS, s.proc ?? NLMPROC4.LOCK, (w) => writeLockArgs(w, s)));
+  }
+
+  /** LOCK_MSG: the reply is empty; the answer comes as a LOCK_RES call to our lock manager. */
+  async lockMessage(s: LockArgs): Promise<void> {
+    await this.rpc.ok(NLM_PROG, NLM4_VERS, NLMPROC4.LOCK_MSG, (w) => writeLockArgs(w, s));
   }
 
   async cancel(s: LockSpec & { exclusive?: boolean; block?: boolean }): Promise<number> {

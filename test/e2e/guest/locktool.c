@@ -14,8 +14,10 @@
  *   sleep MS
  *   hold             sleeps until killed
  *
- * Each op prints one line "OP: ok", "OP: EAGAIN" (or another errno name) and the milliseconds
- * since start. The exit status is 0 unless FILE cannot be opened or the arguments are bad.
+ * Each op prints one line "OP: ok", "OP: EAGAIN" (or another errno name) and the time in ms on
+ * CLOCK_MONOTONIC, which all processes of the guest share (so "granted N ms after that unlock"
+ * can be read across processes). The exit status is 0 unless FILE cannot be opened or the
+ * arguments are bad.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,12 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct timespec t0;
-
 static long elapsed_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+  return t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static void report(const char *op, int rc) {
@@ -48,7 +48,6 @@ static int setlk(int fd, int cmd, short type, const char *start, const char *len
 }
 
 int main(int argc, char **argv) {
-  clock_gettime(CLOCK_MONOTONIC, &t0);
   if (argc < 3) { fprintf(stderr, "usage: locktool FILE OP [ARGS]...\n"); return 2; }
   int fd = open(argv[1], O_RDWR | O_CREAT, 0666);
   if (fd < 0) fd = open(argv[1], O_RDONLY);
