@@ -32,7 +32,7 @@ function mountHints(o: ServerOptions, nfsPort: number, mountPort: number, portma
   const ports = portmap === 'off' ? `,port=${nfsPort},mountport=${mountPort},mountproto=tcp` : '';
   const url = portmap === 'off' ? `?nfsport=${nfsPort}&mountport=${mountPort}` : '';
   return o.exports.flatMap((e) => [
-    `Mount it (Linux):  mount -t nfs -o vers=3,nolock${ports} ${host}:${e.path} /mnt`,
+    `Mount it (Linux):  mount -t nfs -o vers=3${ports === '' ? '' : `${ports},nolock`} ${host}:${e.path} /mnt`,
     `libnfs:            nfs-ls nfs://${host}${e.path}${url}` +
       (e.defaultClients ? '   (as root: the default rule admits ports below 1024 only)' : ''),
   ]).join('\n');

@@ -50,23 +50,21 @@ export interface RunningServer {
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const exports = new ExportSet();
+  const monitor = new StatusMonitor(o.nsmDir ?? join(stateHome(), 'nsm'));
+  let lockedBefore;
   try {
     await exports.apply(o.exports);
+    lockedBefore = monitor.open();
   } catch (err) {
     await exports.close();
     throw err;
   }
-  const drc = new DuplicateRequestCache();
-  const metrics = o.metrics === undefined ? undefined : new ServerMetrics({ exports: () => exports.usage(), drcEntries: () => drc.size });
-  const nfs = nfs3Program(() => exports.table(), {}, metrics);
   const mount = createMountProgram({
     exports: {
       mnt: async (dir, call) => (await exports.table().mnt(dir, call.peer, call.cred)).fh,
       list: () => exports.table().list(),
     },
   });
-  const monitor = new StatusMonitor(o.nsmDir ?? join(stateHome(), 'nsm'));
-  const lockedBefore = monitor.open();
   const locks = new LockManager({ monitor: (client, caller, local) => monitor.monitor(client, caller, local), grant: (w) => sendGranted(w) });
   const graceSeconds = o.graceSeconds ?? DEFAULT_GRACE_SECONDS;
   // Grace only when someone may reclaim: with no client listed, no lock was held at the crash.
@@ -74,6 +72,13 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     locks.startGrace(graceSeconds * 1000);
     log.info(`lock grace period: ${graceSeconds} s in which only the ${lockedBefore.length} clients that held locks before the restart may reclaim them`);
   }
+  const drc = new DuplicateRequestCache();
+  const metrics = o.metrics === undefined ? undefined : new ServerMetrics({
+    exports: () => exports.usage(),
+    drcEntries: () => drc.size,
+    locks: () => ({ held: locks.table.total, blocked: locks.blocked, grace: locks.inGrace() }),
+  });
+  const nfs = nfs3Program(() => exports.table(), {}, metrics);
   const nlm = nlm4Program({ exports: () => exports.table(), manager: locks });
   const nsm = createNsmProgram({ state: () => monitor.state, rebooted: (address, _name, state) => locks.freeClient(address, { state }) });
   const dispatcher = new Dispatcher({ drc, ...(metrics !== undefined && { observer: metrics }) }).register(nfs).register(mount).register(nlm).register(nsm);

@@ -34,6 +34,8 @@ export interface MetricSources {
   exports(): readonly ExportUsage[];
   /** Entries held by the duplicate request cache. */
   drcEntries(): number;
+  /** The lock manager's state (src/nlm). */
+  locks(): { readonly held: number; readonly blocked: number; readonly grace: boolean };
 }
 
 interface CallCells {
@@ -96,6 +98,15 @@ export class ServerMetrics implements RpcObserver, Nfs3Observer {
       labelNames: ['outcome'], registers,
     });
     new Gauge({ name: 'union_nfsd_drc_entries', help: 'Replies held by the duplicate request cache.', registers, collect() { this.set(sources.drcEntries()); } });
+    new Gauge({
+      name: 'union_nfsd_locks', help: 'NLM locks and share reservations held, and lock requests blocked.', labelNames: ['state'], registers,
+      collect() {
+        const l = sources.locks();
+        this.set({ state: 'held' }, l.held);
+        this.set({ state: 'blocked' }, l.blocked);
+      },
+    });
+    new Gauge({ name: 'union_nfsd_lock_grace', help: '1 while the grace period after a restart admits only lock reclaims.', registers, collect() { this.set(sources.locks().grace ? 1 : 0); } });
     new Gauge({ name: 'union_nfsd_connections', help: 'TCP connections open.', registers, collect() { this.set(metrics.connections); } });
     this.accepted = new Tally({ name: 'union_nfsd_connections_accepted_total', help: 'TCP connections accepted.', registers }, () => ({})).cell('');
     this.drops = new Counter({

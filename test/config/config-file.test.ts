@@ -138,6 +138,20 @@ test('--metrics and metrics: take PORT, HOST:PORT or [IPV6]:PORT, loopback unles
   t.true(c.given.has('metrics'), 'the command line overrides the file');
 });
 
+test('--grace-period and --nsm-dir (grace-period:, nsm-dir: in the file)', (t) => {
+  t.is(parseCommandLine(['--lower', '/l']).options.graceSeconds, undefined, 'the server\'s default');
+  t.is(parseCommandLine(['--lower', '/l', '--grace-period', '0']).options.graceSeconds, 0);
+  t.is(parseCommandLine(['--lower', '/l', '--grace-period', '45', '--nsm-dir', '/var/lib/x']).options.nsmDir, '/var/lib/x');
+  for (const bad of ['1.5', 'x', '3601', '-1']) {
+    t.throws(() => parseCommandLine(['--lower', '/l', `--grace-period=${bad}`]), { instanceOf: UsageError, message: /--grace-period wants seconds 0-3600/ }, bad);
+  }
+  const exp = 'exports:\n  - {path: /a, lower: /l, clients: "*"}\n';
+  const f = parseConfig(`grace-period: 30\nnsm-dir: /srv/nsm\n${exp}`, 'f.yaml');
+  t.deepEqual([f.graceSeconds, f.nsmDir], [30, '/srv/nsm']);
+  t.throws(() => parseConfig(`grace-period: 99999\n${exp}`, 'f.yaml'), { instanceOf: UsageError, message: /^f\.yaml:1: grace-period wants seconds/ });
+  t.true(parseCommandLine(['--config', 'f.yaml', '--grace-period', '5']).given.has('graceSeconds'), 'the command line overrides the file');
+});
+
 test('--log-format is text or json; --check-config takes a file and nothing to serve', (t) => {
   t.is(parseCommandLine(['--lower', '/l']).logFormat, 'text');
   t.is(parseCommandLine(['--lower', '/l', '--log-format', 'json']).logFormat, 'json');

@@ -101,7 +101,7 @@ test('the Grafana dashboard type-checks against @grafana/schema, and queries onl
   t.is(new Set(ids).size, ids.length, 'panel ids unique');
   const exprs = dashboard.panels.flatMap((p) => p.targets ?? []).map((q) => q.expr);
   t.true(exprs.length >= 20);
-  const metrics = new ServerMetrics({ exports: () => [], drcEntries: () => 0 });
+  const metrics = new ServerMetrics({ exports: () => [], drcEntries: () => 0, locks: () => ({ held: 0, blocked: 0, grace: false }) });
   const exposed = new Set<string>();
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     exposed.add(m.name);

@@ -88,3 +88,41 @@ if (rpcbindReason) console.warn(`SKIPPING rpcbind registration test: ${rpcbindRe
     await exited;
   }
 }));
+
+const statdPresent = existsSync('/usr/sbin/rpc.statd') || existsSync('/sbin/rpc.statd');
+const statdReason = rpcbindReason ?? (statdPresent ? undefined : 'rpc.statd missing (nfs-common)');
+if (statdReason) console.warn(`SKIPPING rpcbind + rpc.statd test: ${statdReason}`);
+
+(statdReason && !CI ? test.serial.skip : test.serial)('alongside a system rpc.statd: NSM is left to it, the lock manager is registered', (t) => withPort111Lock(async () => {
+  // rpcbind and rpc.statd as a distribution runs them, in a private mount namespace.
+  const script = 'mount -t tmpfs tmpfs /run && mkdir -p /run/rpcbind && mount -t tmpfs tmpfs /var/lib/nfs && mkdir /var/lib/nfs/sm /var/lib/nfs/sm.bak && ' +
+    '(rpcbind -f &) && sleep 0.5 && exec rpc.statd -F --no-notify';
+  const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const statdPort = async (): Promise<number | undefined> => {
+    const m = /^\s*100024\s+1\s+udp\s+(\d+)/m.exec(await rpcinfo().catch(() => ''));
+    return m ? Number(m[1]) : undefined;
+  };
+  try {
+    let port: number | undefined;
+    for (let i = 0; i < 50 && port === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      port = await statdPort();
+    }
+    t.truthy(port, `rpc.statd did not register: ${stderr}`);
+    const ours: Mapping[] = [
+      { prog: 100021, vers: 4, prot: IPPROTO_UDP, port: 20490 },
+      { prog: 100024, vers: 1, prot: IPPROTO_UDP, port: 20490 },
+    ];
+    const pm = await startPortmap({ mappings: ours, keepRegistered: [100024] });
+    t.is(pm.mode, 'rpcbind');
+    t.true(lists(await rpcinfo(), ours[0]!), 'NLM registered');
+    t.is(await statdPort(), port, 'statd keeps its registration');
+    await pm.close();
+    t.is(await statdPort(), port, 'and keeps it after we close');
+    t.false(lists(await rpcinfo(), ours[0]!));
+  } finally {
+    try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ }
+  }
+}));
