@@ -102,16 +102,16 @@ export class LockManager {
    */
   lock(i: LockIntent, req: { block: boolean; reclaim: boolean; state: number; monitored: boolean; lock: Nlm4Lock; cookie: Buffer; local: string | undefined }): Nlm4Stat {
     if (this.inGrace() !== req.reclaim) return nlm4_stats.NLM4_DENIED_GRACE_PERIOD;
-    if (req.monitored) this.clientStates.set(i.owner.client, req.state);
     const queued = this.findWaiter(i);
+    const client = i.owner.client;
     if (this.table.holds(i.file, i.owner, i.exclusive, i.start, i.end)) {
       // A repeat: the client re-sends a blocked LOCK every 30 s, also after its GRANTED was lost.
       if (queued !== undefined) this.dropWaiter(queued);
       return nlm4_stats.NLM4_GRANTED;
     }
     if (this.table.conflict(i.file, i.owner, i.exclusive, i.start, i.end) === undefined) {
-      if (this.table.growth(i.file, i.owner, i.exclusive, i.start, i.end) > 0 && !this.room(i.owner.client)) return nlm4_stats.NLM4_DENIED_NOLOCKS;
-      if (req.monitored) this.o.monitor(i.owner.client, i.owner.caller, req.local);
+      if (this.table.growth(i.file, i.owner, i.exclusive, i.start, i.end) > 0 && !this.room(client)) return nlm4_stats.NLM4_DENIED_NOLOCKS;
+      if (req.monitored) this.monitored(client, req.state, i.owner.caller, req.local);
       if (queued !== undefined) this.dropWaiter(queued);
       this.acquire(i);
       return nlm4_stats.NLM4_GRANTED;
@@ -121,14 +121,20 @@ export class LockManager {
       queued.cookie = req.cookie;
       return nlm4_stats.NLM4_BLOCKED;
     }
-    if (!this.room(i.owner.client)) return nlm4_stats.NLM4_DENIED_NOLOCKS;
-    if (req.monitored) this.o.monitor(i.owner.client, i.owner.caller, req.local);
+    if (!this.room(client)) return nlm4_stats.NLM4_DENIED_NOLOCKS;
+    if (req.monitored) this.monitored(client, req.state, i.owner.caller, req.local);
     const w: Waiter = { ...i, lock: req.lock, cookie: req.cookie, local: req.local };
     let q = this.waiters.get(i.file);
     if (q === undefined) this.waiters.set(i.file, q = []);
     q.push(w);
-    this.countWaiter(i.owner.client, 1);
+    this.countWaiter(client, 1);
     return nlm4_stats.NLM4_BLOCKED;
+  }
+
+  /** A client about to hold or wait for a lock: known to the status monitor, its NSM state noted. */
+  private monitored(client: string, state: number, caller: string, local: string | undefined): void {
+    this.o.monitor(client, caller, local);
+    this.clientStates.set(client, state);
   }
 
   /** CANCEL: NLM4_GRANTED when a blocked request (or a grant not yet taken) was withdrawn. */
@@ -136,6 +142,7 @@ export class LockManager {
     const w = this.findWaiter(i);
     if (w !== undefined) {
       this.dropWaiter(w);
+      this.forgetIfIdle(i.owner.client);
       return nlm4_stats.NLM4_GRANTED;
     }
     const k = waiterKey(i);
@@ -163,6 +170,7 @@ export class LockManager {
 
   unshare(file: string, owner: Owner): Nlm4Stat {
     this.table.unshare(file, owner);
+    this.forgetIfIdle(owner.client);
     return nlm4_stats.NLM4_GRANTED;
   }
 
@@ -210,6 +218,12 @@ export class LockManager {
 
   private release(file: string, owner: Owner, start: bigint, end: bigint): void {
     if (this.table.release(file, owner, start, end)) this.wake(file);
+    this.forgetIfIdle(owner.client);
+  }
+
+  /** A client that holds and waits for nothing needs no remembered NSM state. */
+  private forgetIfIdle(client: string): void {
+    if (this.table.heldBy(client) === 0 && !this.waitersPerClient.has(client)) this.clientStates.delete(client);
   }
 
   /** Grants, in arrival order, every blocked request on `file` that no longer conflicts. */

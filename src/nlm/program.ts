@@ -30,6 +30,15 @@ import {
 } from './xdr.js';
 import { sendRes, type CallbackOptions } from './callback.js';
 
+/**
+ * Answered from the duplicate request cache when retransmitted: a replayed UNLOCK could undo a
+ * lock taken again since, a replayed CANCEL would answer DENIED for what it did cancel.
+ * (A client re-sends a blocked LOCK with a new xid, so that is a new request, as it must be.)
+ */
+export const NLM4_NON_IDEMPOTENT: ReadonlySet<number> = new Set<number>([
+  NLMPROC4.LOCK, NLMPROC4.CANCEL, NLMPROC4.UNLOCK, NLMPROC4.SHARE, NLMPROC4.UNSHARE, NLMPROC4.NM_LOCK,
+]);
+
 export interface NlmDeps {
   readonly exports: () => ExportTable;
   readonly manager: LockManager;
@@ -155,5 +164,5 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
   procedures[NLMPROC4.UNSHARE] = share(false);
   procedures[NLMPROC4.NM_LOCK] = lock(false);
   procedures[NLMPROC4.FREE_ALL] = freeAll;
-  return { prog: NLM_PROG, vers: NLM4_VERS, name: 'nlockmgr', procedures, procedureNames: NLMPROC4_NAMES };
+  return { prog: NLM_PROG, vers: NLM4_VERS, name: 'nlockmgr', procedures, procedureNames: NLMPROC4_NAMES, nonIdempotent: NLM4_NON_IDEMPOTENT };
 }
