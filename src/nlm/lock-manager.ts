@@ -27,13 +27,17 @@ import type { Nlm4Lock } from './xdr.js';
 
 const log = child('nlm');
 
-/** A LOCK waiting for a conflicting lock to go, with what its GRANTED callback needs. */
-export interface Waiter {
+/** What a request is about: one owner's lock of one kind on one range of one file. */
+export interface LockIntent {
   readonly file: string;
   readonly owner: Owner;
   readonly exclusive: boolean;
   readonly start: bigint;
   readonly end: bigint;
+}
+
+/** A LOCK waiting for a conflicting lock to go, with what its GRANTED callback needs. */
+export interface Waiter extends LockIntent {
   /** The request as the client sent it (GRANTED echoes it). */
   readonly lock: Nlm4Lock;
   cookie: Buffer;
@@ -50,14 +54,6 @@ export interface LockManagerOptions {
   maxPerClient?: number;
   /** Locks, reservations and blocked requests over all clients; default 1,048,576. */
   maxTotal?: number;
-}
-
-export interface LockIntent {
-  readonly file: string;
-  readonly owner: Owner;
-  readonly exclusive: boolean;
-  readonly start: bigint;
-  readonly end: bigint;
 }
 
 export class LockManager {

@@ -3,8 +3,8 @@
  * locking semantics (fcntl(2)), as knfsd's lockd gets them from the kernel and nfs-ganesha
  * implements in SAL/state_lock.c.
  *
- * Rule: a file is named by a key of the union's stable file id (so a lock survives copy-up);
- * a lock belongs to an owner = client address + caller_name + svid + oh, so two clients that
+ * Rule: a file is named by a key (program.ts: its union and handle, which carries the union's
+ * stable file id, so a lock survives copy-up); a lock belongs to an owner = client address + caller_name + svid + oh, so two clients that
  * share a host name (cloned VMs) never share locks. Ranges are half-open bigints [start, end),
  * end at most 2^64. One owner's locks on a file never overlap: a new lock replaces what the
  * owner held in its range (so an upgrade or downgrade is one step, and a refused upgrade

@@ -4,8 +4,9 @@
  * rules, squashed, the union this client sees), checks that the caller may read the file, and
  * asks the lock manager (lock-manager.ts).
  *
- * Rule: a file is named for locking by export, union and the union's stable file id, so a
- * lock survives the file's copy-up and per-client unions never share locks. Owners are keyed
+ * Rule: a file is named for locking by its union and its handle (which carries the export and
+ * the stable file id), so a lock survives the file's copy-up and per-client unions never
+ * share locks. Owners are keyed
  * by the client's address, never by caller_name alone. A `_MSG` request gets an empty reply
  * and its answer as the matching `_RES` call to the client's lock manager. GRANTED and the
  * `_RES` procedures are answers to a lock client; this server never waits for a lock, so it
@@ -51,18 +52,27 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
   const unionIds = new WeakMap<UnionFs, number>();
   let nextUnion = 1;
 
-  /** The lock key of the file `fh` names, for this caller; throws errno errors. */
-  const fileOf = async (call: RpcCall, fh: Buffer): Promise<string> => {
+  /**
+   * The lock key of the file `fh` names, for this caller; throws errno errors. A request that
+   * takes something (TEST, LOCK, SHARE) needs a live handle and read access; one that only
+   * gives up (UNLOCK, CANCEL, UNSHARE) needs neither, so a lock on a file removed since, or
+   * one the caller can no longer read, can still be let go. The key is the handle itself: it
+   * carries the export and the union's stable file id and is the same for an object forever,
+   * so a lock survives the file's copy-up.
+   */
+  const fileOf = async (call: RpcCall, fh: Buffer, taking: boolean): Promise<string> => {
     const t = d.exports();
     const exp = t.route(fh);
     const cred = squash(t.admit(exp, call.peer), call.cred);
     const address = call.peer.address;
     const fs = exp.unions.peek(address) ?? await exp.unions.open(address);
-    const id = fs.resolve(fh);
-    if ((fs.access(id, ACCESS3_READ, cred) & ACCESS3_READ) === 0) throw new FsError('EACCES', 'locking needs read access');
+    if (taking) {
+      const id = fs.resolve(fh);
+      if ((fs.access(id, ACCESS3_READ, cred) & ACCESS3_READ) === 0) throw new FsError('EACCES', 'locking needs read access');
+    }
     let u = unionIds.get(fs);
     if (u === undefined) unionIds.set(fs, u = nextUnion++);
-    return `${exp.fsid}/${u}/${id}`;
+    return `${u}/${fh.toString('hex')}`;
   };
 
   const intent = (call: RpcCall, file: string, exclusive: boolean, l: Nlm4Lock): LockIntent =>
@@ -74,7 +84,7 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     const a = readTestArgs(call.args);
     call.args.done();
     try {
-      const { stat, holder: h } = d.manager.test(intent(call, await fileOf(call, a.lock.fh), a.exclusive, a.lock));
+      const { stat, holder: h } = d.manager.test(intent(call, await fileOf(call, a.lock.fh, true), a.exclusive, a.lock));
       writeTestRes(reply, a.cookie, stat, h && { exclusive: h.exclusive, svid: h.owner.svid, oh: h.owner.oh, start: h.start, end: h.end });
     } catch (err) {
       writeTestRes(reply, a.cookie, toNlm4Stat(err, 'NLM TEST', call));
@@ -85,7 +95,7 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     const a = readLockArgs(call.args);
     call.args.done();
     try {
-      const i = intent(call, await fileOf(call, a.lock.fh), a.exclusive, a.lock);
+      const i = intent(call, await fileOf(call, a.lock.fh, true), a.exclusive, a.lock);
       writeRes(reply, a.cookie, d.manager.lock(i, { ...a, monitored, local: local(call) }));
     } catch (err) {
       writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM LOCK', call));
@@ -96,7 +106,7 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     const a = readCancelArgs(call.args);
     call.args.done();
     try {
-      writeRes(reply, a.cookie, d.manager.cancel(intent(call, await fileOf(call, a.lock.fh), a.exclusive, a.lock)));
+      writeRes(reply, a.cookie, d.manager.cancel(intent(call, await fileOf(call, a.lock.fh, false), a.exclusive, a.lock)));
     } catch (err) {
       writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM CANCEL', call));
     }
@@ -106,7 +116,7 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     const a = readUnlockArgs(call.args);
     call.args.done();
     try {
-      const i = intent(call, await fileOf(call, a.lock.fh), false, a.lock);
+      const i = intent(call, await fileOf(call, a.lock.fh, false), false, a.lock);
       writeRes(reply, a.cookie, d.manager.unlock(i.file, i.owner, i.start, i.end));
     } catch (err) {
       writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM UNLOCK', call));
@@ -123,7 +133,7 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     const a = readShareArgs(call.args);
     call.args.done();
     try {
-      const file = await fileOf(call, a.share.fh);
+      const file = await fileOf(call, a.share.fh, on);
       const owner = ownerOf(plainAddress(call.peer.address), { callerName: a.share.callerName, svid: 0, oh: a.share.oh });
       const stat = on ? d.manager.share(file, owner, a.share.mode, a.share.access, a.reclaim, local(call)) : d.manager.unshare(file, owner);
       writeShareRes(reply, a.cookie, stat);

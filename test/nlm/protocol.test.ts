@@ -253,6 +253,16 @@ test('a lock survives the copy-up of its file (files are named by stable id)', a
   t.is(await b.lock({ fh }), DENIED);
 });
 
+test('a lock on a file removed since can still be unlocked', async (t) => {
+  const { a, root, fh, manager } = await setup(t);
+  t.is(await a.lock({ fh }), GRANTED);
+  const r = await a.rpc.ok(100003, 3, 12, (x) => x.opaque(root).string('f'));
+  t.is(r.uint32(), 0, 'REMOVE');
+  t.is(await a.lock({ fh, svid: 2 }), STALE_FH, 'no new locks on it');
+  t.is(await a.unlock({ fh }), GRANTED);
+  t.is(manager.table.total, 0, 'nothing left held');
+});
+
 test('calls in flight together: of 24 clients racing for one lock, exactly one gets it (20 rounds); a repeated LOCK over UDP', async (t) => {
   const { connect, fh } = await setup(t);
   const clients = await Promise.all(Array.from({ length: 24 }, (_, i) => connect(`127.0.1.${i + 1}`)));
