@@ -36,6 +36,7 @@
 #include <nfsc/libnfs-raw.h>
 #include <nfsc/libnfs-raw-mount.h>
 #include <nfsc/libnfs-raw-nfs.h>
+#include <nfsc/libnfs-raw-nlm.h>
 
 #define PATTERN_K 0x9E3779B97F4A7C15ULL
 #define KIB 1024ULL
@@ -313,6 +314,74 @@ static void wl_calls(const char *url_s, const char *dir, long n, double max_seco
   nfs_destroy_context(nfs);
 }
 
+/*
+ * locks URL NLMPORT N MAXSEC: N rounds of NLM4 TEST, LOCK and UNLOCK (exclusive, whole file,
+ * non-blocking) of /rand.bin, one call at a time, each timed from send to reply, through
+ * libnfs's raw RPC layer to the lock manager at the server's NLMPORT (union-nfsd serves NLM on
+ * its NFS port). N/5 (at least 200) unmeasured rounds first. Every LOCK must be granted and
+ * TEST must find the file free. One line per procedure, as `calls`: calls-nlm-test, ...
+ */
+struct nlm_wait { int done; int status; int stat; };
+
+static void nlm_cb(struct rpc_context *rpc, int status, void *data, void *priv) {
+  (void)rpc;
+  struct nlm_wait *w = priv;
+  w->done = 1;
+  w->status = status;
+  /* Every nlm4 result starts with the cookie, then the nlm4_stats. */
+  w->stat = status == RPC_STATUS_SUCCESS ? (int)((NLM4_LOCKres *)data)->status : -1;
+}
+
+static void wait_nlm(struct rpc_context *rpc, struct nlm_wait *w, const char *what) {
+  while (!w->done) {
+    struct pollfd p = { .fd = rpc_get_fd(rpc), .events = (short)rpc_which_events(rpc) };
+    if (poll(&p, 1, 30000) <= 0) die("%s: no reply within 30 s", what);
+    if (rpc_service(rpc, p.revents) < 0) die("%s: %s", what, rpc_get_error(rpc));
+  }
+  if (w->status != RPC_STATUS_SUCCESS || w->stat != NLM4_GRANTED) die("%s: rpc status %d, nlm4_stats %d", what, w->status, w->stat);
+}
+
+static void wl_locks(const char *url_s, int nlm_port, long n, double max_seconds) {
+  struct nfs_context *nfs = connect_url(url_s);
+  struct nfsfh *fh;
+  if (nfs_open(nfs, "/rand.bin", O_RDONLY, &fh) != 0) die("open /rand.bin: %s", nfs_get_error(nfs));
+  struct nfs_fh3 *nfh = (struct nfs_fh3 *)nfs_get_fh(fh);
+  struct nfs_url *url = nfs_parse_url_dir(nfs, url_s);
+  struct rpc_context *l = rpc_init_context();
+  struct call_wait c = {0};
+  if (rpc_connect_async(l, url->server, nlm_port, call_cb, &c) != 0) die("connect to NLM: %s", rpc_get_error(l));
+  wait_call(l, &c, "connect to NLM");
+  char oh[] = "4242@nfsbench", cookie[] = "nfsbench";
+  nlm4_lock lk = { .caller_name = "nfsbench", .oh = oh, .svid = 4242, .l_offset = 0, .l_len = 0 };
+  lk.fh.data.data_len = nfh->data.data_len;
+  lk.fh.data.data_val = nfh->data.data_val;
+  nlm_cookie ck = { .data = { .data_len = sizeof cookie - 1, .data_val = cookie } };
+  const long WARMUP = n / 5 < 200 ? 200 : n / 5;
+  double *lat[3];
+  for (int p = 0; p < 3; p++) lat[p] = malloc(sizeof(double) * (size_t)n);
+  const char *names[] = { "nlm-test", "nlm-lock", "nlm-unlock" };
+  double deadline = now() + max_seconds;
+  long i = -WARMUP;
+  for (; i < n && now() < deadline; i++) {
+    for (int p = 0; p < 3; p++) {
+      struct nlm_wait w = {0};
+      int rc;
+      double t0 = now();
+      if (p == 0) { NLM4_TESTargs a = { .cookie = ck, .exclusive = 1, .lock = lk }; rc = rpc_nlm4_test_async(l, nlm_cb, &a, &w); }
+      else if (p == 1) { NLM4_LOCKargs a = { .cookie = ck, .block = 0, .exclusive = 1, .lock = lk, .reclaim = 0, .state = 1 }; rc = rpc_nlm4_lock_async(l, nlm_cb, &a, &w); }
+      else { NLM4_UNLOCKargs a = { .cookie = ck, .lock = lk }; rc = rpc_nlm4_unlock_async(l, nlm_cb, &a, &w); }
+      if (rc != 0) die("%s: %s", names[p], rpc_get_error(l));
+      wait_nlm(l, &w, names[p]);
+      if (i >= 0) lat[p][i] = now() - t0;
+    }
+  }
+  if (i <= 0) die("locks: no round measured within %.0f s", max_seconds);
+  for (int p = 0; p < 3; p++) { emit_latency(names[p], lat[p], i); free(lat[p]); }
+  rpc_destroy_context(l);
+  nfs_destroy_url(url);
+  nfs_close(nfs, fh);
+  nfs_destroy_context(nfs);
+}
 
 static void wl_seqwrite(const char *url, const char *path, uint64_t size, uint64_t req, uint64_t seed) {
   struct nfs_context *nfs = connect_url(url);
@@ -827,6 +896,7 @@ static void usage(void) {
           "  nfsbench mixed URL DIR NCLIENTS SECONDS RANDFILE RANDSIZE LEAFDIR LEAVES\n"
           "  nfsbench boot URL DIRS PERDIR NREAD NWRITE SEED\n"
           "  nfsbench calls URL DIR N MAXSEC [PROCS: e.g. null,getattr]\n"
+          "  nfsbench locks URL NLMPORT N MAXSEC\n"
           "env NFSBENCH_LABEL is copied into each JSON line.\n");
   exit(2);
 }
@@ -851,6 +921,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cmd, "lookup")) { NEED(9); if (argc > 9) rng_state ^= U64(9) * 0x2545F4914F6CDD1DULL; wl_lookup(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atol(argv[6]), atof(argv[7]), argv[8]); }
   else if (!strcmp(cmd, "rm")) { NEED(4); wl_rm(argv[2], argv[3]); }
   else if (!strcmp(cmd, "calls")) { NEED(6); wl_calls(argv[2], argv[3], atol(argv[4]), atof(argv[5]), argc > 6 ? argv[6] : NULL); }
+  else if (!strcmp(cmd, "locks")) { NEED(6); wl_locks(argv[2], atoi(argv[3]), atol(argv[4]), atof(argv[5])); }
   else if (!strcmp(cmd, "boot")) { NEED(8); wl_boot(argv[2], atol(argv[3]), atol(argv[4]), atol(argv[5]), atol(argv[6]), U64(7)); }
   else if (!strcmp(cmd, "mixed")) { NEED(10); wl_mixed(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argv[6], U64(7), argv[8], atol(argv[9])); }
   else usage();
