@@ -31,7 +31,8 @@ async function startGaneshaWithNlm(exportDir: string, dir: string): Promise<{ nf
     `EXPORT { Export_Id = 1; Path = ${exportDir}; Pseudo = /union; Access_Type = RW; Squash = None; Protocols = 3; Transports = TCP; SecType = sys; FSAL { Name = VFS; } }\n`;
   fs.writeFileSync(path.join(dir, 'ganesha.conf'), conf);
   const script = 'mount -t tmpfs tmpfs /run && mkdir -p /run/rpcbind /run/ganesha && mount -t tmpfs tmpfs /var/lib/nfs && ' +
-    'mkdir -p /var/lib/nfs/sm /var/lib/nfs/sm.bak && rpcbind -w && rpc.statd --no-notify && ' +
+    // In the foreground (backgrounded by sh) so that they stay in this process group, which is killed at the end.
+    'mkdir -p /var/lib/nfs/sm /var/lib/nfs/sm.bak && (rpcbind -f -w &) && sleep 0.5 && (rpc.statd -F --no-notify &) && sleep 0.5 && ' +
     `exec ganesha.nfsd -F -L ${dir}/ganesha.log -f ${dir}/ganesha.conf -p /run/ganesha/ganesha.pid -N NIV_WARN`;
   const p = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
   children.add(p);
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
   const g = await startGaneshaWithNlm(path.join(base, 'plain'), base);
   const sides = [
     { tag: 'union-nfsd', url: `nfs://127.0.0.1/union?nfsport=${u.nfs}&mountport=${u.mnt}&version=3`, nlm: u.nfs },
-    { tag: 'ganesha', url: `nfs://127.0.0.1/union?nfsport=${g.nfs}&mountport=${g.mnt}&version=3`, nlm: g.nlm },
+    // NFSv3 clients mount a ganesha export by its Path.
+    { tag: 'ganesha', url: `nfs://127.0.0.1${path.join(base, 'plain')}?nfsport=${g.nfs}&mountport=${g.mnt}&version=3`, nlm: g.nlm },
   ];
   const p50: Record<string, Record<string, number[]>> = {};
   const p99: Record<string, Record<string, number[]>> = {};

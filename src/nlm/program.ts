@@ -14,7 +14,7 @@
  * Nothing is logged per call at info level: every line here could be driven by a client.
  */
 import { XdrWriter } from '@nfs-ts/xdr';
-import type { Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
+import type { Credential, Procedure, ProgramVersion, RpcCall } from '../rpc/types.js';
 import type { UnionFs } from '../vfs/types.js';
 import type { ExportTable } from '../exports/export-table.js';
 import { plainAddress } from '../exports/client-rules.js';
@@ -47,6 +47,9 @@ export interface NlmDeps {
   readonly callbacks?: CallbackOptions;
 }
 
+/** A procedure's body: synchronous when it can be (see withFile). */
+type Answer = (call: RpcCall, reply: XdrWriter) => void | Promise<void>;
+
 export function nlm4Program(d: NlmDeps): ProgramVersion {
   /** A number per union, for file keys (a per-client export has a union per client). */
   const unionIds = new WeakMap<UnionFs, number>();
@@ -60,12 +63,7 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
    * carries the export and the union's stable file id and is the same for an object forever,
    * so a lock survives the file's copy-up.
    */
-  const fileOf = async (call: RpcCall, fh: Buffer, taking: boolean): Promise<string> => {
-    const t = d.exports();
-    const exp = t.route(fh);
-    const cred = squash(t.admit(exp, call.peer), call.cred);
-    const address = call.peer.address;
-    const fs = exp.unions.peek(address) ?? await exp.unions.open(address);
+  const fileIn = (fs: UnionFs, fh: Buffer, cred: Credential, taking: boolean): string => {
     if (taking) {
       const id = fs.resolve(fh);
       if ((fs.access(id, ACCESS3_READ, cred) & ACCESS3_READ) === 0) throw new FsError('EACCES', 'locking needs read access');
@@ -75,71 +73,84 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     return `${u}/${fh.toString('hex')}`;
   };
 
+  /**
+   * Runs `answer` with the key of the file `fh` names, or `fail` with why there is none (or
+   * why `answer` threw). Synchronous when the caller's union is open, as it is after MNT, so
+   * the reply leaves in the same turn (rpc/dispatcher.ts); a promise otherwise.
+   */
+  const withFile = (call: RpcCall, fh: Buffer, taking: boolean, answer: (file: string) => void, fail: (err: unknown) => void): void | Promise<void> => {
+    const settle = (fs: UnionFs, cred: Credential): void => {
+      try {
+        answer(fileIn(fs, fh, cred, taking));
+      } catch (err) {
+        fail(err);
+      }
+    };
+    try {
+      const t = d.exports();
+      const exp = t.route(fh);
+      const cred = squash(t.admit(exp, call.peer), call.cred);
+      const fs = exp.unions.peek(call.peer.address);
+      if (fs === undefined) return exp.unions.open(call.peer.address).then((opened) => settle(opened, cred), (err: unknown) => { fail(err); });
+      settle(fs, cred);
+    } catch (err) {
+      fail(err);
+    }
+    return undefined;
+  };
+
   const intent = (call: RpcCall, file: string, exclusive: boolean, l: Nlm4Lock): LockIntent =>
     ({ file, owner: ownerOf(plainAddress(call.peer.address), l), exclusive, start: l.start, end: l.end });
 
   const local = (call: RpcCall): string | undefined => (call.peer.local === undefined ? undefined : plainAddress(call.peer.local));
 
-  const test = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+  const test: Answer = (call, reply) => {
     const a = readTestArgs(call.args);
     call.args.done();
-    try {
-      const { stat, holder: h } = d.manager.test(intent(call, await fileOf(call, a.lock.fh, true), a.exclusive, a.lock));
+    return withFile(call, a.lock.fh, true, (file) => {
+      const { stat, holder: h } = d.manager.test(intent(call, file, a.exclusive, a.lock));
       writeTestRes(reply, a.cookie, stat, h && { exclusive: h.exclusive, svid: h.owner.svid, oh: h.owner.oh, start: h.start, end: h.end });
-    } catch (err) {
-      writeTestRes(reply, a.cookie, toNlm4Stat(err, 'NLM TEST', call));
-    }
+    }, (err) => writeTestRes(reply, a.cookie, toNlm4Stat(err, 'NLM TEST', call)));
   };
 
-  const lock = (monitored: boolean) => async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+  const lock = (monitored: boolean): Answer => (call, reply) => {
     const a = readLockArgs(call.args);
     call.args.done();
-    try {
-      const i = intent(call, await fileOf(call, a.lock.fh, true), a.exclusive, a.lock);
-      writeRes(reply, a.cookie, d.manager.lock(i, { ...a, monitored, local: local(call) }));
-    } catch (err) {
-      writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM LOCK', call));
-    }
+    return withFile(call, a.lock.fh, true,
+      (file) => writeRes(reply, a.cookie, d.manager.lock(intent(call, file, a.exclusive, a.lock), { ...a, monitored, local: local(call) })),
+      (err) => writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM LOCK', call)));
   };
 
-  const cancel = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+  const cancel: Answer = (call, reply) => {
     const a = readCancelArgs(call.args);
     call.args.done();
-    try {
-      writeRes(reply, a.cookie, d.manager.cancel(intent(call, await fileOf(call, a.lock.fh, false), a.exclusive, a.lock)));
-    } catch (err) {
-      writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM CANCEL', call));
-    }
+    return withFile(call, a.lock.fh, false,
+      (file) => writeRes(reply, a.cookie, d.manager.cancel(intent(call, file, a.exclusive, a.lock))),
+      (err) => writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM CANCEL', call)));
   };
 
-  const unlock = async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+  const unlock: Answer = (call, reply) => {
     const a = readUnlockArgs(call.args);
     call.args.done();
-    try {
-      const i = intent(call, await fileOf(call, a.lock.fh, false), false, a.lock);
+    return withFile(call, a.lock.fh, false, (file) => {
+      const i = intent(call, file, false, a.lock);
       writeRes(reply, a.cookie, d.manager.unlock(i.file, i.owner, i.start, i.end));
-    } catch (err) {
-      writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM UNLOCK', call));
-    }
+    }, (err) => writeRes(reply, a.cookie, toNlm4Stat(err, 'NLM UNLOCK', call)));
   };
 
-  const granted = (call: RpcCall, reply: XdrWriter): void => {
+  const granted: Answer = (call, reply) => {
     const a = readTestArgs(call.args);
     call.args.done();
     writeRes(reply, a.cookie, nlm4_stats.NLM4_DENIED);
   };
 
-  const share = (on: boolean) => async (call: RpcCall, reply: XdrWriter): Promise<void> => {
+  const share = (on: boolean): Answer => (call, reply) => {
     const a = readShareArgs(call.args);
     call.args.done();
-    try {
-      const file = await fileOf(call, a.share.fh, on);
-      const owner = ownerOf(plainAddress(call.peer.address), { callerName: a.share.callerName, svid: 0, oh: a.share.oh });
-      const stat = on ? d.manager.share(file, owner, a.share.mode, a.share.access, a.reclaim, local(call)) : d.manager.unshare(file, owner);
-      writeShareRes(reply, a.cookie, stat);
-    } catch (err) {
-      writeShareRes(reply, a.cookie, toNlm4Stat(err, on ? 'NLM SHARE' : 'NLM UNSHARE', call));
-    }
+    const owner = ownerOf(plainAddress(call.peer.address), { callerName: a.share.callerName, svid: 0, oh: a.share.oh });
+    return withFile(call, a.share.fh, on, (file) => {
+      writeShareRes(reply, a.cookie, on ? d.manager.share(file, owner, a.share.mode, a.share.access, a.reclaim, local(call)) : d.manager.unshare(file, owner));
+    }, (err) => writeShareRes(reply, a.cookie, toNlm4Stat(err, on ? 'NLM SHARE' : 'NLM UNSHARE', call)));
   };
 
   const freeAll = (call: RpcCall): void => {
@@ -149,11 +160,14 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
   };
 
   /** The `_MSG` form of a procedure: its answer goes back as the `_RES` call `resProc`. */
-  const message = (p: (call: RpcCall, reply: XdrWriter) => void | Promise<void>, resProc: number): Procedure => async (call) => {
+  const message = (p: Answer, resProc: number): Procedure => (call) => {
     const body = new XdrWriter(256);
-    await p(call, body);
-    const bytes = body.toBuffer();
-    sendRes(plainAddress(call.peer.address), local(call), resProc, (w) => w.opaqueFixed(bytes), d.callbacks);
+    const send = (): void => {
+      const bytes = body.toBuffer();
+      sendRes(plainAddress(call.peer.address), local(call), resProc, (w) => w.opaqueFixed(bytes), d.callbacks);
+    };
+    const pending = p(call, body);
+    return pending === undefined ? send() : pending.then(send);
   };
 
   const ignored: Procedure = () => undefined;
