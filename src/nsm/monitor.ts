@@ -27,6 +27,8 @@ import { fsyncDir, writeFileDurable } from '../vfs/store.js';
 import { SM_MAXSTRLEN, SM_PROG, SM_VERS, SMPROC } from './program.js';
 
 const log = child('nsm');
+/** Clients notified in parallel after a restart. */
+const NOTIFY_AT_ONCE = 32;
 
 export interface MonitoredClient {
   readonly address: string;
@@ -42,6 +44,8 @@ export interface NotifyOptions {
   readonly giveUpMs?: number;
   /** First retry delay, doubled each time up to a minute; default 1 s. */
   readonly retryMs?: number;
+  /** The clients' portmapper port; default 111 (tests move it). */
+  readonly pmapPort?: number;
 }
 
 export class StatusMonitor {
@@ -52,6 +56,9 @@ export class StatusMonitor {
   private readonly monitored = new Set<string>();
   private closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Notification attempts that may start now, and those waiting for one to end. */
+  private free = NOTIFY_AT_ONCE;
+  private readonly queued: (() => void)[] = [];
 
   constructor(readonly dir: string) {
     this.sm = path.join(dir, 'sm');
@@ -102,31 +109,53 @@ export class StatusMonitor {
     let delay = o.retryMs ?? 1000;
     for (;;) {
       if (this.closed) return;
+      // An attempt holds a socket (a reserved port when it can get one): at most NOTIFY_AT_ONCE.
+      await this.slot();
+      let error: Error | undefined;
       try {
         const local = c.local !== undefined ? { localAddress: c.local } : {};
-        const port = await getPort(c.address, SM_PROG, SM_VERS, local);
+        const port = await getPort(c.address, SM_PROG, SM_VERS, { ...local, ...(o.pmapPort !== undefined && { port: o.pmapPort }) });
         if (port === 0) throw new Error('no status monitor registered with its portmapper');
         await callUdp({
           host: c.address, port, prog: SM_PROG, vers: SM_VERS, proc: SMPROC.NOTIFY, ...local,
           args: (w) => w.string(Buffer.from(name, 'latin1')).int32(this.state),
         });
+      } catch (err) {
+        error = err as Error;
+      } finally {
+        this.unslot();
+      }
+      if (error === undefined) {
         log.info(`told ${c.address} (${c.caller}) that we restarted (SM_NOTIFY, state ${this.state})`, { client: c.address });
         break;
-      } catch (err) {
-        if (Date.now() + delay > deadline) {
-          log.warn(`could not tell ${c.address} that we restarted: ${(err as Error).message}; giving up`, { client: c.address });
-          break;
-        }
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(() => { this.timers.delete(t); resolve(); }, delay);
-          this.timers.add(t);
-        });
-        delay = Math.min(delay * 2, 60_000);
       }
+      if (Date.now() + delay > deadline) {
+        log.warn(`could not tell ${c.address} that we restarted: ${error.message}; giving up`, { client: c.address });
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => { this.timers.delete(t); resolve(); }, delay);
+        this.timers.add(t);
+      });
+      delay = Math.min(delay * 2, 60_000);
     }
     if (!this.monitored.has(c.address) && !this.closed) {
       try { fs.unlinkSync(this.entry(c.address)); fsyncDir(this.sm); } catch { /* already gone */ }
     }
+  }
+
+  private slot(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.queued.push(resolve));
+  }
+
+  private unslot(): void {
+    const next = this.queued.shift();
+    if (next !== undefined) next();
+    else this.free++;
   }
 
   private entry(address: string): string {
