@@ -1,13 +1,14 @@
 /**
  * The NLM v4 program (constants.ts has the procedure list): decodes a request, finds the file
  * its handle names as NFS does (export by handle, the caller admitted by the export's client
- * rules, squashed, the union this client sees), checks that the caller may read the file, and
- * asks the lock manager (lock-manager.ts).
+ * rules, squashed, the union this client sees), checks that a caller who takes a lock may
+ * read the file, and asks the lock manager (lock-manager.ts).
  *
  * Rule: a file is named for locking by its union and its handle (which carries the export and
  * the stable file id), so a lock survives the file's copy-up and per-client unions never
- * share locks. Owners are keyed
- * by the client's address, never by caller_name alone. A `_MSG` request gets an empty reply
+ * share locks. Owners are keyed by the client's address, never by caller_name alone. Like
+ * the NFS procedures, a request is answered in the turn it arrives when the client's union is
+ * open (withFile), and nothing waits on a disk. A `_MSG` request gets an empty reply
  * and its answer as the matching `_RES` call to the client's lock manager. GRANTED and the
  * `_RES` procedures are answers to a lock client; this server never waits for a lock, so it
  * answers GRANTED with NLM4_DENIED and ignores the `_RES` calls.
