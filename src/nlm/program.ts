@@ -8,7 +8,7 @@
  * the stable file id), so a lock survives the file's copy-up and per-client unions never
  * share locks. Owners are keyed by the client's address, never by caller_name alone. Like
  * the NFS procedures, a request is answered in the turn it arrives when the client's union is
- * open (withFile), and nothing waits on a disk. A `_MSG` request gets an empty reply
+ * open (withFile). A `_MSG` request gets an empty reply
  * and its answer as the matching `_RES` call to the client's lock manager. GRANTED and the
  * `_RES` procedures are answers to a lock client; this server never waits for a lock, so it
  * answers GRANTED with NLM4_DENIED and ignores the `_RES` calls.
