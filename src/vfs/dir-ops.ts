@@ -264,7 +264,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   const upperName = n.layer === 0 && upperIsCopy(n, objUpper);
   if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', dirUpper, name, '');
   if (upperName) {
-    if (n.type === FileType.DIR) fs.rmSync(objUpper, { recursive: true, force: true });
+    if (n.type === FileType.DIR) removeEmptyUpperDir(u, dirRel + '/' + name);
     else fs.unlinkSync(objUpper);
     u.facts[0]!.opaque.delete(u.layers.s(0, dirRel + '/' + name));
   } else if (n.layer === 0 && n.index === undefined) {
@@ -280,6 +280,28 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   d.attr = null;
   n.attr = null;
   u.forgetName(wasId, d.id, name);
+}
+
+/**
+ * Removes the upper copy of a directory the union shows as empty (its listing, read whole,
+ * has no names): first the whiteouts and markers it holds, which hide names of the layers
+ * below, then the directory itself with rmdir(2). Never a recursive delete: an entry that is
+ * no marker means the listing was wrong, and stops the removal (ENOTEMPTY), as does the
+ * kernel's ENOTEMPTY for anything that appeared meanwhile.
+ */
+function removeEmptyUpperDir(u: Union, rel: string): void {
+  const dir = u.layers.s(0, rel);
+  const facts = u.facts[0]!;
+  for (const e of fs.readdirSync(u.layers.p(0, rel), { withFileTypes: true, encoding: 'buffer' })) {
+    const p = dir + '/' + e.name.toString('latin1');
+    const marker = e.name.toString('latin1').startsWith(WH_PREFIX) ||
+      (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p)))) ||
+      (e.isFile() && facts.whiteout.has(p));
+    if (!marker) throw new FsError('ENOTEMPTY', `${p} is not in the directory's listing`);
+    fs.unlinkSync(pathBuf(p));
+    facts.whiteout.delete(p);
+  }
+  fs.rmdirSync(u.layers.p(0, rel));
 }
 
 function isAncestor(u: Union, a: Node, b: Node): boolean {
@@ -339,7 +361,7 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
   const srcLink = src.index !== undefined && !upperIsCopy(src, srcUpper);
   const dst = lstatQuiet(dstUpper);
   if (dst !== undefined) {
-    if (dst.isDirectory()) fs.rmSync(dstUpper, { recursive: true, force: true });
+    if (dst.isDirectory()) removeEmptyUpperDir(u, tRel + '/' + tn);
     else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
   }
   if (srcLink) {

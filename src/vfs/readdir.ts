@@ -10,9 +10,11 @@
  * Example: upper {b, .wh.c}, lower {a, c} -> [a, b] in cookie order.
  * The listing also keeps, per entry, a hint of where its name was found (top-most layer and
  * whether it is a directory, from d_type) so that resolving a listed name costs one lstat in
- * that layer instead of a walk of the stack (namei.ts findInLayers), and a listing built
- * without errors is `complete`: a name it lacks does not exist in the union (a negative lookup
- * without syscalls). A hint is dropped (HINT_UNKNOWN) by every change of ours that puts the
+ * that layer instead of a walk of the stack (namei.ts findInLayers), and a name a listing
+ * lacks does not exist in the union (a negative lookup without syscalls). A listing is whole
+ * or it is not made: a layer that cannot be read (EMFILE, EIO, ...) fails the listing with
+ * that error, never leaves it short, so nothing (RMDIR's emptiness check above all) ever
+ * acts on names that were missed. A hint is dropped (HINT_UNKNOWN) by every change of ours that puts the
  * name into the upper layer (create, rename over it, link, copy-up: listingAdd/listingTouch).
  * Races: lowers are immutable and upper changes only through us, so a cached listing is exact;
  * a rare 63-bit cookie collision would make the second name unreachable by a paging walk.
@@ -28,8 +30,6 @@ export interface Listing {
   names: string[];
   /** Per entry: layer << 1 | (is a directory ? 1 : 0), or HINT_UNKNOWN. Absent: all unknown. */
   hints?: number[];
-  /** Every layer was read without error: names not listed do not exist. */
-  complete?: boolean;
   /** Held by several unions (LowerListings): never patched in place; ownListing() copies it first. */
   shared?: boolean;
 }
@@ -40,6 +40,7 @@ export function hintOf(layer: number, isDir: boolean): number {
   return (layer << 1) | (isDir ? 1 : 0);
 }
 
+/** Throws the error of a layer that cannot be read (a missing directory is no error). */
 export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Listing;
 /** With `limit`: null as soon as more than `limit` entries were read (the caller gives up). */
 export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string, limit: number): Listing | null;
@@ -48,7 +49,6 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
   const seen = new Set<string>();
   const hidden = new Set<string>();
   const out: { c: bigint; n: string; h: number }[] = [];
-  let complete = true;
   for (const i of stack) {
     const dirPath = layers.s(i, rel);
     // opendir, not readdirSync: a 100k-entry layer directory is read in batches, so its
@@ -58,8 +58,8 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
       dh = fs.opendirSync(layers.p(i, rel), { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
     } catch (e) {
       // a layer without this directory is normal (the stack says it has one, but be lenient)
-      if ((e as { code?: string }).code !== 'ENOENT') complete = false;
-      continue;
+      if ((e as { code?: string }).code === 'ENOENT') continue;
+      throw e;
     }
     const whs: string[] = [];
     const f = facts[i]!;
@@ -67,9 +67,9 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
       let de: fs.Dirent | null;
       try {
         de = dh.readSync();
-      } catch {
-        complete = false;
-        break;
+      } catch (e) {
+        dh.closeSync();
+        throw e;
       }
       if (de === null) break;
       if (++read > limit) {
@@ -99,13 +99,13 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
     for (const w of whs) hidden.add(w);
   }
   out.sort((a, b) => (a.c < b.c ? -1 : a.c > b.c ? 1 : a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
-  return { cookies: out.map((e) => e.c), names: out.map((e) => e.n), hints: out.map((e) => e.h), complete };
+  return { cookies: out.map((e) => e.c), names: out.map((e) => e.n), hints: out.map((e) => e.h) };
 }
 
 /** A listing a union may patch: `l` itself, or a copy of it when it is shared. */
 export function ownListing(l: Listing): Listing {
   if (l.shared !== true) return l;
-  return { cookies: [...l.cookies], names: [...l.names], ...(l.hints !== undefined && { hints: [...l.hints] }), ...(l.complete !== undefined && { complete: l.complete }) };
+  return { cookies: [...l.cookies], names: [...l.names], ...(l.hints !== undefined && { hints: [...l.hints] }) };
 }
 
 /**
@@ -140,9 +140,9 @@ export class LowerListings {
 /** The LowerListings of a set of lowers (key: their roots, top-most first, joined by NUL). */
 export const lowerListings = new SharedWhileHeld<LowerListings>(() => new LowerListings());
 
-/** An empty, complete listing (a directory we just made in the upper layer). */
+/** An empty listing (a directory we just made in the upper layer). */
 export function emptyListing(): Listing {
-  return { cookies: [], names: [], hints: [], complete: true };
+  return { cookies: [], names: [], hints: [] };
 }
 
 /** Index of the first entry with cookie > c. */

@@ -326,7 +326,7 @@ export class Union implements UnionFs {
     const l = this.listings.peek(dir.id);
     if (l !== undefined) {
       const i = listingFind(l, name);
-      if (i < 0) return l.complete === true ? null : findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+      if (i < 0) return null;
       const h = l.hints?.[i] ?? HINT_UNKNOWN;
       if (h !== HINT_UNKNOWN && (h & 1) === 0) {
         const layer = h >> 1;
@@ -568,8 +568,8 @@ export class Union implements UnionFs {
 
   /**
    * The merged listing of d, read from the layers; a directory with no upper copy is listed
-   * once for all the unions over these lowers (LowerListings). Only a listing read without
-   * errors is shared.
+   * once for all the unions over these lowers (LowerListings). Throws when a layer cannot be
+   * read: nothing is cached then, and the next call reads again.
    */
   private build(d: Node): Listing;
   private build(d: Node, limit: number): Listing | null;
@@ -577,14 +577,7 @@ export class Union implements UnionFs {
     const rel = this.rel(d);
     const read = () => buildListing(this.layers, this.facts, d.stack, rel, limit);
     if (this.lowerListings === undefined || d.stack.includes(0)) return read();
-    let incomplete: Listing | null = null;
-    const shared = this.lowerListings.get(d.stack, rel, () => {
-      const l = read();
-      if (l === null || l.complete === true) return l;
-      incomplete = l;
-      return null;
-    });
-    return shared ?? incomplete;
+    return this.lowerListings.get(d.stack, rel, read);
   }
 
   /** The cached listing of dir, to patch: a shared one is copied first (readdir.ts ownListing). */
