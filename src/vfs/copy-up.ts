@@ -14,8 +14,11 @@
  * tmp/#x, chown/chmod/utimes, rename to upper/a/b/f; node f: layer 2 -> 0, same id.
  * Races: two copy-ups of one object share one promise (the second waits for the first); the
  * destination path is computed from the node tree after the data copy, synchronously with the
- * rename, so a rename of a parent during the copy is followed. ENOSPC removes the temporary
- * and leaves the lower object as it was.
+ * rename, so a rename of a parent during the copy is followed. An object removed (or replaced
+ * by a rename over it) during the copy has lost its identity record: the copy is dropped
+ * with ESTALE instead of being renamed into place, where it would bring the removed file back
+ * or overwrite a new one of the same name. ENOSPC removes the temporary and leaves the lower
+ * object as it was.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -76,12 +79,11 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
     fs.lutimesSync(tmp, Number(st.atimeNs) / 1e9, Number(st.mtimeNs) / 1e9);
     // Everything below is synchronous: the destination is where the node is *now*.
     if (n.layer === 0) throw new Error('raced copy-up');
-    const tst = fs.lstatSync(tmp, { bigint: true });
     const rec = u.store.get(n.id);
-    if (rec !== undefined) {
-      u.store.put({ ...rec, key: { layer: 0, dev: tst.dev, ino: tst.ino } });
-      u.store.flush();
-    }
+    if (rec === undefined) throw new FsError('ESTALE', 'removed during its copy-up');
+    const tst = fs.lstatSync(tmp, { bigint: true });
+    u.store.put({ ...rec, key: { layer: 0, dev: tst.dev, ino: tst.ino } });
+    u.store.flush();
     const parent = u.node(n.parent);
     if (parent.layer !== 0) throw new Error('parent not copied up');
     if (n.type !== FileType.DIR && st.nlink > 1n && u.indexDir !== '') {
@@ -100,14 +102,15 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
       n.nlinkOff = Number(st.nlink) - 2;
     }
   } catch (e) {
-    vfsCounters.copyUpFailures++;
+    const removed = hasErrnoCode(e) && e.code === 'ESTALE';
+    if (!removed) vfsCounters.copyUpFailures++;
     fs.rmSync(tmp, { recursive: true, force: true });
     if (indexed !== undefined) {
       fs.rmSync(indexed, { force: true });
       fs.rmSync(Buffer.concat([indexed, Buffer.from('.n')]), { force: true });
     }
     if (hasErrnoCode(e)) {
-      if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT') log.error('copy-up failed', { id: n.id, code: e.code });
+      if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT' && !removed) log.error('copy-up failed', { id: n.id, code: e.code });
       throw new FsError(e.code, `copy-up: ${String((e as unknown as Error).message)}`);
     }
     throw e;
