@@ -4,7 +4,8 @@
  * Rule (overlayfs copy_up.c): parents first (each with its lower directory's owner, mode and
  * times), then the object itself: data, mode, owner, times and symlink target are written to
  * a temporary in <workdir>/union-nfsd/tmp and renamed into place, so a crash never leaves a
- * partial object visible; the temporaries are removed when the union opens. The object keeps
+ * partial object visible (a file's data is fsynced before the rename, as overlayfs does, so
+ * after a power loss too); the temporaries are removed when the union opens. The object keeps
  * its id: its identity record gets the upper key before the rename (the origin key stays, so
  * a crash between the two still resolves). A SETATTR to size 0 copies no data. Data moves with
  * copyFile on the libuv thread pool (copy_file_range/reflink when the layers share a
@@ -67,7 +68,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
     switch (n.type) {
       case FileType.REG:
         if (noData) fs.closeSync(fs.openSync(tmp, 'wx', 0o600));
-        else await fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_EXCL);
+        else await copyDurably(src, tmp);
         break;
       case FileType.DIR: fs.mkdirSync(tmp, 0o700); break;
       case FileType.LNK: fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp); break;
@@ -123,6 +124,17 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   vfsCounters.copyUps++;
   if (n.type === FileType.REG && !noData) vfsCounters.copyUpBytes += Number(st.size);
   vfsCounters.copyUpSeconds += (performance.now() - t0) / 1000;
+}
+
+/**
+ * The data of `src` into the new file `tmp`, on disk before the copy is renamed into place
+ * (overlayfs fsyncs its copy-up too): after a power loss the upper copy, which hides the
+ * intact lower file, must not be empty or short. Both steps run on the thread pool.
+ */
+async function copyDurably(src: Buffer, tmp: Buffer): Promise<void> {
+  await fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_EXCL);
+  const fh = await fs.promises.open(tmp, fs.constants.O_RDONLY);
+  try { await fh.sync(); } finally { await fh.close(); }
 }
 
 /** The nlink offset kept next to an index entry (`<entry>.n`, decimal). */

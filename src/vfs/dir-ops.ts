@@ -466,6 +466,8 @@ export async function write(u: Union, n: Node, offset: number, data: Buffer, sta
   await copyUp(u, n);
   const sync = stable === StableHow.FILE_SYNC ? 'file' : stable === StableHow.DATA_SYNC ? 'data' : 'none';
   await u.fds.write(n.id, () => u.openFd(n), data, offset, sync);
+  // A stable reply promises the data survives a crash, so also the names it is reached by.
+  if (sync !== 'none') await u.syncEntries(n);
   if (cred.uid !== 0 && (cur.mode & (S_ISUID | S_ISGID))) {
     const fd = fs.openSync(u.path(n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try { fs.fchmodSync(fd, cur.mode & ~(S_ISUID | ((cur.mode & 0o010) ? S_ISGID : 0))); } finally { fs.closeSync(fd); }

@@ -680,6 +680,21 @@ export class Union implements UnionFs {
       const fd = fs.openSync(this.path(n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     }
+    await this.syncEntries(n);
+  }
+
+  /**
+   * Makes durable what a stable write or COMMIT promises besides the data: the directory
+   * entries the file is reached by (its upper directory and every one above it, which CREATE
+   * or copy-up may have made since the last sync; a clean directory's fsync costs little) and
+   * the identity records its handle depends on. fsync runs on the thread pool.
+   */
+  async syncEntries(n: Node): Promise<void> {
+    for (let d = this.node(n.parent); ; d = this.node(d.parent)) {
+      const fh = await fs.promises.open(this.upperPath(this.rel(d)), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      try { await fh.sync(); } finally { await fh.close(); }
+      if (d.id === ROOT) break;
+    }
     await this.store.sync();
   }
 

@@ -1,0 +1,115 @@
+/**
+ * What a stable reply promises is on disk before the reply leaves (issue 12, the durability
+ * part), read from the server's own system calls with strace: a copy-up fsyncs its data
+ * before renaming it into place (as overlayfs does); COMMIT, and a FILE_SYNC WRITE, fsync the
+ * file, every upper directory it is reached by and the identity log before the reply is
+ * written. (Whether a power loss then keeps them is the kernel's promise for fsync.)
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { gate, missing } from './libnfs/env.js';
+import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
+import { RpcClient } from '../helpers/rpc-client.js';
+import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
+import { NFS_PROGRAM, NFSPROC3 } from '../../src/nfs3/constants.js';
+
+const hasStrace = spawnSync('sh', ['-c', 'command -v strace'], { stdio: 'ignore' }).status === 0;
+
+interface Sys { line: number; call: string; args: string; result: string }
+
+/** strace -f lines: "PID call(args) = result", with resumed calls joined. */
+function parse(log: string): Sys[] {
+  const out: Sys[] = [];
+  const pending = new Map<string, string>();
+  log.split('\n').forEach((l, line) => {
+    const m = /^(\d+)\s+(.*)$/.exec(l);
+    if (!m) return;
+    const [, pid, rest] = m as unknown as [string, string, string];
+    let text = rest;
+    const unfinished = /^(.*) <unfinished \.\.\.>$/.exec(text);
+    if (unfinished) { pending.set(pid, unfinished[1]!); return; }
+    const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(text);
+    if (resumed) { text = (pending.get(pid) ?? '') + resumed[1]!; pending.delete(pid); }
+    const c = /^(\w+)\((.*)\)\s+=\s+(-?\d+)/.exec(text);
+    if (c) out.push({ line, call: c[1]!, args: c[2]!, result: c[3]! });
+  });
+  return out;
+}
+
+test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsync file, directories and identity log before replying', async (t) => {
+  if (!gate(t, 'durability e2e', [...missing({ root: true, server: true }), ...(hasStrace ? [] : ['strace'])])) return;
+  t.timeout(120_000);
+  const base = makeTemp('unfs-durable-');
+  t.teardown(() => cleanupTemp(base));
+  const lower = path.join(base, 'lower');
+  fs.mkdirSync(path.join(lower, 'a/b'), { recursive: true });
+  fs.writeFileSync(path.join(lower, 'a/b/f'), Buffer.alloc(1 << 20, 1));
+  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
+  const upper = path.join(base, 'upper');
+  const server = new TestServer({ lowers: [lower], upper, workdir: path.join(base, 'work'), clients: INSECURE_LOOPBACK });
+  t.teardown(() => server.stop());
+  const ready = await server.start();
+  // The identity log was opened at start: find its descriptor now.
+  const logFds = fs.readdirSync(`/proc/${server.pid}/fd`).filter((fd) => {
+    try { return fs.readlinkSync(`/proc/${server.pid}/fd/${fd}`).endsWith('/identity.log'); } catch { return false; }
+  });
+  t.true(logFds.length > 0, 'the identity log is open');
+  const log = path.join(base, 'strace.log');
+  const strace = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2,writev,write', '-p', String(server.pid)], { stdio: 'ignore' });
+  t.teardown(() => { strace.kill('SIGINT'); });
+  await new Promise((r) => setTimeout(r, 1500));
+
+  const c = await RpcClient.connect('tcp', '127.0.0.1', ready.nfsPort, { timeoutMs: 30_000 });
+  t.teardown(() => c.close());
+  const mnt = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union'));
+  t.is(mnt.enum(), 0);
+  let fh = Buffer.from(mnt.opaque(64));
+  for (const n of ['a', 'b', 'f']) {
+    const r = await c.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(fh).string(n));
+    t.is(r.uint32(), 0);
+    fh = Buffer.from(r.opaque(64));
+  }
+  const file = fh;
+  const write = async (how: number): Promise<void> => {
+    const r = await c.ok(NFS_PROGRAM, 3, NFSPROC3.WRITE, (w) => w.opaque(file).uint64(0n).uint32(5).enum(how).opaque(Buffer.from('hello')));
+    t.is(r.uint32(), 0);
+  };
+  await write(0); // UNSTABLE: copies f up
+  const commit = await c.ok(NFS_PROGRAM, 3, NFSPROC3.COMMIT, (w) => w.opaque(file).uint64(0n).uint32(0));
+  t.is(commit.uint32(), 0);
+  await new Promise((r) => setTimeout(r, 300));
+  const afterCommit = fs.readFileSync(log, 'utf8');
+  await write(2); // FILE_SYNC
+  await new Promise((r) => setTimeout(r, 300));
+  strace.kill('SIGINT');
+  await new Promise((r) => strace.once('exit', r));
+  const all = parse(fs.readFileSync(log, 'utf8'));
+  const firstPart = parse(afterCommit).length;
+
+  // copy-up: the temporary's data is fsynced before the rename that puts it at upper/a/b/f
+  const rename = all.find((s) => s.call.startsWith('rename') && s.args.includes('/upper/a/b/f"'));
+  t.truthy(rename, 'the copy-up rename was seen');
+  const tmp = /"([^"]*\/union-nfsd\/tmp\/[^"]*)"/.exec(rename!.args)?.[1];
+  const tmpFds = all.filter((s) => s.call === 'openat' && tmp !== undefined && s.args.includes(`"${tmp}"`)).map((s) => s.result);
+  t.true(all.some((s) => s.call === 'fsync' && tmpFds.includes(s.args) && s.line < rename!.line), 'fsync of the copy before its rename');
+
+  // COMMIT, then the FILE_SYNC WRITE: each fsyncs upper/a/b, upper/a and upper, and the log, before its reply
+  const check = (from: number, to: number, what: string): void => {
+    const calls = all.slice(from, to);
+    const reply = [...calls].reverse().find((s) => s.call === 'writev' || s.call === 'write');
+    t.truthy(reply, `${what}: its reply was seen`);
+    const before = calls.filter((s) => s.line < reply!.line);
+    for (const dir of ['/upper/a/b"', '/upper/a"', '/upper"']) {
+      const fds = before.filter((s) => s.call === 'openat' && s.args.includes(dir) && s.args.includes('O_DIRECTORY')).map((s) => s.result);
+      t.true(before.some((s) => s.call === 'fsync' && fds.includes(s.args)), `${what}: fsync of ${dir.slice(0, -1)} before the reply`);
+    }
+    t.true(before.some((s) => (s.call === 'fsync' || s.call === 'fdatasync')), `${what}: the file synced`);
+  };
+  const commitStart = all.findIndex((s) => s.line > rename!.line);
+  check(commitStart, firstPart, 'COMMIT');
+  check(firstPart, all.length, 'FILE_SYNC WRITE');
+  t.true(all.some((s) => s.call === 'fdatasync' && logFds.includes(s.args) && s.line > rename!.line), 'the identity log (the copy\'s new key) synced');
+});
