@@ -67,7 +67,7 @@ export class LockManager {
   /** The NSM state each client sent with its last LOCK: an SM_NOTIFY repeating it is stale. */
   private readonly clientStates = new Map<string, number>();
   private graceUntil = 0;
-  /** Clients already told of in the log as over their bound. */
+  /** Clients already warned about in the log (warnOnce). */
   private readonly warned = new Set<string>();
   private readonly maxPerClient: number;
   private readonly maxTotal: number;
@@ -199,13 +199,18 @@ export class LockManager {
     const held = this.table.heldBy(client) + (this.waitersPerClient.get(client) ?? 0);
     const all = this.table.total + this.waiterCount;
     if (held < this.maxPerClient && all < this.maxTotal) return true;
-    if (!this.warned.has(client)) {
-      if (this.warned.size >= 1024) this.warned.clear();
-      this.warned.add(client);
-      log.warn(`client ${client} holds ${held} locks and blocked requests (bound ${this.maxPerClient}; ${all} of ${this.maxTotal} in all): ` +
-        'NLM4_DENIED_NOLOCKS (logged once per client)', { client });
-    }
+    this.warnOnce('bound', client, `client ${client} holds ${held} locks and blocked requests (bound ${this.maxPerClient}; ${all} of ${this.maxTotal} in all): ` +
+      'NLM4_DENIED_NOLOCKS (logged once per client)');
     return false;
+  }
+
+  /** A warning a client's doing can cause: once per kind and client (of the last 1,024), never a flood. */
+  private warnOnce(kind: string, client: string, message: string): void {
+    const key = `${kind} ${client}`;
+    if (this.warned.has(key)) return;
+    if (this.warned.size >= 1024) this.warned.clear();
+    this.warned.add(key);
+    log.warn(message, { client });
   }
 
   private acquire(i: LockIntent): void {
@@ -235,13 +240,15 @@ export class LockManager {
       this.o.grant(w).then((taken) => {
         // CANCEL may have released it meanwhile (then `granting` no longer holds k).
         if (!this.granting.delete(k) || taken) return;
-        log.info(`client ${w.owner.client} did not take a granted lock: released`, { client: w.owner.client });
+        if (log.isDebugEnabled()) log.debug(`client ${w.owner.client} did not take a granted lock: released`, { client: w.owner.client });
         this.release(w.file, w.owner, w.start, w.end);
       }, (err: unknown) => {
-        // Unreachable client: it keeps the lock; it re-sends its LOCK within 30 s and is told
-        // NLM4_GRANTED, and if it is gone for good its reboot notification frees it.
+        // Unreachable client: it keeps the lock, as with knfsd; it re-sends its LOCK within
+        // 30 s and is told NLM4_GRANTED, and if it is gone for good its reboot notification
+        // frees it.
         this.granting.delete(k);
-        log.warn(`GRANTED callback to ${w.owner.client} failed: ${(err as Error).message}`, { client: w.owner.client });
+        this.warnOnce('callback', w.owner.client, `GRANTED callback to ${w.owner.client} failed: ${(err as Error).message} ` +
+          '(the server must reach the client\'s port 111 and its lockd; logged once per client)');
       });
     }
   }
