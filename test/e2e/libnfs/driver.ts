@@ -26,7 +26,8 @@ export async function compileDriver(name: string, opts: { posix?: boolean } = {}
   const out = join(cacheDir, `${name}${opts.posix ? '-posix' : ''}-${h.digest('hex').slice(0, 16)}`);
   if (existsSync(out)) return out;
   mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${out}.tmp${process.pid}`;
+  // Tests of one file run at once in one process: each build gets a temporary of its own.
+  const tmp = `${out}.tmp${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     await execFileP('gcc', [...flags, '-o', tmp, src, ...libs]);
   } catch (e) {
