@@ -17,60 +17,11 @@ import { compileDriver, run } from './libnfs/driver.js';
 import { gate, missing } from './libnfs/env.js';
 import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
-import { RpcClient } from '../helpers/rpc-client.js';
-import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
-import { NFS_PROGRAM, NFSPROC3 } from '../../src/nfs3/constants.js';
+import { NfsView as View } from '../helpers/nfs-view.js';
 
 const ROUNDS = 20;
 const SIZE = 8 << 20;
 type Kind = 'write-remove' | 'write-rename' | 'write-write' | 'setattr-write' | 'rmdir-create';
-
-/** LOOKUP and READ through the server, as a client sees the tree. */
-class View {
-  private constructor(private readonly c: RpcClient, private readonly root: Buffer) {}
-
-  static async open(port: number): Promise<View> {
-    const c = await RpcClient.connect('tcp', '127.0.0.1', port, { timeoutMs: 30_000 });
-    const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union'));
-    if (r.enum() !== 0) throw new Error('MNT failed');
-    return new View(c, Buffer.from(r.opaque(64)));
-  }
-
-  async lookup(p: string): Promise<Buffer | undefined> {
-    let fh = this.root;
-    for (const n of p.split('/').filter(Boolean)) {
-      const r = await this.c.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(fh).string(n));
-      const stat = r.uint32();
-      if (stat === 2) return undefined;
-      if (stat !== 0) throw new Error(`LOOKUP ${p}: nfsstat3 ${stat}`);
-      fh = Buffer.from(r.opaque(64));
-    }
-    return fh;
-  }
-
-  /** The whole file (at most 16 MiB). */
-  async read(p: string): Promise<Buffer> {
-    const fh = await this.lookup(p);
-    if (fh === undefined) throw new Error(`${p} is gone`);
-    const parts: Buffer[] = [];
-    for (let off = 0n; ;) {
-      const r = await this.c.ok(NFS_PROGRAM, 3, NFSPROC3.READ, (w) => w.opaque(fh).uint64(off).uint32(1 << 20));
-      if (r.uint32() !== 0) throw new Error(`READ ${p}`);
-      if (r.bool()) r.opaqueFixed(84);
-      r.uint32();
-      const eof = r.bool();
-      const data = Buffer.from(r.opaque(1 << 20));
-      parts.push(data);
-      off += BigInt(data.length);
-      if (eof || data.length === 0) break;
-    }
-    return Buffer.concat(parts);
-  }
-
-  close(): void {
-    this.c.close();
-  }
-}
 
 type Outcome = [number, number, number];
 
