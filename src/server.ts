@@ -28,7 +28,7 @@ import { LockManager } from './nlm/lock-manager.js';
 import { nlm4Program } from './nlm/program.js';
 import { sendGranted } from './nlm/callback.js';
 import { createNsmProgram, SM_PROG } from './nsm/program.js';
-import { StatusMonitor } from './nsm/monitor.js';
+import { StatusMonitor, type MonitoredClient } from './nsm/monitor.js';
 import { stateHome } from './state-dir.js';
 import { join } from 'node:path';
 
@@ -51,7 +51,7 @@ export interface RunningServer {
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const exports = new ExportSet();
   const monitor = new StatusMonitor(o.nsmDir ?? join(stateHome(), 'nsm'));
-  let lockedBefore;
+  let lockedBefore: MonitoredClient[];
   try {
     await exports.apply(o.exports);
     lockedBefore = monitor.open();
