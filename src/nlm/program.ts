@@ -160,15 +160,31 @@ export function nlm4Program(d: NlmDeps): ProgramVersion {
     d.manager.freeClient(plainAddress(call.peer.address), { caller: a.name });
   };
 
-  /** The `_MSG` form of a procedure: its answer goes back as the `_RES` call `resProc`. */
+  /**
+   * The `_MSG` form of a procedure: its answer goes back as the `_RES` call `resProc`, and only
+   * to a host some export admits: a forged UDP source must not make us send to a stranger.
+   */
   const message = (p: Answer, resProc: number): Procedure => (call) => {
     const body = new XdrWriter(256);
     const send = (): void => {
+      if (!admittedAnywhere(call)) return;
       const bytes = body.toBuffer();
       sendRes(plainAddress(call.peer.address), local(call), resProc, (w) => w.opaqueFixed(bytes), d.callbacks);
     };
     const pending = p(call, body);
     return pending === undefined ? send() : pending.then(send);
+  };
+
+  const admittedAnywhere = (call: RpcCall): boolean => {
+    const t = d.exports();
+    return t.exports.some((e) => {
+      try {
+        t.admit(e, call.peer);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   };
 
   const ignored: Procedure = () => undefined;

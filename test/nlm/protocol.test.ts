@@ -229,6 +229,14 @@ test('the _MSG forms answer with _RES calls to the client\'s lock manager; GRANT
   t.is((await b.test({ fh, proc: NLMPROC4.GRANTED })).stat, DENIED);
 });
 
+test('a _MSG from a host no export admits gets no _RES call back', async (t) => {
+  const { connect, fh, lockd } = await setup(t, '127.0.0.2(rw,no_root_squash,insecure)');
+  const stranger = await connect('127.0.0.1');
+  await stranger.lockMessage({ fh });
+  await new Promise((r) => setTimeout(r, 300));
+  t.deepEqual(lockd.state.res, []);
+});
+
 test('locking needs read access, an admitted client and a live handle', async (t) => {
   const { a, connect, root, fh } = await setup(t, '127.0.0.2(rw,no_root_squash,insecure) 127.0.0.9(rw,all_squash,insecure)');
   const secret = await a.lookup(root, 'secret');
