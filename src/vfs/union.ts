@@ -339,9 +339,17 @@ export class Union implements UnionFs {
       return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
     }
     const w = (this.walks.get(dir.id) ?? 0) + 1;
+    let next = w;
     if (w === WALKS_BEFORE_LISTING) {
       // bounded: lookups alone never make us read (and pin) a huge directory
-      const built = this.build(dir, LOOKUP_LISTING_MAX);
+      let built: Listing | null = null;
+      try {
+        built = this.build(dir, LOOKUP_LISTING_MAX);
+      } catch {
+        // the listing only saves syscalls: a layer that cannot be listed now (EMFILE) leaves
+        // this lookup to the layer walk, and the listing to be tried again later
+        next = 0;
+      }
       if (built !== null) {
         this.walks.delete(dir.id);
         this.listings.set(dir.id, built);
@@ -349,7 +357,7 @@ export class Union implements UnionFs {
       }
     }
     if (this.walks.size >= 4096) this.walks.clear();
-    this.walks.set(dir.id, w);
+    this.walks.set(dir.id, next);
     return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
   }
 

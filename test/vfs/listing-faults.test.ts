@@ -42,7 +42,7 @@ const upper: Entry[] = [['d/', 'dir'], ['d/gone', 'whiteout']];
 
 for (const format of ['oci', 'overlayfs'] as Format[]) {
   for (const code of ['EMFILE', 'EIO']) {
-    test.serial(`${format}: with the lower's opendir failing (${code}), RMDIR, READDIR and LOOKUP fail and delete nothing; after the fault all is right`, async (t) => {
+    test.serial(`${format}: with the lower's opendir failing (${code}), RMDIR and READDIR fail and delete nothing, LOOKUP still finds; after the fault all is right`, async (t) => {
       if (format === 'overlayfs' && !canOverlayFormat()) {
         if (process.env['CI'] === 'true') t.fail('overlayfs-format layers need root (mknod, trusted xattrs)');
         else t.log('SKIPPED: overlayfs-format layers need root (mknod, trusted xattrs)');
@@ -58,10 +58,9 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
       try {
         await t.throwsAsync(u.rmdir(u.root, b('d'), rootCred), { code }, 'RMDIR of a directory whose listing cannot be read');
         t.throws(() => u.readdir(d, 0n, 100, false, rootCred), { code });
-        // a lookup in a directory whose names it must list (after repeated walks) fails too, rather than miss
-        for (let i = 0; i < 10; i++) {
-          try { u.lookup(d, b(`absent-${i}`), rootCred); } catch (err) { t.true(['ENOENT', code].includes((err as { code: string }).code)); }
-        }
+        // lookups, which would list the directory after repeated walks, walk the layers instead
+        for (let i = 0; i < 10; i++) t.throws(() => u.lookup(d, b(`absent-${i}`), rootCred), { code: 'ENOENT' });
+        t.truthy(u.lookup(d, b('two'), rootCred), 'a name of the unlistable layer is still found');
       } finally {
         restore();
       }
