@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { median } from './report.js';
+import { latencyRounds, latencyTable } from './report.js';
 import { buildClient, mounts, run, say, startUnion, tmpDirs } from './harness.js';
 
 const ROUNDS = Math.max(1, Number(process.env['AB_ROUNDS'] ?? 7) || 1);
@@ -42,25 +42,9 @@ async function main(): Promise<void> {
     delete process.env['BENCH_NODE_ARGS'];
     sides.push({ tag, url: `nfs://127.0.0.1/union?nfsport=${s.nfs}&mountport=${s.mnt}&version=3` });
   }
-  const p50: Record<string, Record<string, number[]>> = {};
-  const p99: Record<string, Record<string, number[]>> = {};
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const s of round % 2 ? sides : [...sides].reverse()) {
-      const { stdout } = await promisify(execFile)(client, ['calls', s.url, '/meta', String(CALLS), '30']);
-      for (const l of stdout.split('\n').filter((x) => x.startsWith('{'))) {
-        const d = JSON.parse(l) as { workload: string; p50_us: number; p99_us: number };
-        ((p50[d.workload] ??= {})[s.tag] ??= []).push(d.p50_us);
-        ((p99[d.workload] ??= {})[s.tag] ??= []).push(d.p99_us);
-      }
-    }
-    say(`round ${round}/${ROUNDS}`);
-  }
-  console.log('\n| procedure | A p50 µs | B p50 µs | B/A p50 | A p99 µs | B p99 µs | B/A p99 |\n| --- | --- | --- | --- | --- | --- | --- |');
-  for (const w of Object.keys(p50)) {
-    const r = (q: typeof p50): string => median(q[w]!['A']!.map((a, i) => q[w]!['B']![i]! / a)).toFixed(2);
-    console.log(`| ${w.replace('calls-', '')} | ${median(p50[w]!['A']!).toFixed(1)} | ${median(p50[w]!['B']!).toFixed(1)} | ${r(p50)} | ` +
-      `${median(p99[w]!['A']!).toFixed(1)} | ${median(p99[w]!['B']!).toFixed(1)} | ${r(p99)} |`);
-  }
+  const l = await latencyRounds(sides, ROUNDS, async (s) => (await promisify(execFile)(client, ['calls', s.url, '/meta', String(CALLS), '30'])).stdout,
+    (round) => say(`round ${round}/${ROUNDS}`));
+  console.log(`\n${latencyTable(l, 'A', 'B')}`);
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

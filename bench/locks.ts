@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { median } from './report.js';
+import { latencyRounds, latencyTable } from './report.js';
 import { buildClient, canConnect, children, freePort, mounts, run, say, startUnion, tmpDirs, waitFor, which } from './harness.js';
 
 const ROUNDS = Math.max(1, Number(process.env['LOCK_ROUNDS'] ?? 7) || 1);
@@ -58,25 +58,9 @@ async function main(): Promise<void> {
     // NFSv3 clients mount a ganesha export by its Path.
     { tag: 'ganesha', url: `nfs://127.0.0.1${path.join(base, 'plain')}?nfsport=${g.nfs}&mountport=${g.mnt}&version=3`, nlm: g.nlm },
   ];
-  const p50: Record<string, Record<string, number[]>> = {};
-  const p99: Record<string, Record<string, number[]>> = {};
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const s of round % 2 ? sides : [...sides].reverse()) {
-      const { stdout } = await promisify(execFile)(client, ['locks', s.url, String(s.nlm), String(CALLS), '60']);
-      for (const l of stdout.split('\n').filter((x) => x.startsWith('{'))) {
-        const d = JSON.parse(l) as { workload: string; p50_us: number; p99_us: number };
-        ((p50[d.workload] ??= {})[s.tag] ??= []).push(d.p50_us);
-        ((p99[d.workload] ??= {})[s.tag] ??= []).push(d.p99_us);
-      }
-    }
-    say(`round ${round}/${ROUNDS}`);
-  }
-  console.log('\n| procedure | union-nfsd p50 µs | ganesha p50 µs | ganesha/union p50 | union-nfsd p99 µs | ganesha p99 µs | ganesha/union p99 |\n| --- | --- | --- | --- | --- | --- | --- |');
-  for (const w of Object.keys(p50)) {
-    const r = (q: typeof p50): string => median(q[w]!['union-nfsd']!.map((a, i) => q[w]!['ganesha']![i]! / a)).toFixed(2);
-    console.log(`| ${w.replace('calls-', '')} | ${median(p50[w]!['union-nfsd']!).toFixed(1)} | ${median(p50[w]!['ganesha']!).toFixed(1)} | ${r(p50)} | ` +
-      `${median(p99[w]!['union-nfsd']!).toFixed(1)} | ${median(p99[w]!['ganesha']!).toFixed(1)} | ${r(p99)} |`);
-  }
+  const l = await latencyRounds(sides, ROUNDS, async (s) => (await promisify(execFile)(client, ['locks', s.url, String(s.nlm), String(CALLS), '60'])).stdout,
+    (round) => say(`round ${round}/${ROUNDS}`));
+  console.log(`\n${latencyTable(l, 'union-nfsd', 'ganesha')}`);
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

@@ -230,3 +230,44 @@ export function renderSvg(rows: Row[], opts: { title: string }): string {
   p.push('</svg>');
   return p.join('\n') + '\n';
 }
+
+/** Per workload (nfsbench's `calls-*` lines), per side: the p50 and p99 of each round, in µs. */
+export interface RoundLatencies {
+  p50: Record<string, Record<string, number[]>>;
+  p99: Record<string, Record<string, number[]>>;
+}
+
+/**
+ * Runs `once(side)` for every side in `rounds` rounds (the order alternating per round, as the
+ * machine is noisy) and collects the p50/p99 of the nfsbench JSON lines it prints.
+ */
+export async function latencyRounds<S extends { tag: string }>(sides: readonly S[], rounds: number, once: (s: S) => Promise<string>,
+  onRound: (round: number) => void = () => undefined): Promise<RoundLatencies> {
+  const out: RoundLatencies = { p50: {}, p99: {} };
+  for (let round = 1; round <= rounds; round++) {
+    for (const s of round % 2 ? sides : [...sides].reverse()) {
+      for (const l of (await once(s)).split('\n').filter((x) => x.startsWith('{'))) {
+        const d = JSON.parse(l) as { workload: string; p50_us: number; p99_us: number };
+        ((out.p50[d.workload] ??= {})[s.tag] ??= []).push(d.p50_us);
+        ((out.p99[d.workload] ??= {})[s.tag] ??= []).push(d.p99_us);
+      }
+    }
+    onRound(round);
+  }
+  return out;
+}
+
+/**
+ * A markdown table of `l`: per procedure, the median over rounds of `base`'s and `other`'s p50
+ * and p99, and the median of the per-round ratios other/base.
+ */
+export function latencyTable(l: RoundLatencies, base: string, other: string): string {
+  const rows = [`| procedure | ${base} p50 µs | ${other} p50 µs | ${other}/${base} p50 | ${base} p99 µs | ${other} p99 µs | ${other}/${base} p99 |`,
+    '| --- | --- | --- | --- | --- | --- | --- |'];
+  for (const w of Object.keys(l.p50)) {
+    const r = (q: Record<string, Record<string, number[]>>): string => median(q[w]![base]!.map((a, i) => q[w]![other]![i]! / a)).toFixed(2);
+    rows.push(`| ${w.replace('calls-', '')} | ${median(l.p50[w]![base]!).toFixed(1)} | ${median(l.p50[w]![other]!).toFixed(1)} | ${r(l.p50)} | ` +
+      `${median(l.p99[w]![base]!).toFixed(1)} | ${median(l.p99[w]![other]!).toFixed(1)} | ${r(l.p99)} |`);
+  }
+  return rows.join('\n');
+}
