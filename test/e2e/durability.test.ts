@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { gate, missing } from './libnfs/env.js';
-import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
@@ -49,6 +49,7 @@ test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsy
   fs.writeFileSync(path.join(lower, 'a/b/f'), Buffer.alloc(1 << 20, 1));
   for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
   const upper = path.join(base, 'upper');
+  const lowerBefore = layerFingerprint(lower);
   const server = new TestServer({ lowers: [lower], upper, workdir: path.join(base, 'work'), clients: INSECURE_LOOPBACK });
   t.teardown(() => server.stop());
   const ready = await server.start();
@@ -112,4 +113,5 @@ test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsy
   check(commitStart, firstPart, 'COMMIT');
   check(firstPart, all.length, 'FILE_SYNC WRITE');
   t.true(all.some((s) => s.call === 'fdatasync' && logFds.includes(s.args) && s.line > rename!.line), 'the identity log (the copy\'s new key) synced');
+  t.is(layerFingerprint(lower), lowerBefore, 'the lower is untouched');
 });

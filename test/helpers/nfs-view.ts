@@ -11,9 +11,14 @@ export class NfsView {
   private constructor(readonly c: RpcClient, readonly root: Buffer) {}
 
   static async open(port: number, o: { exportPath?: string; timeoutMs?: number } = {}): Promise<NfsView> {
-    const c = await RpcClient.connect('tcp', '127.0.0.1', port, { timeoutMs: o.timeoutMs ?? 30_000 });
-    const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string(o.exportPath ?? '/union'));
-    if (r.enum() !== 0) throw new Error('MNT failed');
+    return NfsView.mount(await RpcClient.connect('tcp', '127.0.0.1', port, { timeoutMs: o.timeoutMs ?? 30_000 }), o.exportPath);
+  }
+
+  /** A view over a connection of the caller's (its source address, its credential). */
+  static async mount(c: RpcClient, exportPath = '/union'): Promise<NfsView> {
+    const r = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string(exportPath));
+    const stat = r.enum();
+    if (stat !== 0) throw new Error(`MNT ${exportPath}: ${stat}`);
     return new NfsView(c, Buffer.from(r.opaque(64)));
   }
 

@@ -1,12 +1,10 @@
 /**
- * A scripted lock client for tests: NLM v4 and SM_NOTIFY calls by hand over RpcClient, plus
- * the MNT and LOOKUP it takes to get a file handle. Each call resolves to the nlm4_stats
- * number (and the holder, for TEST).
+ * A scripted lock client for tests: NLM v4 and SM_NOTIFY calls by hand over RpcClient (file
+ * handles come from an NfsView over the same connection, `NfsView.mount(client.rpc)`). Each
+ * call resolves to the nlm4_stats number (and the holder, for TEST).
  */
 import type { XdrReader, XdrWriter } from '@nfs-ts/xdr';
 import { RpcClient, type RpcClientOptions } from './rpc-client.js';
-import { MOUNT_PROGRAM, MOUNTPROC3 } from '../../src/mount/program.js';
-import { NFS_PROGRAM, NFSPROC3 } from '../../src/nfs3/constants.js';
 import { NLM4_VERS, NLM_PROG, NLMPROC4 } from '../../src/nlm/constants.js';
 import { writeLock, END_OF_FILE, type Nlm4Lock } from '../../src/nlm/xdr.js';
 import { SM_PROG, SM_VERS, SMPROC } from '../../src/nsm/program.js';
@@ -52,20 +50,6 @@ export class NlmClient {
 
   static async connect(transport: 'tcp' | 'udp', host: string, port: number, o: RpcClientOptions = {}): Promise<NlmClient> {
     return new NlmClient(await RpcClient.connect(transport, host, port, o));
-  }
-
-  async mnt(path: string): Promise<Buffer> {
-    const r = await this.rpc.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string(path));
-    const stat = r.enum();
-    if (stat !== 0) throw new Error(`MNT ${path}: ${stat}`);
-    return Buffer.from(r.opaque(64));
-  }
-
-  async lookup(dir: Buffer, name: string): Promise<Buffer> {
-    const r = await this.rpc.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(dir).string(name));
-    const stat = r.uint32();
-    if (stat !== 0) throw new Error(`LOOKUP ${name}: ${stat}`);
-    return Buffer.from(r.opaque(64));
   }
 
   /** TEST, or another procedure that takes nlm4_testargs (GRANTED). */

@@ -24,6 +24,7 @@ import { createRpcServer, Dispatcher } from '../../src/rpc/index.js';
 import type { ProgramVersion, RpcCall } from '../../src/rpc/types.js';
 import { encodeAuthSys } from '../../src/rpc/auth.js';
 import { NlmClient } from '../helpers/nlm-client.js';
+import { NfsView } from '../helpers/nfs-view.js';
 import { mkTmp } from '../helpers/layers.js';
 
 const { NLM4_GRANTED: GRANTED, NLM4_DENIED: DENIED, NLM4_BLOCKED: BLOCKED, NLM4_STALE_FH: STALE_FH, NLM4_FAILED: FAILED } = nlm4_stats;
@@ -93,9 +94,15 @@ async function setup(t: ExecutionContext, rules = '127.0.0.0/8(rw,no_root_squash
     return c;
   };
   const a = await connect('127.0.0.2');
-  const root = await a.mnt('/union');
-  const fh = await a.lookup(root, 'f');
-  return { a, connect, root, fh, lockd, manager, port };
+  const view = await NfsView.mount(a.rpc);
+  const lookup = async (name: string): Promise<Buffer> => {
+    const h = await view.lookup(name);
+    if (h === undefined) throw new Error(`${name}: no such file`);
+    return h;
+  };
+  const root = view.root;
+  const fh = await lookup('f');
+  return { a, connect, root, fh, lookup, lockd, manager, port };
 }
 
 const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
@@ -191,10 +198,10 @@ test('CANCEL of a blocked lock; CANCEL and UNLOCK of what was never asked', asyn
 });
 
 test('FREE_ALL and SM_NOTIFY free the locks of the calling address only', async (t) => {
-  const { a, connect, fh, root } = await setup(t);
+  const { a, connect, fh, lookup } = await setup(t);
   const clone = await connect('127.0.0.3');
   const other = await connect('127.0.0.4');
-  const g = await a.lookup(root, 'g');
+  const g = await lookup('g');
   t.is(await a.lock({ fh, caller: 'guest', state: 5 }), GRANTED);
   t.is(await clone.lock({ fh: g, caller: 'guest', state: 9 }), GRANTED);
   await other.freeAll('guest');
@@ -238,8 +245,8 @@ test('a _MSG from a host no export admits gets no _RES call back', async (t) => 
 });
 
 test('locking needs read access, an admitted client and a live handle', async (t) => {
-  const { a, connect, root, fh } = await setup(t, '127.0.0.2(rw,no_root_squash,insecure) 127.0.0.9(rw,all_squash,insecure)');
-  const secret = await a.lookup(root, 'secret');
+  const { a, connect, fh, lookup } = await setup(t, '127.0.0.2(rw,no_root_squash,insecure) 127.0.0.9(rw,all_squash,insecure)');
+  const secret = await lookup('secret');
   t.is(await a.lock({ fh: secret }), GRANTED, 'root reads it');
   const squashed = await connect('127.0.0.9');
   t.is(await squashed.lock({ fh: secret }), FAILED, 'nobody cannot read a 0600 file of root');

@@ -8,10 +8,12 @@
  * All calls go over TCP to port 2049, as caller_name "nlm-call", svid 4242.
  */
 import { NlmClient } from '../../helpers/nlm-client.js';
+import { NfsView } from '../../helpers/nfs-view.js';
 
 const [op, host, exportPath, file, flag] = process.argv.slice(2) as [string, string, string, string, string | undefined];
 const c = await NlmClient.connect('tcp', host, 2049, { timeoutMs: 20_000 });
-const fh = await c.lookup(await c.mnt(exportPath), file);
+const fh = await (await NfsView.mount(c.rpc, exportPath)).lookup(file);
+if (fh === undefined) throw new Error(`${file}: no such file`);
 const lock = { fh, caller: 'nlm-call', svid: 4242 };
 if (op === 'lock') {
   process.stdout.write(`${await c.lock({ ...lock, reclaim: flag === 'reclaim' })}\n`);
