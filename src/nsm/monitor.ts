@@ -55,6 +55,8 @@ export class StatusMonitor {
   /** Clients written to the list in this run. */
   private readonly monitored = new Set<string>();
   private closed = false;
+  /** Why the state directory could not be opened, if it could not. */
+  private unusable: Error | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Notification attempts that may start now, and those waiting for one to end. */
   private free = NOTIFY_AT_ONCE;
@@ -64,8 +66,23 @@ export class StatusMonitor {
     this.sm = path.join(dir, 'sm');
   }
 
-  /** Moves the state on and returns the clients that held locks in the previous run. */
+  /**
+   * Moves the state on and returns the clients that held locks in the previous run. A state
+   * directory that cannot be written does not stop the server: NFS serves on, and every lock
+   * request fails (monitor throws), since a lock that could not be recorded would not be
+   * reclaimed after a restart.
+   */
   open(): MonitoredClient[] {
+    try {
+      return this.load();
+    } catch (err) {
+      this.unusable = err as Error;
+      log.warn(`status monitor: ${this.dir} cannot be used (${(err as Error).message}): lock requests will fail (NLM4_FAILED); give --nsm-dir a writable directory`);
+      return [];
+    }
+  }
+
+  private load(): MonitoredClient[] {
     fs.mkdirSync(this.sm, { recursive: true, mode: 0o700 });
     const statePath = path.join(this.dir, 'state');
     let previous = 0;
@@ -85,8 +102,9 @@ export class StatusMonitor {
     return clients;
   }
 
-  /** Records `address` durably, once per run. */
+  /** Records `address` durably, once per run; throws when the state directory is unusable. */
   monitor(address: string, caller: string, local: string | undefined): void {
+    if (this.unusable !== undefined) throw this.unusable;
     if (this.monitored.has(address)) return;
     writeFileDurable(this.entry(address), Buffer.from(JSON.stringify({ caller, ...(local !== undefined && { local }) })), 0o600);
     this.monitored.add(address);

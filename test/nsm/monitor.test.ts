@@ -59,3 +59,10 @@ test('a client that locks again before it is told stays listed', async (t) => {
   t.deepEqual(fs.readdirSync(path.join(dir, 'sm')), ['127.0.0.9']);
   b.close();
 });
+
+test('an unusable state directory does not stop the server: nothing to notify, and every lock request fails', (t) => {
+  const m = new StatusMonitor('/dev/null/nsm');
+  t.deepEqual(m.open(), []);
+  t.throws(() => m.monitor('127.0.0.1', 'guest', undefined), { code: 'ENOTDIR' });
+  m.close();
+});
