@@ -30,6 +30,7 @@ function describeExport(e: ExportConfig, rules: readonly ClientRule[]): string[]
   return [
     `export ${e.path}  (${e.source}; fsid ${e.fsid}; ${unionKind(e)})`,
     ...e.lowers.map((l, i) => `  lower ${i + 1}  ${l}`),
+    ...(e.image !== undefined ? [`  image    ${e.image} (its layers below the lowers; pulled at start)`] : []),
     ...(e.upper !== undefined ? [`  upper    ${e.upper}`, `  workdir  ${e.workdir ?? ''}`] : []),
     ...(e.state !== undefined ? [`  state    ${e.state}`] : []),
     `  whiteout ${e.whiteoutFormat}`,

@@ -24,6 +24,9 @@ import { prepareDemo } from './demo.js';
 import { checkConfig } from './check-config.js';
 import { child, setLogFormat } from './log.js';
 import { startServer } from './server.js';
+import { LayerCache } from './image/cache.js';
+import { stateHome } from './state-dir.js';
+import { join } from 'node:path';
 
 const log = child('main');
 
@@ -55,6 +58,8 @@ function optionsOf(parsed: Parsed): ServerOptions {
       ...(!parsed.given.has('metrics') && file.metrics !== undefined && { metrics: file.metrics }),
       ...(!parsed.given.has('graceSeconds') && file.graceSeconds !== undefined && { graceSeconds: file.graceSeconds }),
       ...(!parsed.given.has('nsmDir') && file.nsmDir !== undefined && { nsmDir: file.nsmDir }),
+      ...(!parsed.given.has('imageCache') && file.imageCache !== undefined && { imageCache: file.imageCache }),
+      ...(!parsed.given.has('plainHttp') && file.plainHttp !== undefined && { plainHttp: file.plainHttp }),
     };
   }
   if (!parsed.demo) return o;
@@ -88,6 +93,12 @@ async function main(): Promise<void> {
       throw err;
     });
     process.stdout.write(`${report}\n`);
+    return;
+  }
+  if (parsed.imageGc === true) {
+    const cache = new LayerCache(parsed.options.imageCache ?? join(stateHome(), 'images'));
+    const removed = await cache.gc();
+    process.stdout.write(`${removed.map((p) => `removed ${p}\n`).join('')}${cache.dir}: ${removed.length} removed\n`);
     return;
   }
   if (parsed.reset !== undefined) {

@@ -4,7 +4,7 @@
  * the file and line. Keys are the command line's option names:
  *
  *   host: 0.0.0.0            # port, mount-port, portmap (true/false), busy-poll, control,
- *                            # grace-period, nsm-dir likewise
+ *                            # grace-period, nsm-dir, image-cache, plain-http likewise
  *   metrics: 127.0.0.1:9464  # or a port alone (on 127.0.0.1), as --metrics
  *   exports:
  *     - path: /base
@@ -17,6 +17,11 @@
  *       whiteout: overlayfs
  *       fsid: 7
  *       clients: 10.0.0.7(rw,no_root_squash)
+ *     - path: /vm              # an OCI image's layers as lowers (below any lower:)
+ *       image: docker://registry.lan:5000/debian:12        # or oci:/srv/images/debian:12
+ *       upper: /srv/vm/upper
+ *       workdir: /srv/vm/work
+ *       clients: 10.0.2.0/24(rw,no_root_squash)
  *     - path: /fleet           # a union of its own for every client, over shared lowers
  *       lower: /srv/layers/os
  *       upper: /srv/fleet/{client}/upper
@@ -33,14 +38,14 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ClientRuleError, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import {
-  checkExportPath, checkFsid, checkGrace, checkPerClient, checkWhiteout, METRICS_HOST, parseListen, UsageError,
+  checkExportPath, checkFsid, checkGrace, checkImage, checkPerClient, checkWhiteout, METRICS_HOST, parseListen, UsageError,
   type ExportConfig, type ServerOptions,
 } from './config.js';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { FSID_MAX } from './vfs/identity.js';
 
-const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'grace-period', 'nsm-dir', 'exports'] as const;
-const EXPORT_KEYS = ['path', 'lower', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients', 'names'] as const;
+const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'grace-period', 'nsm-dir', 'image-cache', 'plain-http', 'exports'] as const;
+const EXPORT_KEYS = ['path', 'lower', 'image', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients', 'names'] as const;
 
 export type FileSettings = Omit<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'> &
   Partial<Pick<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'>>;
@@ -101,6 +106,8 @@ export function parseConfig(text: string, file: string): FileSettings {
     }
   })();
   const nsmDir = optional(top.get('nsm-dir'), 'string', fail);
+  const imageCache = optional(top.get('image-cache'), 'string', fail);
+  const plainHttp = optional(top.get('plain-http'), 'boolean', fail);
   const metricsNode = top.get('metrics');
   const metrics = metricsNode === undefined ? undefined : (() => {
     if (!isScalar(metricsNode) || (typeof metricsNode.value !== 'string' && typeof metricsNode.value !== 'number')) return fail(metricsNode, 'metrics wants PORT or HOST:PORT');
@@ -123,6 +130,8 @@ export function parseConfig(text: string, file: string): FileSettings {
     ...(metrics !== undefined && { metrics }),
     ...(graceSeconds !== undefined && { graceSeconds }),
     ...(nsmDir !== undefined && { nsmDir }),
+    ...(imageCache !== undefined && { imageCache }),
+    ...(plainHttp !== undefined && { plainHttp }),
     busyPollUs: busyPollUs ?? DEFAULT_BUSY_POLL_US,
   };
 }
@@ -161,12 +170,15 @@ function exportOf(item: YAMLMap, v: Map<(typeof EXPORT_KEYS)[number], Node | nul
       throw err;
     }
   };
+  const imageNode = v.get('image');
+  const image = imageNode === undefined ? undefined : wrap(imageNode, () => checkImage(optional(imageNode, 'string', fail) as string, 'image'));
   const lowerNode = v.get('lower');
   let lowers: string[];
   if (isSeq(lowerNode)) lowers = lowerNode.items.map((l) => optional(l as Node, 'string', fail) as string);
-  else lowers = (optional(lowerNode, 'string', fail) ?? fail(item, 'an export needs `lower:` (its read-only layers, top-most first)')).split(':');
+  else if (lowerNode === undefined && image !== undefined) lowers = [];
+  else lowers = (optional(lowerNode, 'string', fail) ?? fail(item, 'an export needs `lower:` (its read-only layers, top-most first) or `image:`')).split(':');
   lowers = lowers.filter((l) => l !== '');
-  if (lowers.length === 0) fail(lowerNode, '`lower:` names no directory');
+  if (lowers.length === 0 && image === undefined) fail(lowerNode, '`lower:` names no directory');
   const upper = optional(v.get('upper'), 'string', fail);
   const workdir = optional(v.get('workdir'), 'string', fail);
   if ((upper === undefined) !== (workdir === undefined)) fail(item, '`upper:` and `workdir:` go together (the workdir holds copy-up temporaries)');
@@ -204,6 +216,7 @@ function exportOf(item: YAMLMap, v: Map<(typeof EXPORT_KEYS)[number], Node | nul
   if (clients.length === 0) fail(clientsNode, '`clients:` names no client');
   return {
     path: normalized, lowers,
+    ...(image !== undefined && { image }),
     ...(upper !== undefined && { upper }),
     ...(workdir !== undefined && { workdir }),
     ...(state !== undefined && { state }),

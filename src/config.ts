@@ -12,6 +12,8 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { ClientRuleError, DEFAULT_CLIENTS, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import { FSID_MAX } from './vfs/identity.js';
+import { ImageError } from './image/errors.js';
+import { parseImageRef } from './image/reference.js';
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
 
@@ -19,8 +21,10 @@ export type WhiteoutFormat = 'oci' | 'overlayfs';
 export interface ExportConfig {
   /** The path clients mount ('/union'), absolute, no trailing slash. */
   readonly path: string;
-  /** Lower layers, top-most first (overlayfs order). */
+  /** Lower layers, top-most first (overlayfs order); an image's layers go below them. */
   readonly lowers: readonly string[];
+  /** An OCI image whose layers are lowers (src/image): oci:DIR[:TAG] or docker://HOST/NAME[:TAG]. */
+  readonly image?: string;
   readonly upper?: string;
   readonly workdir?: string;
   /** Where the identity store lives when there is no workdir. */
@@ -62,6 +66,10 @@ export interface ServerOptions {
   readonly graceSeconds?: number;
   /** The status monitor's state directory (src/nsm/monitor.ts); default under $XDG_STATE_HOME. */
   readonly nsmDir?: string;
+  /** Where images' layers are unpacked (src/image/cache.ts); default under $XDG_STATE_HOME. */
+  readonly imageCache?: string;
+  /** Speak plain HTTP, not HTTPS, to the registries of docker:// images. */
+  readonly plainHttp?: boolean;
 }
 
 /** nfs-ganesha's Grace_Period default; knfsd's is the lease time, 90 s too. */
@@ -82,12 +90,18 @@ export const DEFAULTS = {
   port: 2049,
 } as const;
 
-export const USAGE = `usage: union-nfsd [--lower A:B:C [--upper U --workdir W]] [--clients RULES] [options]
+export const USAGE = `usage: union-nfsd [--lower A:B:C] [--image REF] [--upper U --workdir W] [--clients RULES] [options]
        union-nfsd --config FILE [options]
 
-With neither --lower nor --config, serves a small demo union that it creates itself.
+With none of --lower, --image and --config, serves a small demo union that it creates itself.
 
   --lower DIRS       read-only lower layers, colon-separated, top-most first
+  --image REF        an OCI image whose layers are lower layers (below any --lower):
+                     oci:DIR[:TAG] (an image layout, as skopeo and umoci write it) or
+                     docker://HOST[:PORT]/NAME[:TAG|@sha256:HEX] (a registry)
+  --image-cache DIR  where image layers are unpacked, once for every export
+                     (default $XDG_STATE_HOME/union-nfsd/images)
+  --plain-http       speak HTTP, not HTTPS, to registries (a registry on a trusted network)
   --upper DIR        writable upper layer (omit for a read-only export)
   --workdir DIR      work directory on the same filesystem as --upper
   --state DIR        identity store for a read-only export (default: under $XDG_STATE_HOME)
@@ -118,6 +132,9 @@ With neither --lower nor --config, serves a small demo union that it creates its
                      sleeping (default ${DEFAULT_BUSY_POLL_US}; 0 = off: no CPU spent while idle)
   -h, --help         this text
 
+       union-nfsd --image-gc [--image-cache DIR]
+  removes from the image cache every layer no running server uses, and unfinished pulls.
+
        union-nfsd --control PATH --export PATH --reset-client CLIENT
   tells the server listening on PATH to discard CLIENT's union of that export (an export
   with {client} in its upper; CLIENT is the client's address or name) and start it afresh
@@ -142,6 +159,8 @@ export interface Parsed {
   readonly config?: string;
   /** --check-config FILE: check it and print what it would serve, serve nothing. */
   readonly checkConfig?: string;
+  /** --image-gc: clean the image cache and exit. */
+  readonly imageGc?: true;
   readonly logFormat: LogFormat;
   readonly options: ServerOptions;
   /** The listening settings given on the command line, which override a configuration file's. */
@@ -149,7 +168,7 @@ export interface Parsed {
 }
 
 /** The options of one export that only the command-line shorthand takes. */
-const EXPORT_FLAGS = ['lower', 'upper', 'workdir', 'state', 'export', 'whiteout', 'clients'] as const;
+const EXPORT_FLAGS = ['lower', 'image', 'upper', 'workdir', 'state', 'export', 'whiteout', 'clients'] as const;
 
 function port(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -186,6 +205,10 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'busy-poll': { type: 'string' },
         'grace-period': { type: 'string' },
         'nsm-dir': { type: 'string' },
+        image: { type: 'string' },
+        'image-cache': { type: 'string' },
+        'plain-http': { type: 'boolean' },
+        'image-gc': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -200,6 +223,14 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     return {
       help: false, demo: false, given: new Set(), logFormat, checkConfig: values['check-config'],
       options: { exports: [], host: DEFAULTS.host, port: DEFAULTS.port, portmap: false, busyPollUs: DEFAULT_BUSY_POLL_US },
+    };
+  }
+  if (values['image-gc'] === true) {
+    const extra = Object.keys(values).find((k) => !['image-gc', 'image-cache', 'log-format'].includes(k));
+    if (extra !== undefined) throw new UsageError(`--image-gc cleans the image cache and exits; --${extra} does not go with it`);
+    return {
+      help: false, demo: false, given: new Set(), logFormat, imageGc: true,
+      options: { exports: [], host: DEFAULTS.host, port: DEFAULTS.port, portmap: false, busyPollUs: DEFAULT_BUSY_POLL_US, ...(values['image-cache'] !== undefined && { imageCache: values['image-cache'] }) },
     };
   }
   if (values['reset-client'] !== undefined) {
@@ -221,7 +252,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if ((values.upper === undefined) !== (values.workdir === undefined)) {
     throw new UsageError('--upper and --workdir go together (the workdir holds copy-up temporaries)');
   }
-  if (values.upper !== undefined && lowers.length === 0) throw new UsageError('--upper needs --lower');
+  if (values.upper !== undefined && lowers.length === 0 && values.image === undefined) throw new UsageError('--upper needs --lower or --image');
+  if (values.image !== undefined) checkImage(values.image, '--image');
   checkPerClient(values, '--upper/--workdir');
   const whiteout = checkWhiteout(values.whiteout ?? 'oci', '--whiteout');
   const exportPath = checkExportPath(values.export ?? DEFAULTS.exportPath, '--export');
@@ -233,7 +265,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
     throw err;
   }
   if (values.clients !== undefined && clients.length === 0) throw new UsageError('--clients names no client');
-  const demo = lowers.length === 0 && values.config === undefined;
+  const demo = lowers.length === 0 && values.image === undefined && values.config === undefined;
   const mountPort = port(values['mount-port'], '--mount-port');
   const busyPollUs = values['busy-poll'] === undefined ? DEFAULT_BUSY_POLL_US : Number(values['busy-poll']);
   if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) {
@@ -249,6 +281,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (values.control !== undefined) given.add('control');
   if (graceSeconds !== undefined) given.add('graceSeconds');
   if (values['nsm-dir'] !== undefined) given.add('nsmDir');
+  if (values['image-cache'] !== undefined) given.add('imageCache');
+  if (values['plain-http'] !== undefined) given.add('plainHttp');
   const metrics = values.metrics === undefined ? undefined : parseListen(values.metrics, '--metrics', METRICS_HOST);
   if (metrics !== undefined) given.add('metrics');
   return {
@@ -261,6 +295,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       exports: values.config !== undefined ? [] : [{
         path: exportPath,
         lowers,
+        ...(values.image !== undefined && { image: values.image }),
         ...(values.upper !== undefined && { upper: values.upper }),
         ...(values.workdir !== undefined && { workdir: values.workdir }),
         ...(values.state !== undefined && { state: values.state }),
@@ -280,6 +315,8 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       ...(metrics !== undefined && { metrics }),
       ...(graceSeconds !== undefined && { graceSeconds }),
       ...(values['nsm-dir'] !== undefined && { nsmDir: values['nsm-dir'] }),
+      ...(values['image-cache'] !== undefined && { imageCache: values['image-cache'] }),
+      ...(values['plain-http'] === true && { plainHttp: true }),
     },
   };
 }
@@ -300,6 +337,17 @@ export function parseListen(value: string, what: string, defaultHost: string): L
   const host = m[1] ?? m[2] ?? defaultHost;
   if (m[1] !== undefined && isIP(host) !== 6) throw new UsageError(`${what}: '${host}' in brackets is not an IPv6 address`);
   return { host, port: n };
+}
+
+/** An image reference, parsed now so that a typo is a usage error, not a failed start. */
+export function checkImage(value: string, what: string): string {
+  try {
+    parseImageRef(value);
+  } catch (err) {
+    if (err instanceof ImageError) throw new UsageError(`${what}: ${err.message}`);
+    throw err;
+  }
+  return value;
 }
 
 export function checkWhiteout(value: string, what: string): WhiteoutFormat {

@@ -31,6 +31,7 @@ import { createNsmProgram, SM_PROG } from './nsm/program.js';
 import { StatusMonitor, type MonitoredClient } from './nsm/monitor.js';
 import { stateHome } from './state-dir.js';
 import { join } from 'node:path';
+import { ImageStore } from './image/index.js';
 
 const log = child('server');
 
@@ -49,7 +50,8 @@ export interface RunningServer {
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
-  const exports = new ExportSet();
+  const images = new ImageStore({ cacheDir: o.imageCache ?? join(stateHome(), 'images'), plainHttp: o.plainHttp === true });
+  const exports = new ExportSet(images);
   const monitor = new StatusMonitor(o.nsmDir ?? join(stateHome(), 'nsm'));
   let lockedBefore: MonitoredClient[];
   try {
@@ -57,6 +59,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     lockedBefore = monitor.open();
   } catch (err) {
     await exports.close();
+    await images.close();
     throw err;
   }
   const mount = createMountProgram({
@@ -93,6 +96,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await portmap?.close();
     await rpc.close();
     await exports.close();
+    await images.close();
   };
   try {
     if (metrics !== undefined && o.metrics !== undefined) endpoint = await listenMetrics(metrics.registry, o.metrics.host, o.metrics.port);

@@ -21,6 +21,7 @@ import { ExportTable, type Export } from './export-table.js';
 import { checkLayout } from './layout.js';
 import { openSource, type UnionSource } from './union-source.js';
 import type { UnionUsage } from '../vfs/index.js';
+import type { ImageStore } from '../image/index.js';
 
 const log = child('exports');
 
@@ -56,6 +57,9 @@ export class ExportSet {
   private current = new ExportTable([]);
   private applying: Promise<unknown> = Promise.resolve();
 
+  /** `images` pulls and unpacks the layers of exports that name an image. */
+  constructor(private readonly images?: ImageStore) {}
+
   /** The table calls consult now. */
   table(): ExportTable {
     return this.current;
@@ -68,7 +72,29 @@ export class ExportSet {
     return run;
   }
 
-  private async applyNow(configs: readonly ExportConfig[]): Promise<void> {
+  /**
+   * The configurations with their images' layers appended to their lowers (pulled and
+   * unpacked first, so a pull that fails changes nothing that is served).
+   */
+  private async withImages(configs: readonly ExportConfig[]): Promise<ExportConfig[]> {
+    const out: ExportConfig[] = [];
+    for (const c of configs) {
+      if (c.image === undefined) {
+        out.push(c);
+        continue;
+      }
+      if (this.images === undefined) throw new UsageError(`${c.source}: export ${c.path}: images are not served here`);
+      try {
+        out.push({ ...c, lowers: [...c.lowers, ...await this.images.lowers(c.image)] });
+      } catch (err) {
+        throw new UsageError(`${c.source}: export ${c.path}: ${(err as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  private async applyNow(given: readonly ExportConfig[]): Promise<void> {
+    const configs = await this.withImages(given);
     const rules = await checkExports(configs);
     const keep = new Map<string, Served>();
     const retire: Served[] = [];

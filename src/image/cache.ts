@@ -1,0 +1,167 @@
+/**
+ * The layer cache: every layer unpacked once, keyed by its diff_id (the digest of its
+ * uncompressed tar), shared by every export and union of the server and by every image that
+ * contains the layer, whatever registry or layout it came from.
+ *
+ *   <cache>/layers/sha256/<hex>/   an unpacked layer: a lower directory, never written again
+ *   <cache>/blobs/sha256/<hex>     a downloaded blob, deleted once unpacked (.partial: resumable)
+ *   <cache>/tmp/<pid>-<hex>/       an unpack in progress
+ *   <cache>/in-use/<pid>           the diff_ids a running server serves, one per line
+ *
+ * Rule: a layer is unpacked into tmp/, flushed to disk (syncfs), then renamed into layers/
+ * (and the rename made durable), so a layer directory that exists is whole: a crash or a
+ * refused digest leaves only tmp/, which no server reads and `--image-gc` removes. Two unions
+ * asking for one layer share its unpack; two servers racing on one cache each unpack and the
+ * second rename finds the first's layer and drops its own.
+ * GC keeps what the in-use files of live processes list and removes everything else (layers,
+ * blobs, partial downloads and leftovers of dead processes).
+ */
+import { promises as fsp } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { child } from '../log.js';
+import type { LayerDescriptor } from './manifest.js';
+import { Progress } from './progress.js';
+import type { ImageSource } from './source.js';
+import { unpackLayer } from './unpack.js';
+
+const log = child('image');
+const run = promisify(execFile);
+
+function short(text: string): string {
+  return text.slice(0, 'sha256:'.length + 12);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export class LayerCache {
+  private readonly pending = new Map<string, Promise<string>>();
+  private readonly used = new Set<string>();
+
+  constructor(readonly dir: string) {}
+
+  get blobsDir(): string {
+    return join(this.dir, 'blobs');
+  }
+
+  layerDir(layer: LayerDescriptor): string {
+    return join(this.dir, 'layers', layer.diffId.algorithm, layer.diffId.hex);
+  }
+
+  /** The layer's directory, unpacked from `source` unless the cache has it. */
+  layer(layer: LayerDescriptor, source: ImageSource): Promise<string> {
+    const key = layer.diffId.text;
+    let p = this.pending.get(key);
+    if (p === undefined) {
+      p = this.fill(layer, source).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  private async fill(layer: LayerDescriptor, source: ImageSource): Promise<string> {
+    const dir = this.layerDir(layer);
+    if (await fsp.stat(dir).then((s) => s.isDirectory(), () => false)) return dir;
+    const label = `${source.what}: layer ${short(layer.digest.text)}`;
+    const started = Date.now();
+    log.info(`${label}: fetching and unpacking ${(layer.size / 1e6).toFixed(1)} MB (${layer.compression})`);
+    const download = new Progress(`${label} download`, layer.size);
+    const file = await source.blobFile(layer, download);
+    download.end();
+    const tmp = join(this.dir, 'tmp', `${process.pid}-${layer.diffId.hex}`);
+    await fsp.rm(tmp, { recursive: true, force: true });
+    await fsp.mkdir(tmp, { recursive: true });
+    try {
+      const unpacking = new Progress(`${label} unpack`, layer.size);
+      const stats = await unpackLayer(file, layer, tmp, unpacking);
+      unpacking.end();
+      if (stats.skipped.length > 0) log.warn(`${label}: not running as root, so these (and any like them) were not kept: ${stats.skipped.join(', ')}`);
+      // Whole on disk before it becomes visible under layers/.
+      await run('sync', ['--file-system', tmp]);
+      await fsp.mkdir(join(this.dir, 'layers', layer.diffId.algorithm), { recursive: true });
+      try {
+        await fsp.rename(tmp, dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
+        // Another server on this cache unpacked it first; theirs is as good.
+      }
+      await fsyncDir(join(this.dir, 'layers', layer.diffId.algorithm));
+      log.info(`${label}: unpacked ${stats.entries} entries, ${(stats.bytes / 1e6).toFixed(1)} MB of files, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    } finally {
+      await fsp.rm(tmp, { recursive: true, force: true });
+    }
+    await source.release(layer);
+    return dir;
+  }
+
+  /** Record that this process serves these layers, so a GC run elsewhere keeps them. */
+  async markInUse(layers: readonly LayerDescriptor[]): Promise<void> {
+    const before = this.used.size;
+    for (const l of layers) this.used.add(l.diffId.text);
+    if (this.used.size === before) return;
+    const dir = join(this.dir, 'in-use');
+    await fsp.mkdir(dir, { recursive: true });
+    const tmp = join(dir, `.${process.pid}`);
+    await fsp.writeFile(tmp, [...this.used].join('\n') + '\n');
+    await fsp.rename(tmp, join(dir, String(process.pid)));
+  }
+
+  async unmark(): Promise<void> {
+    await fsp.rm(join(this.dir, 'in-use', String(process.pid)), { force: true });
+  }
+
+  /** Remove what no live server uses. Returns the paths removed. */
+  async gc(): Promise<string[]> {
+    const keep = new Set<string>();
+    const live = new Set<string>();
+    const inUse = join(this.dir, 'in-use');
+    for (const name of await fsp.readdir(inUse).catch(() => [] as string[])) {
+      const pid = Number(name);
+      if (!Number.isInteger(pid) || !alive(pid)) {
+        await fsp.rm(join(inUse, name), { force: true });
+        continue;
+      }
+      live.add(name);
+      for (const line of (await fsp.readFile(join(inUse, name), 'utf8')).split('\n')) if (line !== '') keep.add(line);
+    }
+    const removed: string[] = [];
+    const sweep = async (sub: string, keepName: (alg: string, name: string) => boolean): Promise<void> => {
+      for (const alg of await fsp.readdir(join(this.dir, sub)).catch(() => [] as string[])) {
+        for (const name of await fsp.readdir(join(this.dir, sub, alg)).catch(() => [] as string[])) {
+          if (keepName(alg, name)) continue;
+          const path = join(this.dir, sub, alg, name);
+          await fsp.rm(path, { recursive: true, force: true });
+          removed.push(path);
+        }
+      }
+    };
+    await sweep('layers', (alg, hex) => keep.has(`${alg}:${hex}`));
+    // Blobs are deleted once unpacked: one still here is a pull that stopped, or one a live
+    // server is downloading right now, so they go only when no server runs.
+    await sweep('blobs', () => live.size > 0);
+    for (const name of await fsp.readdir(join(this.dir, 'tmp')).catch(() => [] as string[])) {
+      if (live.has(name.split('-')[0]!)) continue;
+      await fsp.rm(join(this.dir, 'tmp', name), { recursive: true, force: true });
+      removed.push(join(this.dir, 'tmp', name));
+    }
+    return removed;
+  }
+}

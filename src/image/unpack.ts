@@ -1,0 +1,259 @@
+/**
+ * Unpacks one layer blob into an empty directory, keeping the layer as a layer: its OCI
+ * whiteouts (`.wh.NAME`) and opaque markers (`.wh..wh..opq`) stay files, which the union
+ * reads as whiteouts in any lower (src/vfs/whiteout.ts). So the order of entries in the tar
+ * does not matter: a marker written after its siblings hides only what the layers below hold,
+ * as the image spec says, and one unpacked layer serves every image that contains it.
+ *
+ * Rule: the compressed bytes are checked against the blob's digest and the tar against the
+ * diff_id as they pass; either mismatch fails the unpack (the caller discards the directory).
+ * Paths are relative to the layer (leading '/' and './' dropped); '..' is refused. Everything
+ * is created by this code in a fresh directory, so a parent is always a directory made here:
+ * an entry below a symlink or file is refused, never followed. A later entry for the same path
+ * replaces the earlier one (tar semantics). Owners are kept when running as root, as are
+ * modes (setuid bits after the chown), times (directories' after their contents), device
+ * nodes and FIFOs (mknod(1), mkfifo(1): Node has no mknod) and extended attributes
+ * (setfattr(1)); without root, owners and device nodes cannot be made and are skipped with one
+ * warning per layer. `trusted.overlay.*` attributes in a layer are dropped: they would change
+ * the meaning of the union's own markers.
+ */
+import { createReadStream, promises as fsp } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { Decompress } from 'fzstd';
+import { ImageError } from './errors.js';
+import { Verifier } from './digest.js';
+import type { LayerDescriptor } from './manifest.js';
+import type { Progress } from './progress.js';
+import { readTar, type TarEntry } from './tar.js';
+
+const run = promisify(execFile);
+
+export interface UnpackStats {
+  entries: number;
+  bytes: number;
+  /** What could not be made without root (owners, device nodes, privileged xattrs). */
+  skipped: string[];
+}
+
+/** Passes bytes through, feeding a verifier (and the progress of the compressed side). */
+function tap(v: Verifier, progress?: Progress): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      v.update(chunk);
+      progress?.add(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+function zstd(): Transform {
+  let out: Transform;
+  const d = new Decompress((chunk) => out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)));
+  out = new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      try {
+        d.push(chunk);
+        cb();
+      } catch (err) {
+        cb(new ImageError(`zstd: ${(err as Error).message}`));
+      }
+    },
+    flush(cb: TransformCallback) {
+      try {
+        d.push(new Uint8Array(0), true);
+        cb();
+      } catch (err) {
+        cb(new ImageError(`zstd: ${(err as Error).message}`));
+      }
+    },
+  });
+  return out;
+}
+
+/** A tar path as a layer-relative path ('' for the layer's root), or an error. */
+export function layerPath(raw: string): string {
+  const parts = raw.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw new ImageError(`entry '${raw}' leaves the layer (..)`);
+  return parts.join('/');
+}
+
+function parentOf(rel: string): string {
+  const i = rel.lastIndexOf('/');
+  return i < 0 ? '' : rel.slice(0, i);
+}
+
+interface DirMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+}
+
+class Unpacker {
+  /** Directories made here (layer-relative); every parent must be one of them. */
+  private readonly dirs = new Map<string, DirMeta | undefined>([['', undefined]]);
+  readonly stats: UnpackStats = { entries: 0, bytes: 0, skipped: [] };
+  private readonly root = process.getuid?.() === 0;
+
+  constructor(private readonly into: string) {}
+
+  private abs(rel: string): Buffer {
+    return Buffer.from(rel === '' ? this.into : `${this.into}/${rel}`, 'latin1');
+  }
+
+  private skip(what: string): void {
+    if (this.stats.skipped.length < 10) this.stats.skipped.push(what);
+  }
+
+  /** Make the parents of `rel` that the tar did not list (as tar does: 0755). */
+  private async parents(rel: string): Promise<void> {
+    const parent = parentOf(rel);
+    if (this.dirs.has(parent)) return;
+    await this.parents(parent);
+    try {
+      await fsp.mkdir(this.abs(parent), 0o755);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ImageError(`entry '${rel}' lies below '${parent}', which is not a directory in this layer`);
+      throw err;
+    }
+    this.dirs.set(parent, undefined);
+  }
+
+  /** Clears the way for a new entry at `rel`: tar semantics, the later entry wins. */
+  private async clear(rel: string, keepDir: boolean): Promise<boolean> {
+    const st = await fsp.lstat(this.abs(rel)).catch(() => undefined);
+    if (st === undefined) return false;
+    if (st.isDirectory() && keepDir) return true;
+    await fsp.rm(this.abs(rel), { recursive: true, force: true });
+    if (st.isDirectory()) for (const d of [...this.dirs.keys()]) if (d === rel || d.startsWith(`${rel}/`)) this.dirs.delete(d);
+    return false;
+  }
+
+  async apply(e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
+    const rel = layerPath(e.path);
+    this.stats.entries++;
+    if (rel === '') {
+      if (e.type !== 'dir') throw new ImageError(`the layer's root entry '${e.path}' is not a directory`);
+      this.dirs.set('', { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
+      return;
+    }
+    await this.parents(rel);
+    const p = this.abs(rel);
+    if (e.type === 'dir') {
+      if (!(await this.clear(rel, true))) await fsp.mkdir(p, 0o700);
+      this.dirs.set(rel, { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
+      await this.xattrs(rel, e);
+      return;
+    }
+    await this.clear(rel, false);
+    switch (e.type) {
+      case 'file': {
+        const fh = await fsp.open(p, 'wx', 0o600);
+        try {
+          for await (const piece of body) {
+            await fh.write(piece);
+            this.stats.bytes += piece.length;
+          }
+        } finally {
+          await fh.close();
+        }
+        break;
+      }
+      case 'symlink':
+        await fsp.symlink(Buffer.from(e.linkname, 'latin1'), p);
+        break;
+      case 'hardlink': {
+        const target = layerPath(e.linkname);
+        if (target === '' || this.dirs.has(target) || !this.dirs.has(parentOf(target))) {
+          throw new ImageError(`hard link '${e.path}' names '${e.linkname}', which is not a file made earlier in this layer`);
+        }
+        await fsp.link(this.abs(target), p).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'ENOENT' ? new ImageError(`hard link '${e.path}' names '${e.linkname}', which is not in this layer`) : err;
+        });
+        // A hard link shares its target's inode: owner, mode and times are the target's.
+        return;
+      }
+      case 'fifo':
+        await run('mkfifo', ['-m', '600', p.toString('utf8')]);
+        break;
+      case 'char':
+      case 'block':
+        if (!this.root) {
+          this.skip(`device ${e.path}`);
+          return;
+        }
+        await run('mknod', ['-m', '600', p.toString('utf8'), e.type === 'char' ? 'c' : 'b', String(e.devmajor), String(e.devminor)]);
+        break;
+    }
+    if (this.root) await fsp.lchown(p, e.uid, e.gid);
+    else if (e.uid !== process.getuid?.()) this.skip(`owner of ${e.path}`);
+    if (e.type !== 'symlink') await fsp.chmod(p, e.mode);
+    await this.xattrs(rel, e);
+    await fsp.lutimes(p, e.mtime, e.mtime);
+  }
+
+  private async xattrs(rel: string, e: TarEntry): Promise<void> {
+    for (const [name, value] of e.xattrs) {
+      if (name.startsWith('trusted.overlay.')) {
+        this.skip(`${name} on ${e.path}`);
+        continue;
+      }
+      if (!this.root && !name.startsWith('user.')) {
+        this.skip(`${name} on ${e.path}`);
+        continue;
+      }
+      await run('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, this.abs(rel).toString('utf8')]);
+    }
+  }
+
+  /** Directories' owners, modes and times, deepest first so a parent's time is kept. */
+  async finish(): Promise<void> {
+    const dirs = [...this.dirs.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [rel, meta] of dirs) {
+      const p = this.abs(rel);
+      if (meta === undefined) {
+        await fsp.chmod(p, 0o755);
+        continue;
+      }
+      if (this.root) await fsp.lchown(p, meta.uid, meta.gid);
+      await fsp.chmod(p, meta.mode);
+      await fsp.utimes(p, meta.mtime, meta.mtime);
+    }
+  }
+}
+
+/**
+ * Unpack `file` (the blob of `layer`) into `into`, an empty directory. Throws ImageError when
+ * the blob or its tar does not match its digests, or the archive is not a layer we unpack.
+ */
+export async function unpackLayer(file: string, layer: LayerDescriptor, into: string, progress: Progress): Promise<UnpackStats> {
+  const blob = new Verifier(layer.digest);
+  const tar = new Verifier(layer.diffId);
+  const stages: Transform[] = [tap(blob, progress)];
+  if (layer.compression === 'gzip') stages.push(createGunzip());
+  else if (layer.compression === 'zstd') stages.push(zstd());
+  stages.push(tap(tar));
+  const u = new Unpacker(into);
+  const source = createReadStream(file);
+  const tail = stages[stages.length - 1]!;
+  const flowing = pipeline(source, ...stages as [Transform]).catch((err: unknown) => {
+    throw err instanceof ImageError ? err : new ImageError(`${layer.digest.text}: ${(err as Error).message}`);
+  });
+  try {
+    for await (const { entry, body } of readTar(tail as AsyncIterable<Buffer>)) await u.apply(entry, body);
+    await flowing;
+  } catch (err) {
+    source.destroy();
+    flowing.catch(() => undefined);
+    if (err instanceof ImageError) throw new ImageError(`layer ${layer.digest.text}: ${err.message}`);
+    throw err;
+  }
+  blob.check(`layer ${layer.digest.text}`);
+  tar.check(`layer ${layer.digest.text} (uncompressed, diff_id)`);
+  await u.finish();
+  return u.stats;
+}
