@@ -82,9 +82,9 @@ export class LayerCache {
     const label = `${source.what}: layer ${short(layer.digest.text)}`;
     const started = Date.now();
     log.info(`${label}: fetching and unpacking ${(layer.size / 1e6).toFixed(1)} MB (${layer.compression})`);
-    const download = new Progress(`${label} download`, layer.size);
-    const file = await source.blobFile(layer, download);
-    download.end();
+    const fetching = new Progress(`${label} fetch`, layer.size);
+    const file = await source.blobFile(layer, fetching);
+    fetching.end();
     const tmp = join(this.dir, 'tmp', `${process.pid}-${layer.diffId.hex}`);
     await fsp.rm(tmp, { recursive: true, force: true });
     await fsp.mkdir(tmp, { recursive: true });

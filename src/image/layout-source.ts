@@ -4,11 +4,12 @@
  * `org.opencontainers.image.ref.name` annotation of an index.json entry; without a tag the
  * layout must hold exactly one image.
  */
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { ImageError } from './errors.js';
 import { Verifier } from './digest.js';
 import { indexEntries, MEDIA, type Descriptor } from './manifest.js';
+import type { Progress } from './progress.js';
 import { MAX_DOCUMENT, type ImageSource } from './source.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -59,11 +60,19 @@ export class LayoutSource implements ImageSource {
     return bytes;
   }
 
-  async blobFile(desc: Descriptor): Promise<string> {
+  /** The blob's file in the layout, read through once to check it against its digest. */
+  async blobFile(desc: Descriptor, progress: Progress): Promise<string> {
     const path = this.blobPath(desc);
-    await fsp.access(path).catch(() => {
-      throw new ImageError(`${this.what}: blob ${desc.digest.text} is missing from ${this.dir}`);
-    });
+    const v = new Verifier(desc.digest);
+    try {
+      for await (const c of createReadStream(path) as AsyncIterable<Buffer>) {
+        v.update(c);
+        progress.add(c.length);
+      }
+    } catch (err) {
+      throw new ImageError(`${this.what}: blob ${desc.digest.text}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? `missing from ${this.dir}` : (err as Error).message}`);
+    }
+    v.check(`${this.what}: layer ${desc.digest.text}`);
     return path;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Where an image's documents and blobs come from: an OCI image layout directory
- * (layout-source.ts) or a registry (registry.ts). Both hand out only verified documents; a
- * layer blob is handed out as a local file that the unpacker verifies as it reads it.
+ * (layout-source.ts) or a registry (registry.ts). Both hand out only verified content: a
+ * document checked against its digest, a layer blob as a local file already checked against
+ * its digest (the unpacker then checks the uncompressed tar against the diff_id).
  */
 import type { Descriptor } from './manifest.js';
 import type { Progress } from './progress.js';
@@ -16,7 +17,7 @@ export interface ImageSource {
   root(): Promise<{ bytes: Buffer; mediaType: string | undefined }>;
   /** A manifest or configuration by descriptor, checked against its digest. */
   document(desc: Descriptor, kind: 'manifest' | 'blob'): Promise<Buffer>;
-  /** A local file holding the blob (verified by whoever reads it), fetched if need be. */
+  /** A local file holding the blob, fetched if need be and checked against its digest. */
   blobFile(desc: Descriptor, progress: Progress): Promise<string>;
   /** The blob's local file is no longer needed (a download is deleted; a layout's stays). */
   release(desc: Descriptor): Promise<void>;

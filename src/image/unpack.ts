@@ -5,8 +5,8 @@
  * does not matter: a marker written after its siblings hides only what the layers below hold,
  * as the image spec says, and one unpacked layer serves every image that contains it.
  *
- * Rule: the compressed bytes are checked against the blob's digest and the tar against the
- * diff_id as they pass; either mismatch fails the unpack (the caller discards the directory).
+ * Rule: the blob was checked against its digest before (source.ts); the tar is checked against
+ * the diff_id as it passes, and a mismatch fails the unpack (the caller discards the directory).
  * Paths are relative to the layer (leading '/' and './' dropped); '..' is refused. Everything
  * is created by this code in a fresh directory, so a parent is always a directory made here:
  * an entry below a symlink or file is refused, never followed. A later entry for the same path
@@ -39,12 +39,12 @@ export interface UnpackStats {
   skipped: string[];
 }
 
-/** Passes bytes through, feeding a verifier (and the progress of the compressed side). */
-function tap(v: Verifier, progress?: Progress): Transform {
+/** Passes bytes through, feeding a verifier or a progress counter. */
+function tap(see: { update(b: Buffer): void } | Progress): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      v.update(chunk);
-      progress?.add(chunk.length);
+      if ('update' in see) see.update(chunk);
+      else see.add(chunk.length);
       cb(null, chunk);
     },
   });
@@ -227,13 +227,12 @@ class Unpacker {
 }
 
 /**
- * Unpack `file` (the blob of `layer`) into `into`, an empty directory. Throws ImageError when
- * the blob or its tar does not match its digests, or the archive is not a layer we unpack.
+ * Unpack `file` (the verified blob of `layer`) into `into`, an empty directory. Throws
+ * ImageError when its tar does not match the diff_id or is not a layer we unpack.
  */
 export async function unpackLayer(file: string, layer: LayerDescriptor, into: string, progress: Progress): Promise<UnpackStats> {
-  const blob = new Verifier(layer.digest);
   const tar = new Verifier(layer.diffId);
-  const stages: Transform[] = [tap(blob, progress)];
+  const stages: Transform[] = [tap(progress)];
   if (layer.compression === 'gzip') stages.push(createGunzip());
   else if (layer.compression === 'zstd') stages.push(zstd());
   stages.push(tap(tar));
@@ -241,18 +240,18 @@ export async function unpackLayer(file: string, layer: LayerDescriptor, into: st
   const source = createReadStream(file);
   const tail = stages[stages.length - 1]!;
   const flowing = pipeline(source, ...stages as [Transform]).catch((err: unknown) => {
-    throw err instanceof ImageError ? err : new ImageError(`${layer.digest.text}: ${(err as Error).message}`);
+    throw err instanceof ImageError ? err : new ImageError((err as Error).message);
   });
+  // Its error, if any, is taken below; until then it must not count as unhandled.
+  flowing.catch(() => undefined);
   try {
     for await (const { entry, body } of readTar(tail as AsyncIterable<Buffer>)) await u.apply(entry, body);
     await flowing;
   } catch (err) {
     source.destroy();
-    flowing.catch(() => undefined);
     if (err instanceof ImageError) throw new ImageError(`layer ${layer.digest.text}: ${err.message}`);
     throw err;
   }
-  blob.check(`layer ${layer.digest.text}`);
   tar.check(`layer ${layer.digest.text} (uncompressed, diff_id)`);
   await u.finish();
   return u.stats;

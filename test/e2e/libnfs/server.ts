@@ -71,6 +71,11 @@ export class TestServer {
     return v;
   }
 
+  /** Every line the server printed (of the last 2,000). */
+  lines(): readonly string[] {
+    return this.log;
+  }
+
   /** The last lines the server printed (for failure messages). */
   output(): string {
     return this.log.slice(-60).join('\n');
