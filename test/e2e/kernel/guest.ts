@@ -78,6 +78,14 @@ export interface GuestOptions {
   files?: Record<string, string | Buffer>;
   /** Host hooks a guest script can call with `host_call NAME`; the return value is the reply. */
   hooks?: Record<string, () => Promise<string | void> | string | void>;
+  /**
+   * Boot with the root on NFS (init's guest.nfsroot): `root` is SERVER:/EXPORT,OPTIONS, `init`
+   * the program to switch_root to (default /sbin/init). `script` then does not run: the root's
+   * own init does, and writes results/ itself (at /mnt/results in the new root).
+   */
+  nfsroot?: { root: string; init?: string };
+  /** More kernel command line (systemd.show_status=1, ...). */
+  cmdline?: string;
   /** Kills the guest (SIGKILL to qemu: a crash, not a shutdown). */
   kill?: AbortSignal;
   /** Live serial console output, for logging. */
@@ -129,11 +137,12 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
     ? ['-netdev', `user,id=n0,restrict=on,ipv6=off,net=10.0.2.0/24${fwd}`, '-device', 'virtio-net-pci,netdev=n0,romfile=']
     : ['-netdev', `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,romfile=,mac=${o.tap.mac}`];
   const ip = o.tap === undefined ? '' : ` guest.ip=${o.tap.address}`;
+  const root = o.nfsroot === undefined ? '' : ` guest.nfsroot=${o.nfsroot.root}${o.nfsroot.init !== undefined ? ` guest.init=${o.nfsroot.init}` : ''}`;
   const args = [
     '-nodefaults', '-no-reboot', '-display', 'none', '-monitor', 'none',
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMb ?? 512),
     '-kernel', kernel, '-initrd', join(cache, 'initramfs.gz'),
-    '-append', `console=ttyS0 quiet panic=-1 ipv6.disable=1 guest.script=/tests/run.sh${ip}`,
+    '-append', `console=ttyS0 quiet panic=-1 ipv6.disable=1 guest.script=/tests/run.sh${ip}${root}${o.cmdline !== undefined ? ` ${o.cmdline}` : ''}`,
     '-serial', 'stdio',
     ...net,
     '-virtfs', `local,path=${testsDir},mount_tag=tests,security_model=none,readonly=on`,
