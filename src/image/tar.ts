@@ -67,12 +67,17 @@ class ByteReader {
       if (this.have === 0) return null;
       throw new ImageError('the layer archive ends in the middle of a block (truncated)');
     }
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const out = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.have = rest.length;
-    return out;
+    // Copy only when n spans chunks; a header inside one chunk is a view of it.
+    let head = this.chunks[0]!;
+    if (head.length < n) {
+      let k = 1, len = head.length;
+      while (len < n) len += this.chunks[k++]!.length;
+      head = Buffer.concat(this.chunks.splice(0, k, Buffer.alloc(0)), len);
+    }
+    this.chunks[0] = head.subarray(n);
+    if (this.chunks[0].length === 0) this.chunks.shift();
+    this.have -= n;
+    return head.subarray(0, n);
   }
 
   /** n bytes as they arrive, in pieces. */

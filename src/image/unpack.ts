@@ -16,8 +16,12 @@
  * (setfattr(1)); without root, owners and device nodes cannot be made and are skipped with one
  * warning per layer. `trusted.overlay.*` attributes in a layer are dropped: they would change
  * the meaning of the union's own markers.
+ * Calls: the file system calls are synchronous. Each is a few microseconds on a local disk,
+ * and the loop gets control back between the chunks of the archive, so a pull during a reload
+ * delays other clients' calls by about a chunk's worth of entries; as promises through the
+ * thread pool they made unpacking a Debian root three times slower (7 s against 2.4 s).
  */
-import { createReadStream, promises as fsp } from 'node:fs';
+import * as fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -110,12 +114,12 @@ class Unpacker {
   }
 
   /** Make the parents of `rel` that the tar did not list (as tar does: 0755). */
-  private async parents(rel: string): Promise<void> {
+  private parents(rel: string): void {
     const parent = parentOf(rel);
     if (this.dirs.has(parent)) return;
-    await this.parents(parent);
+    this.parents(parent);
     try {
-      await fsp.mkdir(this.abs(parent), 0o755);
+      fs.mkdirSync(this.abs(parent), 0o755);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ImageError(`entry '${rel}' lies below '${parent}', which is not a directory in this layer`);
       throw err;
@@ -124,11 +128,11 @@ class Unpacker {
   }
 
   /** Clears the way for a new entry at `rel`: tar semantics, the later entry wins. */
-  private async clear(rel: string, keepDir: boolean): Promise<boolean> {
-    const st = await fsp.lstat(this.abs(rel)).catch(() => undefined);
+  private clear(rel: string, keepDir: boolean): boolean {
+    const st = fs.lstatSync(this.abs(rel), { throwIfNoEntry: false });
     if (st === undefined) return false;
     if (st.isDirectory() && keepDir) return true;
-    await fsp.rm(this.abs(rel), { recursive: true, force: true });
+    fs.rmSync(this.abs(rel), { recursive: true, force: true });
     if (st.isDirectory()) for (const d of [...this.dirs.keys()]) if (d === rel || d.startsWith(`${rel}/`)) this.dirs.delete(d);
     return false;
   }
@@ -141,39 +145,41 @@ class Unpacker {
       this.dirs.set('', { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
       return;
     }
-    await this.parents(rel);
+    this.parents(rel);
     const p = this.abs(rel);
     if (e.type === 'dir') {
-      if (!(await this.clear(rel, true))) await fsp.mkdir(p, 0o700);
+      if (!this.clear(rel, true)) fs.mkdirSync(p, 0o700);
       this.dirs.set(rel, { mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime });
       await this.xattrs(rel, e);
       return;
     }
-    await this.clear(rel, false);
+    this.clear(rel, false);
     switch (e.type) {
       case 'file': {
-        const fh = await fsp.open(p, 'wx', 0o600);
+        const fd = fs.openSync(p, 'wx', 0o600);
         try {
           for await (const piece of body) {
-            await fh.write(piece);
+            fs.writeSync(fd, piece);
             this.stats.bytes += piece.length;
           }
         } finally {
-          await fh.close();
+          fs.closeSync(fd);
         }
         break;
       }
       case 'symlink':
-        await fsp.symlink(Buffer.from(e.linkname, 'latin1'), p);
+        fs.symlinkSync(Buffer.from(e.linkname, 'latin1'), p);
         break;
       case 'hardlink': {
         const target = layerPath(e.linkname);
         if (target === '' || this.dirs.has(target) || !this.dirs.has(parentOf(target))) {
           throw new ImageError(`hard link '${e.path}' names '${e.linkname}', which is not a file made earlier in this layer`);
         }
-        await fsp.link(this.abs(target), p).catch((err: NodeJS.ErrnoException) => {
-          throw err.code === 'ENOENT' ? new ImageError(`hard link '${e.path}' names '${e.linkname}', which is not in this layer`) : err;
-        });
+        try {
+          fs.linkSync(this.abs(target), p);
+        } catch (err) {
+          throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? new ImageError(`hard link '${e.path}' names '${e.linkname}', which is not in this layer`) : err;
+        }
         // A hard link shares its target's inode: owner, mode and times are the target's.
         return;
       }
@@ -189,11 +195,11 @@ class Unpacker {
         await run('mknod', ['-m', '600', p.toString('utf8'), e.type === 'char' ? 'c' : 'b', String(e.devmajor), String(e.devminor)]);
         break;
     }
-    if (this.root) await fsp.lchown(p, e.uid, e.gid);
+    if (this.root) fs.lchownSync(p, e.uid, e.gid);
     else if (e.uid !== process.getuid?.()) this.skip(`owner of ${e.path}`);
-    if (e.type !== 'symlink') await fsp.chmod(p, e.mode);
+    if (e.type !== 'symlink') fs.chmodSync(p, e.mode);
     await this.xattrs(rel, e);
-    await fsp.lutimes(p, e.mtime, e.mtime);
+    fs.lutimesSync(p, e.mtime, e.mtime);
   }
 
   private async xattrs(rel: string, e: TarEntry): Promise<void> {
@@ -211,17 +217,17 @@ class Unpacker {
   }
 
   /** Directories' owners, modes and times, deepest first so a parent's time is kept. */
-  async finish(): Promise<void> {
+  finish(): void {
     const dirs = [...this.dirs.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [rel, meta] of dirs) {
       const p = this.abs(rel);
       if (meta === undefined) {
-        await fsp.chmod(p, 0o755);
+        fs.chmodSync(p, 0o755);
         continue;
       }
-      if (this.root) await fsp.lchown(p, meta.uid, meta.gid);
-      await fsp.chmod(p, meta.mode);
-      await fsp.utimes(p, meta.mtime, meta.mtime);
+      if (this.root) fs.lchownSync(p, meta.uid, meta.gid);
+      fs.chmodSync(p, meta.mode);
+      fs.utimesSync(p, meta.mtime, meta.mtime);
     }
   }
 }
@@ -237,7 +243,7 @@ export async function unpackLayer(file: string, layer: LayerDescriptor, into: st
   else if (layer.compression === 'zstd') stages.push(zstd());
   stages.push(tap(tar));
   const u = new Unpacker(into);
-  const source = createReadStream(file);
+  const source = fs.createReadStream(file);
   const tail = stages[stages.length - 1]!;
   const flowing = pipeline(source, ...stages as [Transform]).catch((err: unknown) => {
     throw err instanceof ImageError ? err : new ImageError((err as Error).message);
@@ -253,6 +259,6 @@ export async function unpackLayer(file: string, layer: LayerDescriptor, into: st
     throw err;
   }
   tar.check(`layer ${layer.digest.text} (uncompressed, diff_id)`);
-  await u.finish();
+  u.finish();
   return u.stats;
 }

@@ -159,3 +159,22 @@ test('--log-format is text or json; --check-config takes a file and nothing to s
   t.is(parseCommandLine(['--check-config', 'f.yaml']).checkConfig, 'f.yaml');
   t.throws(() => parseCommandLine(['--check-config', 'f.yaml', '--port', '1']), { instanceOf: UsageError, message: /--port does not go with it/ });
 });
+
+test('--image, --image-cache, --plain-http, --image-gc (image:, image-cache:, plain-http: in the file)', (t) => {
+  const p = parseCommandLine(['--image', 'oci:/srv/images/debian:12', '--upper', '/u', '--workdir', '/w']);
+  t.false(p.demo, 'an image alone is something to serve');
+  t.deepEqual([p.options.exports[0]!.image, p.options.exports[0]!.lowers], ['oci:/srv/images/debian:12', []]);
+  t.is(parseCommandLine(['--lower', '/l', '--image', 'docker://reg.lan:5000/os:1', '--plain-http', '--image-cache', '/c']).options.plainHttp, true);
+  for (const bad of ['debian:12', 'docker://reg.lan/UPPER:1', 'oci:', 'docker://reg.lan/os:bad/tag', 'docker://reg.lan/os@sha256:abc']) {
+    t.throws(() => parseCommandLine(['--image', bad]), { instanceOf: UsageError, message: /^--image: / }, bad);
+  }
+  t.throws(() => parseCommandLine(['--config', 'f.yaml', '--image', 'oci:/x']), { instanceOf: UsageError, message: /--image describes the one export/ });
+  const gc = parseCommandLine(['--image-gc', '--image-cache', '/c']);
+  t.deepEqual([gc.imageGc, gc.options.imageCache], [true, '/c']);
+  t.throws(() => parseCommandLine(['--image-gc', '--lower', '/l']), { instanceOf: UsageError, message: /--lower does not go with it/ });
+
+  const f = parseConfig('image-cache: /var/cache/images\nplain-http: true\nexports:\n  - path: /vm\n    image: docker://reg.lan:5000/debian:12\n    clients: "*"\n', 'f.yaml');
+  t.deepEqual([f.imageCache, f.plainHttp, f.exports[0]!.image, f.exports[0]!.lowers], ['/var/cache/images', true, 'docker://reg.lan:5000/debian:12', []]);
+  t.throws(() => parseConfig('exports:\n  - path: /vm\n    image: debian\n    clients: "*"\n', 'f.yaml'), { instanceOf: UsageError, message: /^f\.yaml:3: image: 'debian' is not an image reference/ });
+  t.throws(() => parseConfig('exports:\n  - path: /vm\n    clients: "*"\n', 'f.yaml'), { instanceOf: UsageError, message: /needs `lower:` .* or `image:`/ });
+});
