@@ -92,7 +92,7 @@ export class LayerCache {
       const unpacking = new Progress(`${label} unpack`, layer.size);
       const stats = await unpackLayer(file, layer, tmp, unpacking);
       unpacking.end();
-      if (stats.skipped.length > 0) log.warn(`${label}: not running as root, so these (and any like them) were not kept: ${stats.skipped.join(', ')}`);
+      if (stats.skipped.length > 0) log.warn(`${label}: without the privilege to make them (root; CAP_SETFCAP for file capabilities), these and any like them were not kept: ${stats.skipped.join(', ')}`);
       // Whole on disk before it becomes visible under layers/.
       await run('sync', ['--file-system', tmp]);
       await fsp.mkdir(join(this.dir, 'layers', layer.diffId.algorithm), { recursive: true });

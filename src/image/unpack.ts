@@ -13,8 +13,8 @@
  * replaces the earlier one (tar semantics). Owners are kept when running as root, as are
  * modes (setuid bits after the chown), times (directories' after their contents), device
  * nodes and FIFOs (mknod(1), mkfifo(1): Node has no mknod) and extended attributes
- * (setfattr(1)); without root, owners and device nodes cannot be made and are skipped with one
- * warning per layer. `trusted.overlay.*` attributes in a layer are dropped: they would change
+ * (setfattr(1)); without root, owners and device nodes cannot be made, and without
+ * CAP_SETFCAP file capabilities cannot be set: those are skipped with one warning per layer. `trusted.overlay.*` attributes in a layer are dropped: they would change
  * the meaning of the union's own markers.
  * Calls: the file system calls are synchronous. Each is a few microseconds on a local disk,
  * and the loop gets control back between the chunks of the archive, so a pull during a reload
@@ -212,7 +212,12 @@ class Unpacker {
         this.skip(`${name} on ${e.path}`);
         continue;
       }
-      await run('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, this.abs(rel).toString('utf8')]);
+      try {
+        await run('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, this.abs(rel).toString('utf8')]);
+      } catch {
+        // security.capability needs CAP_SETFCAP, which a hardened unit may not grant.
+        this.skip(`${name} on ${e.path}`);
+      }
     }
   }
 

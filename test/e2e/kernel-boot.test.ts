@@ -12,16 +12,16 @@
  * only, b's upper has none of them, and the image's unpacked layers are unchanged.
  */
 import test from 'ava';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { hasQemu, REPO_ROOT, runGuest, type GuestResult } from './kernel/guest.js';
+import { hasQemu, runGuest, type GuestResult } from './kernel/guest.js';
 import { gate, missing } from './libnfs/env.js';
 import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { TestServer } from './libnfs/server.js';
+import { bootImage, DEBIAN, probeDeb } from './image/vm-image.js';
 
-const DEBIAN = join(process.env['UNION_NFSD_CACHE'] ?? join(REPO_ROOT, '.cache'), 'debian');
 /** Under TCG a VM reaches multi-user.target in about 25 s; this bounds a hang. */
 const BOOT_TIMEOUT_MS = 150_000;
 
@@ -43,47 +43,6 @@ function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
-}
-
-/**
- * The cached Debian layout plus a layer of this test's: the check, its unit, and the serial
- * getty masked (the minbase root has no udev, so /dev/ttyS0 would never show up as a device
- * and systemd would wait 90 s for it). Blobs are hard-linked (content-addressed, never
- * changed); index.json is copied, since umoci rewrites it.
- */
-function bootImage(base: string): string {
-  const layout = join(base, 'image');
-  const from = join(DEBIAN, 'oci');
-  mkdirSync(join(layout, 'blobs/sha256'), { recursive: true });
-  for (const f of ['oci-layout', 'index.json']) copyFileSync(join(from, f), join(layout, f));
-  for (const b of readdirSync(join(from, 'blobs/sha256'))) linkSync(join(from, 'blobs/sha256', b), join(layout, 'blobs/sha256', b));
-  const stage = join(base, 'stage');
-  const units = join(stage, 'etc/systemd/system');
-  mkdirSync(join(units, 'multi-user.target.wants'), { recursive: true });
-  mkdirSync(join(stage, 'usr/local/sbin'), { recursive: true });
-  copyFileSync(join(REPO_ROOT, 'test/e2e/guest/vm-check'), join(stage, 'usr/local/sbin/vm-check'));
-  chmodSync(join(stage, 'usr/local/sbin/vm-check'), 0o755);
-  writeFileSync(join(units, 'vm-check.service'), [
-    '[Unit]', 'Description=union-nfsd boot check', 'After=multi-user.target',
-    '[Service]', 'Type=oneshot', 'ExecStart=/usr/local/sbin/vm-check', '',
-  ].join('\n'));
-  symlinkSync('../vm-check.service', join(units, 'multi-user.target.wants/vm-check.service'));
-  symlinkSync('/dev/null', join(units, 'serial-getty@ttyS0.service'));
-  const tar = join(base, 'vm-layer.tar');
-  execFileSync('tar', ['-C', stage, '--owner=0', '--group=0', '--numeric-owner', '-cf', tar, 'etc', 'usr']);
-  execFileSync('umoci', ['raw', 'add-layer', '--image', `${layout}:bookworm`, '--tag', 'vm', tar]);
-  return `oci:${layout}:vm`;
-}
-
-/** A package with no dependencies, for apt-get to install from a file. */
-function probeDeb(base: string): Buffer {
-  const pkg = join(base, 'probe');
-  mkdirSync(join(pkg, 'DEBIAN'), { recursive: true });
-  mkdirSync(join(pkg, 'usr/bin'), { recursive: true });
-  writeFileSync(join(pkg, 'DEBIAN/control'), 'Package: union-nfsd-probe\nVersion: 1.0\nArchitecture: all\nMaintainer: union-nfsd tests <tests@localhost>\nDescription: installed by the boot test\n');
-  writeFileSync(join(pkg, 'usr/bin/union-nfsd-probe'), '#!/bin/sh\necho probe ok\n', { mode: 0o755 });
-  execFileSync('dpkg-deb', ['--root-owner-group', '--build', pkg, join(base, 'probe.deb')], { stdio: 'ignore' });
-  return readFileSync(join(base, 'probe.deb'));
 }
 
 function report(r: GuestResult): string {
