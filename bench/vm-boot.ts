@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanup, cpuSeconds, repo, run, say, startGanesha, startUnion, tmpDirs, which } from './harness.js';
+import { cleanup, cpuSeconds, repo, run, say, startGanesha, startRpcbind, startUnion, tmpDirs, which } from './harness.js';
 import { hasQemu, runGuest, type GuestResult } from '../test/e2e/kernel/guest.js';
 import { bootImage, DEBIAN, probeDeb } from '../test/e2e/image/vm-image.js';
 import { median } from './report.js';
@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     run('sync', ['--file-system', roots]);
     provision.push((Date.now() - t0) / 1000);
   }
+  await startRpcbind();
   const g = await startGanesha(Array.from({ length: ROUNDS }, (_, i) =>
     `EXPORT { Export_Id = ${i + 1}; Path = ${path.join(roots, `vm${i}`)}; Pseudo = /vm${i}; Access_Type = RW; Squash = None; Protocols = 3; Transports = TCP; SecType = sys; FSAL { Name = VFS; } }\n`).join(''), base);
 

@@ -24,9 +24,7 @@ import { prepareDemo } from './demo.js';
 import { checkConfig } from './check-config.js';
 import { child, setLogFormat } from './log.js';
 import { startServer } from './server.js';
-import { LayerCache } from './image/cache.js';
-import { stateHome } from './state-dir.js';
-import { join } from 'node:path';
+import { defaultCacheDir, LayerCache } from './image/cache.js';
 
 const log = child('main');
 
@@ -96,7 +94,7 @@ async function main(): Promise<void> {
     return;
   }
   if (parsed.imageGc === true) {
-    const cache = new LayerCache(parsed.options.imageCache ?? join(stateHome(), 'images'));
+    const cache = new LayerCache(parsed.options.imageCache ?? defaultCacheDir());
     const removed = await cache.gc();
     process.stdout.write(`${removed.map((p) => `removed ${p}\n`).join('')}${cache.dir}: ${removed.length} removed\n`);
     return;

@@ -32,6 +32,7 @@ import { StatusMonitor, type MonitoredClient } from './nsm/monitor.js';
 import { stateHome } from './state-dir.js';
 import { join } from 'node:path';
 import { ImageStore } from './image/index.js';
+import { defaultCacheDir } from './image/cache.js';
 
 const log = child('server');
 
@@ -50,7 +51,7 @@ export interface RunningServer {
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
-  const images = new ImageStore({ cacheDir: o.imageCache ?? join(stateHome(), 'images'), plainHttp: o.plainHttp === true });
+  const images = new ImageStore({ cacheDir: o.imageCache ?? defaultCacheDir(), plainHttp: o.plainHttp === true });
   const exports = new ExportSet(images);
   const monitor = new StatusMonitor(o.nsmDir ?? join(stateHome(), 'nsm'));
   let lockedBefore: MonitoredClient[];

@@ -7,6 +7,7 @@
  *   <cache>/blobs/sha256/<hex>     a downloaded blob, deleted once unpacked (.partial: resumable)
  *   <cache>/tmp/<pid>-<hex>/       an unpack in progress
  *   <cache>/in-use/<pid>           the diff_ids a running server serves, one per line
+ *   <cache>/refs/<sha256 of ref>   the layers a registry reference named at its last pull
  *
  * Rule: a layer is unpacked into tmp/, flushed to disk (syncfs), then renamed into layers/
  * (and the rename made durable), so a layer directory that exists is whole: a crash or a
@@ -17,10 +18,13 @@
  * blobs, partial downloads and leftovers of dead processes).
  */
 import { promises as fsp } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { child } from '../log.js';
+import { stateHome } from '../state-dir.js';
+import { parseDigest } from './digest.js';
 import type { LayerDescriptor } from './manifest.js';
 import { Progress } from './progress.js';
 import type { ImageSource } from './source.js';
@@ -49,6 +53,11 @@ async function fsyncDir(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** The cache when none is configured: beside the server's other state. */
+export function defaultCacheDir(): string {
+  return join(stateHome(), 'images');
 }
 
 export class LayerCache {
@@ -110,6 +119,32 @@ export class LayerCache {
     }
     await source.release(layer);
     return dir;
+  }
+
+  private refFile(ref: string): string {
+    return join(this.dir, 'refs', createHash('sha256').update(ref).digest('hex'));
+  }
+
+  /** Remember what `ref` resolved to, for a start when its registry cannot be reached. */
+  async remember(ref: string, layers: readonly LayerDescriptor[]): Promise<void> {
+    const file = this.refFile(ref);
+    await fsp.mkdir(join(this.dir, 'refs'), { recursive: true });
+    const record = { ref, at: new Date().toISOString(), layers: layers.map((l) => ({ ...l, digest: l.digest.text, diffId: l.diffId.text })) };
+    await fsp.writeFile(`${file}.tmp`, JSON.stringify(record));
+    await fsp.rename(`${file}.tmp`, file);
+  }
+
+  /** What `ref` resolved to at its last pull, when every one of those layers is still here. */
+  async recall(ref: string): Promise<{ at: string; layers: LayerDescriptor[] } | undefined> {
+    try {
+      const record = JSON.parse(await fsp.readFile(this.refFile(ref), 'utf8')) as { ref: string; at: string; layers: (Omit<LayerDescriptor, 'digest' | 'diffId'> & { digest: string; diffId: string })[] };
+      if (record.ref !== ref) return undefined;
+      const layers = record.layers.map((l) => ({ ...l, digest: parseDigest(l.digest, ref), diffId: parseDigest(l.diffId, ref) }));
+      for (const l of layers) if (!(await fsp.stat(this.layerDir(l)).then((st) => st.isDirectory(), () => false))) return undefined;
+      return { at: record.at, layers };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Record that this process serves these layers, so a GC run elsewhere keeps them. */

@@ -5,4 +5,9 @@
  */
 export class ImageError extends Error {
   override name = 'ImageError';
+
+  /** `unreachable`: the registry could not be reached at all (no answer, refused, no route). */
+  constructor(message: string, readonly unreachable = false) {
+    super(message);
+  }
 }

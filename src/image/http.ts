@@ -44,11 +44,11 @@ export function get(url: URL, headers: Record<string, string>, redirects = 0): P
         get(next, next.host === url.host ? headers : rest, redirects + 1).then(resolve, reject);
         return;
       }
-      res.setTimeout(STALL_MS, () => res.destroy(new ImageError(`${url.host}: no data for ${STALL_MS / 1000} s`)));
+      res.setTimeout(STALL_MS, () => res.destroy(new ImageError(`${url.host}: no data for ${STALL_MS / 1000} s`, true)));
       resolve(res);
     });
-    req.setTimeout(STALL_MS, () => req.destroy(new ImageError(`${url.host}: no answer for ${STALL_MS / 1000} s`)));
-    req.on('error', (err) => reject(err instanceof ImageError ? err : new ImageError(`${url.origin}: ${err.message}`)));
+    req.setTimeout(STALL_MS, () => req.destroy(new ImageError(`${url.host}: no answer for ${STALL_MS / 1000} s`, true)));
+    req.on('error', (err) => reject(err instanceof ImageError ? err : new ImageError(`${url.origin}: ${err.message}`, true)));
   });
 }
 

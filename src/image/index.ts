@@ -60,10 +60,24 @@ export class ImageStore {
     return ref.kind === 'oci' ? new LayoutSource(ref.dir, ref.tag, text) : new RegistrySource(ref, join(this.o.cacheDir, 'blobs'), this.o.plainHttp);
   }
 
-  /** The lower directories of image `text`, top-most first, pulled and unpacked as needed. */
+  /**
+   * The lower directories of image `text`, top-most first, pulled and unpacked as needed.
+   * A registry that cannot be reached is not fatal when an earlier pull of the same reference
+   * left all its layers here: those are served, with a warning (a fleet's servers restart
+   * while their registry is down). A registry that answers with an error is.
+   */
   async lowers(text: string): Promise<string[]> {
     const source = this.source(text);
-    const layers = await resolveLayers(source);
+    let layers: LayerDescriptor[];
+    try {
+      layers = await resolveLayers(source);
+      if (source instanceof RegistrySource) await this.cache.remember(text, layers);
+    } catch (err) {
+      const known = err instanceof ImageError && err.unreachable ? await this.cache.recall(text) : undefined;
+      if (known === undefined) throw err;
+      log.warn(`${(err as Error).message}; serving the layers ${text} named when it was pulled at ${known.at}`);
+      layers = known.layers;
+    }
     const dirs: string[] = [];
     // One layer after another: a pull's bandwidth and disk go to one unpack at a time.
     for (const l of layers) dirs.push(await this.cache.layer(l, source));

@@ -157,3 +157,16 @@ test('registry: a corrupt blob, an unknown tag and a registry that wants a passw
     await basic.close();
   }
 });
+
+test('registry: a registry that cannot be reached is not fatal when an earlier pull left every layer of the reference here', async (t) => {
+  const { blobs } = image();
+  const fake = await fakeRegistry(blobs);
+  const ref = `docker://127.0.0.1:${fake.port}/team/app:v1`;
+  const cache = cacheDir();
+  const first = await new ImageStore({ cacheDir: cache, plainHttp: true }).lowers(ref);
+  await fake.close();
+  t.deepEqual(await new ImageStore({ cacheDir: cache, plainHttp: true }).lowers(ref), first, 'the layers of the last pull');
+  await t.throwsAsync(new ImageStore({ cacheDir: cacheDir(), plainHttp: true }).lowers(ref), { message: /ECONNREFUSED/ }, 'nothing pulled before: the error stands');
+  rmSync(first[0]!, { recursive: true });
+  await t.throwsAsync(new ImageStore({ cacheDir: cache, plainHttp: true }).lowers(ref), { message: /ECONNREFUSED/ }, 'a layer gone from the cache: the error stands');
+});
