@@ -1,6 +1,7 @@
 /**
  * HTTP(S) GETs for registries: TLS checked against Node's roots plus the system's bundle
- * (/etc/ssl/certs/ca-certificates.crt, where Debian's update-ca-certificates puts local CAs),
+ * (/etc/ssl/certs/ca-certificates.crt, where Debian's update-ca-certificates puts local CAs;
+ * or the file SSL_CERT_FILE names, as OpenSSL, curl and Go read it),
  * redirects followed (blob downloads go to storage elsewhere) without carrying the
  * registry's Authorization to another host, and a time limit on every wait.
  */
@@ -11,6 +12,7 @@ import { rootCertificates } from 'node:tls';
 import { ImageError } from './errors.js';
 
 const SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const bundle = (): string => process.env['SSL_CERT_FILE'] ?? SYSTEM_BUNDLE;
 /** No byte for this long (headers or body) ends the request. */
 export const STALL_MS = 60_000;
 const MAX_REDIRECTS = 5;
@@ -20,7 +22,7 @@ function roots(): string[] {
   if (ca === undefined) {
     let system: string[] = [];
     try {
-      system = [readFileSync(SYSTEM_BUNDLE, 'utf8')];
+      system = [readFileSync(bundle(), 'utf8')];
     } catch { /* Node's own roots only */ }
     ca = [...rootCertificates, ...system];
   }

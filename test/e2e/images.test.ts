@@ -5,8 +5,8 @@
  *  - from a distribution registry on loopback it was pushed to with skopeo (docker://),
  *  - with zstd-compressed layers (skopeo's copy of the layout),
  * and every merged tree, walked through libnfs, must equal what `umoci unpack` makes of the
- * image. The two exports of the first server share the image's layers: each layer is unpacked
- * once. A corrupted blob, in a layout or in the registry, is refused with a clear error and
+ * image. The exports of the first server share layers (the same image twice, and the image
+ * without its last layer): each layer is unpacked once. A corrupted blob, in a layout or in the registry, is refused with a clear error and
  * leaves nothing in the cache. `--image-gc` keeps what a running server uses.
  */
 import test from 'ava';
@@ -90,13 +90,18 @@ test.serial('images: an image from its layout, from a registry and with zstd lay
     await registry.start();
     const remote = registry.push(image.layout, image.tag, 'test/image');
 
-    // Layout and registry in one server, one cache: three layers, each unpacked once.
+    // Layout and registry in one server, one cache, and a third export of the image before its
+    // last layer (tag v2): three layers in all, each unpacked once.
     const cache = join(base, 'cache');
-    const both = await serve(configFile(base, cache, [{ path: '/layout', image: `oci:${image.layout}:${image.tag}` }, { path: '/registry', image: remote }]));
+    const both = await serve(configFile(base, cache, [
+      { path: '/layout', image: `oci:${image.layout}:${image.tag}` }, { path: '/registry', image: remote }, { path: '/v2', image: `oci:${image.layout}:v2` },
+    ]));
     await walkEquals(t, walk, url(both, '/layout'), oracle, 'oci layout');
     await walkEquals(t, walk, url(both, '/registry'), oracle, 'registry');
+    const v2 = parseTree(await runOk(walk, [url(both, '/v2')], { timeoutMs: 60_000 }));
+    t.true(v2.entries.has('new') && v2.entries.has('opq/hidden') && !v2.entries.has('opq/kept'), 'v2 is the image without layer 3');
     const unpacks = servers[0]!.lines().filter((l) => /fetching and unpacking/.test(l));
-    t.is(unpacks.length, 3, `each of the 3 layers unpacked once for both exports:\n${unpacks.join('\n')}`);
+    t.is(unpacks.length, 3, `each of the 3 layers unpacked once for the three exports:\n${unpacks.join('\n')}`);
     t.is(layersIn(cache).length, 3);
     const xattr = layersIn(cache).map((h) => join(cache, 'layers/sha256', h, 'xattr')).find((p) => existsSync(p));
     t.truthy(xattr, 'layer 1 holds the file with an xattr');

@@ -4,7 +4,10 @@
  * an image index for several platforms, blobs with Range support.
  */
 import test from 'ava';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createServer, get as httpGet, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,4 +172,40 @@ test('registry: a registry that cannot be reached is not fatal when an earlier p
   await t.throwsAsync(new ImageStore({ cacheDir: cacheDir(), plainHttp: true }).lowers(ref), { message: /ECONNREFUSED/ }, 'nothing pulled before: the error stands');
   rmSync(first[0]!, { recursive: true });
   await t.throwsAsync(new ImageStore({ cacheDir: cache, plainHttp: true }).lowers(ref), { message: /ECONNREFUSED/ }, 'a layer gone from the cache: the error stands');
+});
+
+test('registry: HTTPS is checked against the system\'s CA bundle (SSL_CERT_FILE), and refused without the CA', async (t) => {
+  const dir = cacheDir();
+  const ssl = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test CA', '-keyout', 'ca.key', '-out', 'ca.crt',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', 'srv.key', '-out', 'srv.csr']);
+  writeFileSync(join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'ext', '-out', 'srv.crt']);
+  const { blobs } = image();
+  const plain = await fakeRegistry(blobs);
+  // The fake registry behind an HTTPS front that relays each request to it.
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.crt')) }, (req, res) => {
+    const up = httpGet({ host: '127.0.0.1', port: plain.port, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  try {
+    const ref = `docker://127.0.0.1:${port}/team/app:v1`;
+    await t.throwsAsync(new ImageStore({ cacheDir: cacheDir(), plainHttp: false }).lowers(ref), { message: /certificate/ }, 'an unknown CA is refused');
+    // In a process of its own, whose environment names the CA (the bundle is read once); not
+    // spawnSync, which would stop this process's fake registry from answering.
+    const child = await promisify(execFile)(process.execPath, ['--input-type=module', '-e',
+      `import { ImageStore } from ${JSON.stringify(new URL('../../src/image/index.js', import.meta.url).href)};` +
+      `const [d] = await new ImageStore({ cacheDir: ${JSON.stringify(cacheDir())}, plainHttp: false }).lowers(${JSON.stringify(ref)}); console.log(d);`],
+    { env: { ...process.env, SSL_CERT_FILE: join(dir, 'ca.crt') }, encoding: 'utf8', timeout: 30_000 });
+    t.is(readFileSync(join(child.stdout.trim(), 'etc/hello'), 'utf8'), 'hello from the registry\n', 'pulled over HTTPS with the CA from SSL_CERT_FILE');
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await plain.close();
+  }
 });
