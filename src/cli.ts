@@ -58,6 +58,8 @@ function optionsOf(parsed: Parsed): ServerOptions {
       ...(!parsed.given.has('nsmDir') && file.nsmDir !== undefined && { nsmDir: file.nsmDir }),
       ...(!parsed.given.has('imageCache') && file.imageCache !== undefined && { imageCache: file.imageCache }),
       ...(!parsed.given.has('plainHttp') && file.plainHttp !== undefined && { plainHttp: file.plainHttp }),
+      // Each limit on the command line overrides the file's.
+      ...((file.limits !== undefined || o.limits !== undefined) && { limits: { ...file.limits, ...o.limits } }),
     };
   }
   if (!parsed.demo) return o;

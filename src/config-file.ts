@@ -4,7 +4,8 @@
  * the file and line. Keys are the command line's option names:
  *
  *   host: 0.0.0.0            # port, mount-port, portmap (true/false), busy-poll, control,
- *                            # grace-period, nsm-dir, image-cache, plain-http likewise
+ *                            # grace-period, nsm-dir, image-cache, plain-http, and the
+ *                            # limits (max-connections, idle-timeout, ...) likewise
  *   metrics: 127.0.0.1:9464  # or a port alone (on 127.0.0.1), as --metrics
  *   exports:
  *     - path: /base
@@ -38,13 +39,15 @@ import { readFileSync } from 'node:fs';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ClientRuleError, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import {
-  checkExportPath, checkFsid, checkGrace, checkImage, checkPerClient, checkWhiteout, METRICS_HOST, parseListen, UsageError,
+  checkExportPath, checkFsid, checkGrace, checkImage, checkPerClient, checkWhiteout, LIMIT_OPTIONS, METRICS_HOST, parseLimit, parseListen, UsageError,
   type ExportConfig, type ServerOptions,
 } from './config.js';
 import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { FSID_MAX } from './vfs/identity.js';
+import type { RpcLimits } from './rpc/limits.js';
 
-const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'grace-period', 'nsm-dir', 'image-cache', 'plain-http', 'exports'] as const;
+const TOP_KEYS = ['host', 'port', 'mount-port', 'portmap', 'busy-poll', 'control', 'metrics', 'grace-period', 'nsm-dir', 'image-cache', 'plain-http',
+  ...LIMIT_OPTIONS.map((l) => l.name), 'exports'] as const;
 const EXPORT_KEYS = ['path', 'lower', 'image', 'upper', 'workdir', 'state', 'whiteout', 'fsid', 'clients', 'names'] as const;
 
 export type FileSettings = Omit<ServerOptions, 'host' | 'port' | 'portmap' | 'busyPollUs'> &
@@ -107,6 +110,16 @@ export function parseConfig(text: string, file: string): FileSettings {
   })();
   const nsmDir = optional(top.get('nsm-dir'), 'string', fail);
   const imageCache = optional(top.get('image-cache'), 'string', fail);
+  const limits: Partial<Record<keyof RpcLimits, number>> = {};
+  for (const l of LIMIT_OPTIONS) {
+    const node = top.get(l.name);
+    if (node === undefined) continue;
+    try {
+      limits[l.field] = parseLimit(l, isScalar(node) ? node.value : undefined, l.name);
+    } catch (err) {
+      fail(node, (err as Error).message);
+    }
+  }
   const plainHttp = optional(top.get('plain-http'), 'boolean', fail);
   const metricsNode = top.get('metrics');
   const metrics = metricsNode === undefined ? undefined : (() => {
@@ -132,6 +145,7 @@ export function parseConfig(text: string, file: string): FileSettings {
     ...(nsmDir !== undefined && { nsmDir }),
     ...(imageCache !== undefined && { imageCache }),
     ...(plainHttp !== undefined && { plainHttp }),
+    ...(Object.keys(limits).length > 0 && { limits }),
     busyPollUs: busyPollUs ?? DEFAULT_BUSY_POLL_US,
   };
 }

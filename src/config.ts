@@ -13,6 +13,7 @@ import { DEFAULT_BUSY_POLL_US } from './rpc/busy-poll.js';
 import { ClientRuleError, DEFAULT_CLIENTS, parseClientRules, type ParsedRule } from './exports/client-rules.js';
 import { FSID_MAX } from './vfs/identity.js';
 import { ImageError } from './image/errors.js';
+import { DEFAULT_LIMITS, type RpcLimits } from './rpc/limits.js';
 import { parseImageRef } from './image/reference.js';
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
@@ -70,6 +71,29 @@ export interface ServerOptions {
   readonly imageCache?: string;
   /** Speak plain HTTP, not HTTPS, to the registries of docker:// images. */
   readonly plainHttp?: boolean;
+  /** Limits on what clients make the server hold (src/rpc/limits.ts); DEFAULT_LIMITS otherwise. */
+  readonly limits?: Partial<RpcLimits>;
+}
+
+/**
+ * The limits as options (`--max-connections 100`, `max-connections: 100` in a file): the field,
+ * the unit an option is given in (seconds, MiB) and its largest value.
+ */
+export const LIMIT_OPTIONS = [
+  { name: 'max-connections', field: 'maxConnections', unit: 1, max: 1_000_000 },
+  { name: 'max-connections-per-client', field: 'maxConnectionsPerClient', unit: 1, max: 1_000_000 },
+  { name: 'idle-timeout', field: 'idleTimeoutMs', unit: 1000, max: 86_400 },
+  { name: 'record-timeout', field: 'recordTimeoutMs', unit: 1000, max: 3600 },
+  { name: 'buffer-budget', field: 'bufferBudget', unit: 1024 * 1024, max: 1 << 20 },
+  { name: 'max-calls', field: 'maxCalls', unit: 1, max: 1_000_000 },
+  { name: 'max-udp-calls', field: 'maxUdpCalls', unit: 1, max: 1_000_000 },
+] as const;
+
+/** One limit's value as given (an integer 1..max in the option's unit), in the field's unit. */
+export function parseLimit(o: (typeof LIMIT_OPTIONS)[number], given: unknown, what: string): number {
+  const n = typeof given === 'string' ? Number(given) : given;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > o.max) throw new UsageError(`${what} wants an integer 1-${o.max}, got '${String(given)}'`);
+  return n * o.unit;
 }
 
 /** nfs-ganesha's Grace_Period default; knfsd's is the lease time, 90 s too. */
@@ -128,6 +152,15 @@ With none of --lower, --image and --config, serves a small demo union that it cr
                      ${DEFAULT_GRACE_SECONDS}; only when clients held locks before it)
   --nsm-dir DIR      where the lock manager keeps its status monitor state: the clients to
                      notify after a restart (default $XDG_STATE_HOME/union-nfsd/nsm)
+  --max-connections N            TCP connections at once (default ${DEFAULT_LIMITS.maxConnections})
+  --max-connections-per-client N from one client address (default ${DEFAULT_LIMITS.maxConnectionsPerClient})
+  --idle-timeout S               close a connection idle this long (default ${DEFAULT_LIMITS.idleTimeoutMs / 1000})
+  --record-timeout S             close a connection whose call has not arrived whole in S
+                                 seconds (default ${DEFAULT_LIMITS.recordTimeoutMs / 1000})
+  --buffer-budget MIB            bytes held in unfinished calls and unsent replies, all
+                                 clients together; past it, reading pauses (default ${DEFAULT_LIMITS.bufferBudget / 1048576})
+  --max-calls N                  calls running at once (default ${DEFAULT_LIMITS.maxCalls})
+  --max-udp-calls N              UDP calls running at once; more are dropped (default ${DEFAULT_LIMITS.maxUdpCalls})
   --busy-poll US     keep polling for calls US microseconds after each reply instead of
                      sleeping (default ${DEFAULT_BUSY_POLL_US}; 0 = off: no CPU spent while idle)
   -h, --help         this text
@@ -209,6 +242,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
         'image-cache': { type: 'string' },
         'plain-http': { type: 'boolean' },
         'image-gc': { type: 'boolean' },
+        ...Object.fromEntries(LIMIT_OPTIONS.map((l) => [l.name, { type: 'string' as const }])),
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -285,6 +319,12 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
   if (values['plain-http'] !== undefined) given.add('plainHttp');
   const metrics = values.metrics === undefined ? undefined : parseListen(values.metrics, '--metrics', METRICS_HOST);
   if (metrics !== undefined) given.add('metrics');
+  const limits: Partial<Record<keyof RpcLimits, number>> = {};
+  for (const l of LIMIT_OPTIONS) {
+    const v = (values as Record<string, unknown>)[l.name];
+    if (v !== undefined) limits[l.field] = parseLimit(l, v, `--${l.name}`);
+  }
+  if (Object.keys(limits).length > 0) given.add('limits');
   return {
     help: values.help === true,
     demo,
@@ -317,6 +357,7 @@ export function parseCommandLine(argv: readonly string[]): Parsed {
       ...(values['nsm-dir'] !== undefined && { nsmDir: values['nsm-dir'] }),
       ...(values['image-cache'] !== undefined && { imageCache: values['image-cache'] }),
       ...(values['plain-http'] === true && { plainHttp: true }),
+      ...(Object.keys(limits).length > 0 && { limits }),
     },
   };
 }

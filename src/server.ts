@@ -32,6 +32,7 @@ import { StatusMonitor, type MonitoredClient } from './nsm/monitor.js';
 import { stateHome } from './state-dir.js';
 import { join } from 'node:path';
 import { ImageStore } from './image/index.js';
+import { DEFAULT_LIMITS } from './rpc/limits.js';
 import { defaultCacheDir } from './image/cache.js';
 
 const log = child('server');
@@ -86,7 +87,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const nlm = nlm4Program({ exports: () => exports.table(), manager: locks });
   const nsm = createNsmProgram({ state: () => monitor.state, rebooted: (address, _name, state) => locks.freeClient(address, { state }) });
   const dispatcher = new Dispatcher({ drc, ...(metrics !== undefined && { observer: metrics }) }).register(nfs).register(mount).register(nlm).register(nsm);
-  const rpc = createRpcServer(dispatcher, { busyPoll: new BusyPoll(o.busyPollUs) });
+  const rpc = createRpcServer(dispatcher, { busyPoll: new BusyPoll(o.busyPollUs), limits: { ...DEFAULT_LIMITS, ...o.limits } });
   let portmap: PortmapHandle | undefined;
   let control: ControlServer | undefined;
   let endpoint: MetricsEndpoint | undefined;

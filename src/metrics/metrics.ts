@@ -110,7 +110,7 @@ export class ServerMetrics implements RpcObserver, Nfs3Observer {
     new Gauge({ name: 'union_nfsd_connections', help: 'TCP connections open.', registers, collect() { this.set(metrics.connections); } });
     this.accepted = new Tally({ name: 'union_nfsd_connections_accepted_total', help: 'TCP connections accepted.', registers }, () => ({})).cell('');
     this.drops = new Counter({
-      name: 'union_nfsd_limit_drops_total', help: 'Connections closed or replies refused because a limit was hit, by limit.',
+      name: 'union_nfsd_limit_drops_total', help: 'Connections refused or closed, calls dropped or reading paused because a limit was hit, by limit.',
       labelNames: ['limit'], registers,
     });
     this.errors = new Tally({ name: 'union_nfsd_nfs_errors_total', help: 'NFS calls answered with an error status, by procedure and nfsstat3.', labelNames: ['procedure', 'status'], registers },

@@ -10,8 +10,12 @@ export type RpcRejection =
   | 'rpc_mismatch' | 'auth_error' | 'prog_unavail' | 'prog_mismatch' | 'proc_unavail'
   | 'garbage_args' | 'system_err';
 
-/** Why the server closed a connection or dropped a message itself. */
-export type RpcDrop = 'record_too_large' | 'malformed_header' | 'udp_reply_too_large';
+/**
+ * Why the server closed a connection, dropped a message or paused reading itself (the
+ * limits of limits.ts, and records or replies that cannot be handled).
+ */
+export type RpcDrop = 'record_too_large' | 'malformed_header' | 'udp_reply_too_large'
+  | 'connections' | 'connections_per_client' | 'idle' | 'record_timeout' | 'buffer_budget' | 'calls' | 'udp_calls';
 
 export interface RpcObserver {
   /** A call passed the header checks and its procedure is about to run (or be replayed). */

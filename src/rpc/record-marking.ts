@@ -10,6 +10,8 @@
 export const DEFAULT_MAX_RECORD = 1024 * 1024 + 64 * 1024;
 
 const LAST_FRAGMENT = 0x8000_0000;
+/** A fresh buffer for a record bigger than this grows as the record's bytes arrive. */
+const GROW_FROM = 64 * 1024;
 
 export class RecordMarkError extends Error {
   override name = 'RecordMarkError';
@@ -52,9 +54,22 @@ export class RecordDecoder {
     readonly maxFree = 4,
   ) {}
 
+  /** When the record being read began to arrive (Date.now()); undefined between records. */
+  partialSince: number | undefined;
+
   /** Record buffers waiting for reuse (for tests and diagnostics). */
   get freeBuffers(): number {
     return this.free.length;
+  }
+
+  /** Bytes of memory the record being assembled holds. */
+  get heldBytes(): number {
+    return this.acc?.length ?? 0;
+  }
+
+  /** True while a record is being assembled in a buffer that fits the rest of its fragment. */
+  get fits(): boolean {
+    return this.acc !== undefined && this.fragmentLeft >= 0 && this.acc.length >= this.accBytes + this.fragmentLeft;
   }
 
   push(chunk: Buffer): void {
@@ -62,6 +77,7 @@ export class RecordDecoder {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.fragmentLeft < 0) {
+        this.partialSince ??= Date.now();
         if (this.headerBytes === 0 && chunk.length - pos >= 4) {
           this.startFragment(chunk.readUInt32BE(pos));
           pos += 4;
@@ -81,6 +97,7 @@ export class RecordDecoder {
       if (this.lastFragment && this.accBytes === 0 && n === this.fragmentLeft) {
         // Fast path: the whole record is in this chunk.
         this.fragmentLeft = -1;
+        this.partialSince = undefined;
         this.onRecord(chunk.subarray(pos, pos + n));
         pos += n;
         continue;
@@ -105,6 +122,7 @@ export class RecordDecoder {
   private endFragment(): void {
     this.fragmentLeft = -1;
     if (!this.lastFragment) return;
+    this.partialSince = undefined;
     const owner = this.acc;
     const record = owner ? owner.subarray(0, this.accBytes) : Buffer.alloc(0);
     this.acc = undefined;
@@ -121,27 +139,37 @@ export class RecordDecoder {
     });
   }
 
-  private reserve(size: number): void {
-    if (this.acc && this.acc.length >= size) return;
+  /**
+   * Room for `need` bytes of a record whose fragments so far add up to `total`. A buffer from
+   * the free list is taken when it fits the total. A fresh buffer for a big record grows as its
+   * bytes arrive (64 KiB, then doubling), so a client that announces 1 MiB and sends ten bytes
+   * holds 64 KiB, not 1 MiB; the last step takes a full-size buffer (1 MiB of data plus
+   * headers, or the cap if smaller), so once reused it fits every later WRITE.
+   */
+  private reserve(need: number, total: number): void {
+    if (this.acc && this.acc.length >= need) return;
     if (!this.acc) {
       const reused = this.free.pop();
-      if (reused && reused.length >= size) {
+      if (reused && reused.length >= total) {
         this.acc = reused;
         return;
       }
     }
-    // A big record takes a full-size buffer at once (1 MiB of data plus headers, or the cap if
-    // smaller), so a reused big buffer fits every later WRITE.
-    const want = size > 64 * 1024 ? Math.min(this.maxRecordSize, Math.max(size, DEFAULT_MAX_RECORD)) : Math.min(this.maxRecordSize, Math.max(size, (this.acc?.length ?? 0) * 2, 256));
+    const had = this.acc?.length ?? 0;
+    let want: number;
+    if (total <= GROW_FROM) want = Math.min(this.maxRecordSize, Math.max(total, had * 2, 256));
+    else {
+      const step = Math.max(need, had * 2, GROW_FROM);
+      want = step < total ? step : Math.min(this.maxRecordSize, Math.max(total, DEFAULT_MAX_RECORD));
+    }
     // allocUnsafeSlow: memory of its own, never a slice of Node's shared pool (it may be kept).
     const grown = Buffer.allocUnsafeSlow(want);
     if (this.acc) this.acc.copy(grown, 0, 0, this.accBytes);
     this.acc = grown;
   }
 
-  /** Space for the rest of the fragment is taken when its first byte arrives, not on the header alone. */
   private append(chunk: Buffer, pos: number, n: number): void {
-    this.reserve(this.accBytes + this.fragmentLeft);
+    this.reserve(this.accBytes + n, this.accBytes + this.fragmentLeft);
     chunk.copy(this.acc as Buffer, this.accBytes, pos, pos + n);
     this.accBytes += n;
   }

@@ -1,29 +1,36 @@
 /**
  * The RPC server a program set is served through: one dispatcher behind any number of TCP and
- * UDP listeners, which report the port they really got (0 = ephemeral) and close together.
+ * UDP listeners, which report the port they really got (0 = ephemeral) and close together,
+ * and share one Load: the limits hold for the server, whatever port a client picks.
  */
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import type { Dispatcher } from './dispatcher.js';
 import { createTcpServer, type TcpOptions } from './tcp.js';
 import { createUdpSocket, type UdpOptions } from './udp.js';
+import { DEFAULT_LIMITS, Load, type RpcLimits } from './limits.js';
 
 export interface RpcServer {
   readonly dispatcher: Dispatcher;
+  /** What clients hold now, against the limits. */
+  readonly load: Load;
   /** Resolves to the bound port. */
   listenTcp(host: string, port: number): Promise<number>;
   listenUdp(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
 
-export function createRpcServer(dispatcher: Dispatcher, o: TcpOptions & UdpOptions = {}): RpcServer {
+export function createRpcServer(dispatcher: Dispatcher, o: Omit<TcpOptions & UdpOptions, 'load'> & { limits?: RpcLimits } = {}): RpcServer {
+  const load = new Load(o.limits ?? DEFAULT_LIMITS, dispatcher.observer);
+  const opts = { ...o, load };
   const tcp: net.Server[] = [];
   const udp: dgram.Socket[] = [];
   const sockets = new Set<net.Socket>();
   return {
     dispatcher,
+    load,
     listenTcp(host, port) {
-      const server = createTcpServer(dispatcher, o);
+      const server = createTcpServer(dispatcher, opts);
       server.on('connection', (s: net.Socket) => {
         sockets.add(s);
         s.on('close', () => sockets.delete(s));
@@ -38,7 +45,7 @@ export function createRpcServer(dispatcher: Dispatcher, o: TcpOptions & UdpOptio
       });
     },
     listenUdp(host, port) {
-      const socket = createUdpSocket(dispatcher, host, o);
+      const socket = createUdpSocket(dispatcher, host, opts);
       return new Promise((resolve, reject) => {
         socket.once('error', reject);
         socket.bind({ address: host, port, exclusive: true }, () => {

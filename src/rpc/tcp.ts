@@ -18,6 +18,12 @@
  * reading its arguments (views of the record buffer) or filling a buffer it took.
  * The record buffer goes back to the decoder from there, and procedures lend buffers to the
  * reply through it (call.afterReply).
+ *
+ * Limits (limits.ts): a connection the Load does not admit is closed at once; one idle past
+ * the idle timeout, or with a record unfinished past the record timeout, is closed; while the
+ * server-wide budget of held bytes or calls is spent, no call is dispatched and the socket is
+ * not read. A connection holds its unfinished record, its records waiting to be dispatched
+ * and its replies not yet taken by the kernel.
  */
 import net from 'node:net';
 import { child } from '../log.js';
@@ -25,6 +31,7 @@ import type { BusyPoll } from './busy-poll.js';
 import { CallCompletion } from './completion.js';
 import { DISCONNECT, type Dispatcher, type DispatchResult } from './dispatcher.js';
 import { DEFAULT_MAX_RECORD, encodeRecordMark, RecordDecoder } from './record-marking.js';
+import { DEFAULT_LIMITS, Load, type Held } from './limits.js';
 import type { Peer } from './types.js';
 
 const log = child('rpc');
@@ -36,6 +43,8 @@ export interface TcpOptions {
   maxFreeRecords?: number;
   /** Kept awake after every flush of replies (one per process: every listener shares it). */
   busyPoll?: BusyPoll;
+  /** The server's limits and what its connections hold (one per server: listeners share it). */
+  load?: Load;
 }
 
 export function createTcpServer(dispatcher: Dispatcher, o: TcpOptions = {}): net.Server {
@@ -43,16 +52,30 @@ export function createTcpServer(dispatcher: Dispatcher, o: TcpOptions = {}): net
   const maxInFlight = o.maxInFlight ?? 64;
   const maxFree = Math.min(maxInFlight, o.maxFreeRecords ?? 4);
   const afterFlush = o.busyPoll?.kick;
-  const server = net.createServer({ noDelay: true }, (socket) => serveConnection(socket, dispatcher, maxRecordSize, maxInFlight, maxFree, afterFlush));
+  const load = o.load ?? new Load(DEFAULT_LIMITS, dispatcher.observer);
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (!load.admit(socket.remoteAddress ?? '')) {
+      socket.destroy();
+      return;
+    }
+    serveConnection(socket, dispatcher, load, maxRecordSize, maxInFlight, maxFree, afterFlush);
+  });
   return server;
 }
+
+/**
+ * Replies a connection may have waiting for its client to read before it dispatches no more
+ * calls: a client that pipelines READs and never reads the replies holds this much, plus the
+ * replies of the calls already running.
+ */
+const MAX_UNSENT = 4 * 1024 * 1024;
 
 interface Queued {
   readonly record: Buffer;
   readonly release: (() => void) | undefined;
 }
 
-function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSize: number, maxInFlight: number, maxFree: number,
+function serveConnection(socket: net.Socket, dispatcher: Dispatcher, load: Load, maxRecordSize: number, maxInFlight: number, maxFree: number,
   afterFlush: (() => void) | undefined): void {
   const peer: Peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp', ...(socket.localAddress !== undefined && { local: socket.localAddress }) };
   const observer = dispatcher.observer;
@@ -62,10 +85,17 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
   /** Calls whose reply has been handed to the socket and whose write has not completed. */
   const writing = new Set<CallCompletion>();
   let corked = false;
+  let queuedBytes = 0;
+  const held: Held = { bytes: 0, resume: () => pump() };
+  let closed = false;
+  const account = (): void => {
+    if (!closed) load.update(held, decoder.heldBytes + queuedBytes + socket.writableLength);
+  };
 
   const finish = (c: CallCompletion): void => {
     writing.delete(c);
     c.run();
+    account();
   };
 
   const flush = (): void => {
@@ -92,22 +122,26 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
     else finish(c);
   };
 
+  /** The reply is accounted for before the call's place is given back (which wakes others). */
   const settle = (reply: DispatchResult, c: CallCompletion): void => {
     inFlight--;
     if (reply === DISCONNECT) {
       if (log.isDebugEnabled()) log.debug(`closing connection from ${peer.address}:${peer.port}: malformed call header`);
       c.run();
       socket.destroy();
-      return;
-    }
-    if (reply && !socket.destroyed) writeReply(reply, c);
-    else c.run();
+    } else if (reply && !socket.destroyed) {
+      writeReply(reply, c);
+      account();
+    } else c.run();
+    load.callFinished();
   };
 
   const pump = (): void => {
-    while (queue.length && inFlight < maxInFlight && !socket.destroyed) {
+    while (queue.length && inFlight < maxInFlight && !socket.destroyed && load.mayDispatch(socket.writableLength, inFlight) && socket.writableLength < MAX_UNSENT) {
       const { record, release } = queue.shift() as Queued;
+      queuedBytes -= record.length;
       inFlight++;
+      load.callStarted();
       const c = new CallCompletion();
       if (release) c.add(release);
       const reply = dispatcher.dispatch(record, peer, c);
@@ -120,21 +154,50 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
         });
       }
     }
-    const congested = queue.length > 0 || inFlight >= maxInFlight || socket.writableNeedDrain;
+    account();
+    const heldBack = queue.length > 0 && inFlight < maxInFlight && !load.mayDispatch(socket.writableLength, inFlight);
+    const stopped = heldBack || !load.mayRead(held, decoder.fits);
+    const congested = queue.length > 0 || inFlight >= maxInFlight || socket.writableNeedDrain || stopped;
     if (congested) socket.pause();
     else if (socket.isPaused()) socket.resume();
+    if (stopped && !socket.destroyed) load.wait(held, peer.address);
   };
 
-  const decoder = new RecordDecoder((record, release) => queue.push({ record, release }), maxRecordSize, maxFree);
+  const decoder = new RecordDecoder((record, release) => {
+    queue.push({ record, release });
+    queuedBytes += record.length;
+  }, maxRecordSize, maxFree);
+  // A record must arrive whole in time: checked when it has been unfinished for the timeout.
+  let recordTimer: NodeJS.Timeout | undefined;
+  const watchRecord = (): void => {
+    const since = decoder.partialSince;
+    if (since === undefined || recordTimer !== undefined) return;
+    recordTimer = setTimeout(() => {
+      recordTimer = undefined;
+      if (decoder.partialSince === undefined || socket.destroyed) return;
+      if (Date.now() - decoder.partialSince >= load.limits.recordTimeoutMs) {
+        load.hit('record_timeout', peer.address, `connection closed: a record unfinished after ${load.limits.recordTimeoutMs / 1000} s`);
+        socket.destroy();
+      } else watchRecord();
+    }, Math.max(1, since + load.limits.recordTimeoutMs - Date.now()));
+  };
+  // Nothing read or written for the idle timeout: an idle connection, or one whose client has
+  // stopped reading its replies (they hold the byte budget). A call still running keeps it.
+  socket.setTimeout(load.limits.idleTimeoutMs, () => {
+    if (inFlight > 0) return;
+    if (log.isDebugEnabled()) log.debug(`closing ${writing.size > 0 ? 'stalled' : 'idle'} connection from ${peer.address}:${peer.port}`);
+    observer?.dropped('idle');
+    socket.destroy();
+  });
   socket.on('data', (chunk: Buffer) => {
     try {
       decoder.push(chunk);
     } catch (e) {
-      log.warn(`closing connection from ${peer.address}:${peer.port}: ${(e as Error).message}`, { client: peer.address });
-      observer?.dropped('record_too_large');
+      load.hit('record_too_large', peer.address, `connection from port ${peer.port} closed: ${(e as Error).message}`);
       socket.destroy();
       return;
     }
+    watchRecord();
     pump();
   });
   socket.on('drain', pump);
@@ -143,8 +206,12 @@ function serveConnection(socket: net.Socket, dispatcher: Dispatcher, maxRecordSi
   });
   // The handle is closed: the kernel will not read any pending write's buffers any more.
   socket.on('close', () => {
+    closed = true;
     observer?.connectionClosed();
+    clearTimeout(recordTimer);
     for (const c of [...writing]) finish(c);
     queue.length = 0;
+    queuedBytes = 0;
+    load.closed(peer.address, held);
   });
 }

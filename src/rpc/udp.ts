@@ -6,11 +6,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { XdrWriter } from '@nfs-ts/xdr';
-import { child } from '../log.js';
 import type { BusyPoll } from './busy-poll.js';
 import { CallCompletion } from './completion.js';
 import { DISCONNECT, type Dispatcher, type DispatchResult } from './dispatcher.js';
+import { child } from '../log.js';
 import { accept_stat, encodeAcceptedReply } from './message.js';
+import type { Load } from './limits.js';
 
 const log = child('rpc');
 
@@ -21,15 +22,20 @@ export interface UdpOptions {
   maxReplySize?: number;
   /** Kept awake after every reply sent (busy-poll.ts). */
   busyPoll?: BusyPoll;
+  /** Bounds the UDP calls in flight (limits.ts); unbounded without one. */
+  load?: Load;
 }
 
 export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOptions = {}): dgram.Socket {
   const maxReplySize = o.maxReplySize ?? DEFAULT_MAX_UDP_REPLY;
   const afterSend = o.busyPoll?.kick;
   const socket = dgram.createSocket({ type: net.isIPv6(host) ? 'udp6' : 'udp4' });
+  const load = o.load;
   socket.on('message', (msg, rinfo) => {
+    if (load !== undefined && !load.udpStarted(rinfo.address)) return;
     // Run once the reply has been sent or dropped: buffers lent to the reply go back then.
     const c = new CallCompletion();
+    if (load !== undefined) c.add(() => load.udpFinished());
     const answered = dispatcher.dispatch(msg, { address: rinfo.address, port: rinfo.port, transport: 'udp' }, c);
     const send = (reply: DispatchResult): void => {
       if (!reply || reply === DISCONNECT) {
@@ -39,8 +45,8 @@ export function createUdpSocket(dispatcher: Dispatcher, host: string, o: UdpOpti
       let length = 0;
       for (const b of reply) length += b.length;
       if (length > maxReplySize) {
-        log.warn(`UDP reply of ${length} bytes to ${rinfo.address}:${rinfo.port} exceeds ${maxReplySize}; answering SYSTEM_ERR`, { client: rinfo.address });
-        dispatcher.observer?.dropped('udp_reply_too_large');
+        if (load !== undefined) load.hit('udp_reply_too_large', rinfo.address, `a UDP reply of ${length} bytes exceeds ${maxReplySize}; answering SYSTEM_ERR`);
+        else dispatcher.observer?.dropped('udp_reply_too_large');
         reply = encodeAcceptedReply(new XdrWriter(24), msg.readUInt32BE(0), accept_stat.SYSTEM_ERR).toBuffers();
         c.run();
       }

@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { FsError } from '../errors/fs-error.js';
 import { child } from '../log.js';
+import { RateLimitedLog } from '../log-limit.js';
 import {
   FileType, StableHow,
   type Attr, type CreateHow, type Cred, type DirEntry, type DirPage, type FsStat, type NodeId,
@@ -775,10 +776,13 @@ export class Union implements UnionFs {
 }
 
 /** A name a client wants to create: also refuse union marker names. */
+const markerRefusals = new RateLimitedLog(log, 60_000);
+
 export function checkNewName(name: Buffer): string {
   const s = checkName(name);
   if (isMarkerName(s)) {
-    log.warn('refused to create a name reserved for union whiteout markers', { name: s });
+    // A client can ask for such names as fast as it likes: one line a minute.
+    markerRefusals.warn('marker name', 'refused to create a name reserved for union whiteout markers', { name: s });
     throw new FsError('EPERM', `names starting with .wh. are reserved for whiteouts`);
   }
   return s;

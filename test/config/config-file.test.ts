@@ -178,3 +178,16 @@ test('--image, --image-cache, --plain-http, --image-gc (image:, image-cache:, pl
   t.throws(() => parseConfig('exports:\n  - path: /vm\n    image: debian\n    clients: "*"\n', 'f.yaml'), { instanceOf: UsageError, message: /^f\.yaml:3: image: 'debian' is not an image reference/ });
   t.throws(() => parseConfig('exports:\n  - path: /vm\n    clients: "*"\n', 'f.yaml'), { instanceOf: UsageError, message: /needs `lower:` .* or `image:`/ });
 });
+
+test('the limits: --max-connections ... --max-udp-calls, in their units, and the same keys in the file', (t) => {
+  const p = parseCommandLine(['--lower', '/l', '--max-connections', '100', '--idle-timeout', '30', '--buffer-budget', '64', '--record-timeout', '5']);
+  t.deepEqual(p.options.limits, { maxConnections: 100, idleTimeoutMs: 30_000, bufferBudget: 64 << 20, recordTimeoutMs: 5000 });
+  t.true(p.given.has('limits'));
+  t.is(parseCommandLine(['--lower', '/l']).options.limits, undefined, 'the defaults otherwise');
+  for (const bad of ['0', '-1', '1.5', 'x']) {
+    t.throws(() => parseCommandLine(['--lower', '/l', `--max-calls=${bad}`]), { instanceOf: UsageError, message: /--max-calls wants an integer 1-/ }, bad);
+  }
+  const f = parseConfig('max-connections-per-client: 8\nmax-udp-calls: 32\nexports:\n  - {path: /a, lower: /l, clients: "*"}\n', 'f.yaml');
+  t.deepEqual(f.limits, { maxConnectionsPerClient: 8, maxUdpCalls: 32 });
+  t.throws(() => parseConfig('idle-timeout: 0\nexports:\n  - {path: /a, lower: /l, clients: "*"}\n', 'f.yaml'), { instanceOf: UsageError, message: /^f\.yaml:1: idle-timeout wants an integer/ });
+});
