@@ -4,17 +4,17 @@
  * and unsent replies, calls in flight, UDP calls in flight. One Load per server, shared by its
  * listeners.
  *
- * Rule: a connection over a count limit is closed as soon as it is accepted; an idle
- * connection (no call in flight, nothing read or written for idleTimeoutMs; knfsd closes idle
- * connections after 6 minutes) is closed; a record not complete recordTimeoutMs after its
- * first byte is closed (a slow-loris client holds nothing for long), and so is one whose
- * replies have not moved for the idle timeout (a client that stopped reading them). Bytes and
- * calls are limited by backpressure, not drops: while the calls in flight are at their limit,
- * no connection dispatches another call; while the budget of buffered
- * bytes is spent, no connection that holds more than a small allowance reads more, unless the
- * record it is reading already has its memory. Each resumes when
- * the load falls back (the timeouts break a standoff of clients that hold half a record or do
- * not read their replies). UDP calls over their limit are dropped (the client retransmits).
+ * Rule: a connection over a count limit is closed as soon as it is accepted. A connection
+ * with nothing read or written for idleTimeoutMs and no call running is closed (an idle one;
+ * knfsd closes those after 6 minutes; or one whose client stopped reading its replies). A
+ * record not complete recordTimeoutMs after its first byte closes its connection (a
+ * slow-loris client holds nothing for long). Bytes and calls are limited by backpressure, not
+ * drops: at the calls-in-flight limit no connection has another call run; past the byte
+ * budget, a connection holding more than ALLOWANCE reads no more (unless the record it is
+ * reading already has its memory) and has its calls run one at a time, and only while its
+ * replies are being taken. Each goes on when the load falls back; the timeouts end a standoff
+ * of clients that hold half a record or never read their replies. UDP calls over their limit
+ * are dropped (the client retransmits).
  * Each limit, when hit, is counted (RpcObserver.dropped) and logged once per client and limit
  * per minute.
  * Memory: a connection's unfinished record holds what arrived of it (record-marking.ts grows

@@ -20,10 +20,11 @@
  * reply through it (call.afterReply).
  *
  * Limits (limits.ts): a connection the Load does not admit is closed at once; one idle past
- * the idle timeout, or with a record unfinished past the record timeout, is closed; while the
- * server-wide budget of held bytes or calls is spent, no call is dispatched and the socket is
- * not read. A connection holds its unfinished record, its records waiting to be dispatched
- * and its replies not yet taken by the kernel.
+ * the idle timeout, or with a record unfinished past the record timeout, is closed; the Load
+ * says when a connection may read more (the byte budget) and have another call run (the calls
+ * in flight, the budget). A connection holds its unfinished record, its records waiting to be
+ * dispatched and its replies not yet taken by the kernel; it also stops taking calls while
+ * MAX_UNSENT of its replies wait for its client.
  */
 import net from 'node:net';
 import { child } from '../log.js';
