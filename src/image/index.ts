@@ -8,7 +8,6 @@
  *                                  ├▶ manifest.ts ─▶ ─┤   (cache.ts, unpack.ts)
  *   docker://HOST/NAME ─▶ Registry ┘   (diff_ids)     └▶ ...
  */
-import { join } from 'node:path';
 import { child } from '../log.js';
 import { LayerCache } from './cache.js';
 import { ImageError } from './errors.js';
@@ -57,7 +56,7 @@ export class ImageStore {
 
   private source(text: string): ImageSource {
     const ref = parseImageRef(text);
-    return ref.kind === 'oci' ? new LayoutSource(ref.dir, ref.tag, text) : new RegistrySource(ref, join(this.o.cacheDir, 'blobs'), this.o.plainHttp);
+    return ref.kind === 'oci' ? new LayoutSource(ref.dir, ref.tag, text) : new RegistrySource(ref, this.cache.blobsDir, this.o.plainHttp);
   }
 
   /**
