@@ -196,7 +196,12 @@ export function makeSpecial(p: Buffer, type: FileType, rdev: number): void {
   execFileSync('mknod', ['-m', '600', path, type === FileType.CHR ? 'c' : 'b', String(major), String(minor)]);
 }
 
+/** Linux's device numbers: a 12-bit major and a 20-bit minor (MINORBITS). */
+const MAX_MAJOR = 0xfff, MAX_MINOR = 0xfffff;
+
+/** A device node with a client's numbers: numbers Linux cannot hold are EINVAL (as knfsd answers). */
 export function makeDevice(p: Buffer, type: FileType, major: number, minor: number): void {
+  if (major > MAX_MAJOR || minor > MAX_MINOR) throw new FsError('EINVAL', `device number ${major}:${minor} out of range`);
   execFileSync('mknod', ['-m', '600', p.toString('utf8'), type === FileType.CHR ? 'c' : 'b', String(major), String(minor)]);
 }
 

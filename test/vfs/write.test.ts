@@ -219,3 +219,20 @@ test('concurrent copy-ups of one object give one copy; exclusive create retransm
     L.cleanup();
   }
 });
+
+test('MKNOD with device numbers Linux cannot hold is EINVAL, and nothing is made', async (t) => {
+  if (process.getuid?.() !== 0) {
+    if (process.env['CI'] === 'true') t.fail('device nodes need root');
+    else t.log('SKIPPED: device nodes need root');
+    t.pass();
+    return;
+  }
+  await withUnion(t, 'oci', async (u) => {
+    for (const rdev of [{ major: 4096, minor: 0 }, { major: 1, minor: 1 << 20 }, { major: 659474538, minor: 909975083 }]) {
+      await t.throwsAsync(u.mknod(u.root, b('dev'), FileType.CHR, {}, rdev, rootCred), { code: 'EINVAL' }, `${rdev.major}:${rdev.minor}`);
+    }
+    t.throws(() => walk(u, 'dev'), { code: 'ENOENT' });
+    const id = await u.mknod(u.root, b('dev'), FileType.CHR, {}, { major: 4095, minor: 0xfffff }, rootCred);
+    t.truthy(id, 'the largest numbers Linux holds are fine');
+  });
+});
