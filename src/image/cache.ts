@@ -14,8 +14,9 @@
  * refused digest leaves only tmp/, which no server reads and `--image-gc` removes. Two unions
  * asking for one layer share its unpack; two servers racing on one cache each unpack and the
  * second rename finds the first's layer and drops its own.
- * GC keeps what the in-use files of live processes list and removes everything else (layers,
- * blobs, partial downloads and leftovers of dead processes).
+ * GC keeps the layers the in-use files of live processes list and removes the others, the
+ * unpacks of dead processes, and (when no server runs) the downloads left behind. refs/
+ * stays: a record whose layers are gone is not used.
  */
 import { promises as fsp } from 'node:fs';
 import { createHash } from 'node:crypto';
