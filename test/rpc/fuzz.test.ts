@@ -16,6 +16,7 @@ import { encodeRecordMark, RecordDecoder } from '../../src/rpc/record-marking.js
 import { createRpcServer } from '../../src/rpc/server.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { TOY, TOY_PROG, toyProgram } from '../fixtures/toy-program.js';
+import { rng } from '../fixtures/rng.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -24,16 +25,6 @@ const SEED = Number(process.env['FUZZ_SEED'] ?? 0x5eed1234);
 const SYS = encodeAuthSys({ uid: 1000, gid: 1000, gids: [4, 24, 27], machinename: 'fuzzer' });
 const INTERESTING = [0, 1, 2, 3, 4, 5, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe, 400, 401, 1024, 1025, 100003, 100005, TOY_PROG];
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
 
 function call(xid: number, prog: number, vers: number, proc: number, args?: (w: XdrWriter) => void, cred: OpaqueAuth = SYS, rpcvers = 2): Buffer {
   const w = encodeCallHeader(new XdrWriter(), xid, prog, vers, proc, cred);

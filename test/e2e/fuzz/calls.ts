@@ -8,19 +8,7 @@
 import { XdrWriter } from '@nfs-ts/xdr';
 import { auth_flavor, encodeCallHeader, type OpaqueAuth } from '../../../src/rpc/message.js';
 import { encodeAuthSys } from '../../../src/rpc/auth.js';
-
-export type Rng = () => number;
-
-export function rng(seed: number): Rng {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
+import type { Rng } from '../../fixtures/rng.js';
 
 export interface Handles {
   root: Buffer;

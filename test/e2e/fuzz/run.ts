@@ -8,7 +8,8 @@ import net from 'node:net';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { auth_flavor, encodeCallHeader } from '../../../src/rpc/message.js';
 import { encodeRecordMark, RecordDecoder } from '../../../src/rpc/record-marking.js';
-import { message, rng, type Handles } from './calls.js';
+import { rng } from '../../fixtures/rng.js';
+import { message, type Handles } from './calls.js';
 
 export interface FuzzResult {
   sent: number;
