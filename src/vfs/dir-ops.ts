@@ -38,7 +38,7 @@ import { execFileSync } from 'node:child_process';
 import { FsError } from '../errors/fs-error.js';
 import type { Node } from './node.js';
 import type { Union } from './union.js';
-import { FileType, StableHow, type Attr, type CreateHow, type Cred, type NodeId, type SetAttr, type SetTime } from './types.js';
+import { FileType, MAX_FILE_SIZE, StableHow, type Attr, type CreateHow, type Cred, type NodeId, type SetAttr, type SetTime } from './types.js';
 import { check, checkSticky, inGroup, W, X } from './access.js';
 import { pathBuf, WH_PREFIX } from './names.js';
 import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
@@ -429,6 +429,7 @@ export async function setattr(u: Union, n: Node, a: SetAttr, cred: Cred): Promis
   if (a.size !== undefined) {
     if (n.type === FileType.DIR) throw new FsError('EISDIR');
     if (n.type !== FileType.REG) throw new FsError('EINVAL');
+    if (a.size > MAX_FILE_SIZE) throw new FsError('EFBIG');
     if (cred.uid !== cur.uid) check(cur, cred, W);
   }
   for (const t of [a.atime, a.mtime]) {

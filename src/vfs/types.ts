@@ -126,3 +126,9 @@ export interface UnionFs {
 
   close(): Promise<void>;
 }
+
+/**
+ * The largest file size and write end this server represents exactly (numbers are doubles):
+ * a WRITE or truncate past it is EFBIG. FSINFO's maxfilesize says so to clients.
+ */
+export const MAX_FILE_SIZE = Number.MAX_SAFE_INTEGER;

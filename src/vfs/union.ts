@@ -15,7 +15,7 @@ import { FsError } from '../errors/fs-error.js';
 import { child } from '../log.js';
 import { RateLimitedLog } from '../log-limit.js';
 import {
-  FileType, StableHow,
+  FileType, MAX_FILE_SIZE, StableHow,
   type Attr, type CreateHow, type Cred, type DirEntry, type DirPage, type FsStat, type NodeId,
   type SetAttr, type UnionFs,
 } from './types.js';
@@ -678,6 +678,7 @@ export class Union implements UnionFs {
 
   async write(id: NodeId, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {
     this.ensureWritable();
+    if (offset + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG');
     return this.done(() => ops.write(this, this.node(id), offset, data, stable, cred));
   }
 

@@ -13,6 +13,7 @@ import type { RpcCall } from '../../src/rpc/types.js';
 import { FakeFs } from './fake-fs.js';
 import { args, callProc, ROOT_CRED, exportAll } from './call.js';
 import { postOpAttr, postOpFh, wcc } from './decode.js';
+import { readOffset3 } from '../../src/nfs3/structs/offset.js';
 
 const P = c.NFSPROC3;
 
@@ -238,4 +239,10 @@ test('names with a slash are refused before reaching the VFS, with wcc', async (
   t.is(r.uint32(), c.NFS3ERR_ACCES);
   checkWcc(t, r);
   t.false(fs.calls.some((x) => x[0] === 'mkdir'));
+});
+
+test('offset3/size3 of 2^53 or more decode to Infinity (refused or past the end), never to a nearby smaller value', (t) => {
+  for (const [v, want] of [[2n ** 53n - 1n, 2 ** 53 - 1], [2n ** 53n, Infinity], [2n ** 64n - 1n, Infinity], [0n, 0]] as const) {
+    t.is(readOffset3(new XdrReader(new XdrWriter(8).uint64(v).toBuffer())), want, String(v));
+  }
 });

@@ -236,3 +236,16 @@ test('MKNOD with device numbers Linux cannot hold is EINVAL, and nothing is made
     t.truthy(id, 'the largest numbers Linux holds are fine');
   });
 });
+
+test('offsets and sizes past 2^53: a WRITE or truncate there is EFBIG, a READ there is past the end; none is moved to a nearby offset', async (t) => {
+  await withUnion(t, 'oci', async (u) => {
+    const f = walk(u, 'h');
+    for (const offset of [2 ** 53, Infinity, Number.MAX_SAFE_INTEGER]) {
+      await t.throwsAsync(u.write(f, offset, b('x'), StableHow.UNSTABLE, rootCred), { code: 'EFBIG' }, `WRITE at ${offset}`);
+    }
+    await t.throwsAsync(u.setattr(f, { size: Infinity }, rootCred), { code: 'EFBIG' });
+    const r = await u.read(f, Infinity, 10, rootCred);
+    t.deepEqual([r.data.length, r.eof], [0, true]);
+    t.is(await cat(u, 'h'), 'hh', 'the file is as it was');
+  });
+});

@@ -21,12 +21,13 @@ import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { NFS3_OK, NFS3ERR_ROFS } from '../constants.js';
 import { tryGetattr, writeVerf, type Nfs3Context } from '../context.js';
 import { readFh } from '../structs/fh.js';
+import { readOffset3 } from '../structs/offset.js';
 import { writeWcc } from '../structs/attr.js';
 
 export async function commit3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
   const r = call.args;
   const fh = readFh(r);
-  const offset = r.uint64Number();
+  const offset = readOffset3(r);
   const count = r.uint32();
   const fs = ctx.fs;
   let id: NodeId | undefined;

@@ -25,7 +25,7 @@
  */
 import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
-import type { Attr } from '../../vfs/types.js';
+import { MAX_FILE_SIZE, type Attr } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_LINK, FSF3_SYMLINK, NFS3_OK } from '../constants.js';
 import { maxIoFor, type Nfs3Context } from '../context.js';
@@ -56,7 +56,7 @@ export function fsinfo3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void
   reply.uint32(maxIo);
   reply.uint32(FSINFO_RTMULT);
   reply.uint32(ctx.dtpref);
-  reply.uint64Number(Number.MAX_SAFE_INTEGER);
+  reply.uint64Number(MAX_FILE_SIZE);
   reply.uint32(0);
   reply.uint32(1);
   reply.uint32(FSINFO_PROPERTIES);

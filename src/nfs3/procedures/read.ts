@@ -28,12 +28,13 @@ import { toNfsstat3 } from '../../errors/nfsstat.js';
 import { NFS3_OK } from '../constants.js';
 import { maxIoFor, tryGetattr, type Nfs3Context } from '../context.js';
 import { readFh } from '../structs/fh.js';
+import { readOffset3 } from '../structs/offset.js';
 import { writePostOpAttr } from '../structs/attr.js';
 
 export async function read3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
   const r = call.args;
   const fh = readFh(r);
-  const offset = r.uint64Number();
+  const offset = readOffset3(r);
   const asked = r.uint32();
   const max = maxIoFor(ctx, call);
   const count = asked < max ? asked : max;

@@ -30,12 +30,13 @@ import {
 } from '../constants.js';
 import { tryGetattr, writeVerf, type Nfs3Context } from '../context.js';
 import { readFh } from '../structs/fh.js';
+import { readOffset3 } from '../structs/offset.js';
 import { writeWcc } from '../structs/attr.js';
 
 export async function write3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
   const r = call.args;
   const fh = readFh(r);
-  const offset = r.uint64Number();
+  const offset = readOffset3(r);
   const count = r.uint32();
   const stable = r.enum();
   if (stable < 0 || stable > FILE_SYNC) throw new XdrError(`stable_how out of range: ${stable}`);

@@ -22,6 +22,7 @@
 import { XdrError, type XdrReader } from '@nfs-ts/xdr';
 import type { SetAttr, SetTime, Time } from '../../vfs/types.js';
 import { DONT_CHANGE, SET_TO_CLIENT_TIME, SET_TO_SERVER_TIME } from '../constants.js';
+import { readOffset3 } from './offset.js';
 
 const SERVER_TIME: SetTime = Object.freeze({ how: 'server' });
 
@@ -47,7 +48,7 @@ export function readSattr3(r: XdrReader): SetAttr {
   if (r.bool()) out.mode = r.uint32() & 0o7777;
   if (r.bool()) out.uid = r.uint32();
   if (r.bool()) out.gid = r.uint32();
-  if (r.bool()) out.size = r.uint64Number();
+  if (r.bool()) out.size = readOffset3(r);
   const atime = readSetTime(r);
   if (atime !== undefined) out.atime = atime;
   const mtime = readSetTime(r);
