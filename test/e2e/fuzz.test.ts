@@ -3,14 +3,15 @@
  * server serves, built valid around real file handles and then mutated (test/e2e/fuzz/calls.ts),
  * over TCP and UDP to the real server with a writable union. The server must live, answer
  * every batch it does not close (no hang), keep its memory bounded, log no procedure failure,
- * and then serve nfs-ls within 2 s. FUZZ_SEED reproduces a run; bench/fuzz.ts runs 1,000,000.
+ * leave the lower layer byte-identical, and then serve nfs-ls within 2 s. FUZZ_SEED reproduces
+ * a run; bench/fuzz.ts runs 1,000,000.
  */
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runOk } from './libnfs/driver.js';
 import { gate, missing } from './libnfs/env.js';
-import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 import { NfsView } from '../helpers/nfs-view.js';
 import { rssMiB } from './hostile/attacks.js';
@@ -26,6 +27,7 @@ test.serial(`fuzz: ${COUNT} mutated calls of every procedure over TCP and UDP; t
   for (const d of ['lower/dir', 'upper', 'work']) mkdirSync(join(base, d), { recursive: true });
   writeFileSync(join(base, 'lower/file'), 'a lower file\n');
   const server = new TestServer({ lowers: [join(base, 'lower')], upper: join(base, 'upper'), workdir: join(base, 'work'), clients: INSECURE_LOOPBACK, extraArgs: ['--busy-poll', '0'] });
+  const lowerBefore = layerFingerprint(join(base, 'lower'));
   try {
     await server.start();
     const view = await NfsView.open(server.ready!.nfsPort);
@@ -47,6 +49,7 @@ test.serial(`fuzz: ${COUNT} mutated calls of every procedure over TCP and UDP; t
     const t0 = Date.now();
     t.regex(await runOk('nfs-ls', [server.url()], { timeoutMs: 10_000 }), /file/);
     t.true(Date.now() - t0 < 2000, 'nfs-ls is served within 2 s after the fuzzing');
+    t.is(layerFingerprint(join(base, 'lower')), lowerBefore, 'the lower layer is byte-identical');
   } finally {
     await server.stop();
     cleanupTemp(base);

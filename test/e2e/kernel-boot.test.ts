@@ -14,13 +14,13 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { hasQemu, runGuest, type GuestResult } from './kernel/guest.js';
 import { gate, missing } from './libnfs/env.js';
 import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { TestServer } from './libnfs/server.js';
 import { bootImage, DEBIAN, probeDeb } from './image/vm-image.js';
+import { freePort } from '../helpers/net.js';
 
 /** Under TCG a VM reaches multi-user.target in about 25 s; this bounds a hang. */
 const BOOT_TIMEOUT_MS = 150_000;
@@ -34,15 +34,6 @@ function unmet(): string[] {
     ...tools.map((c) => `${c} (apt-get install umoci dpkg tar)`),
     ...(existsSync(join(DEBIAN, 'ready')) ? [] : [`the Debian image (run test/e2e/guest/debian-image.sh; ${DEBIAN}/ready is missing)`]),
   ];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 function report(r: GuestResult): string {

@@ -20,13 +20,13 @@ import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { guestCacheDir, hasQemu, runGuest, REPO_ROOT, type GuestResult } from './kernel/guest.js';
 import { gate as gateOn, missing } from './libnfs/env.js';
 import { renderLayer, type Node } from './libnfs/layers.js';
 import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
+import { freePort } from '../helpers/net.js';
 
 const MIB = 1024 * 1024;
 /** Size of the big lower file; UNFS_SCALE_BIG_MIB shrinks it for a quick local run only. */
@@ -42,17 +42,6 @@ const APPEND_TEXT = 'APPENDED-BY-THE-GUEST';
  */
 const GUEST_TIMEOUT_MS = 16 * 60_000;
 const FIXED_TIME = 1_600_000_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 /** The manifest the guest (busybox) and the host (GNU tools) both compute for tx/. */
 const MANIFEST_SH = `manifest() (

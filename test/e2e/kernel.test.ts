@@ -26,20 +26,10 @@ import { renderLayer, standardLayers, type WhiteoutFormat } from './libnfs/layer
 import { cleanupTemp, layerFingerprint, makeTemp, mountOverlay } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer, withPort111Lock } from './libnfs/server.js';
 import { diffTrees, walkLocal } from './libnfs/tree.js';
+import { freePort } from '../helpers/net.js';
 
 /** The suite takes ~15 s in the guest; this only bounds a hang (below ava's 5 min timeout). */
 const GUEST_TIMEOUT_MS = 180_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -13,13 +13,13 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:net';
 import { compileDriver, run, runOk } from './libnfs/driver.js';
 import { inCi, requireEnv } from './libnfs/env.js';
 import { renderLayers, standardLayers, type RenderedLayers, type WhiteoutFormat } from './libnfs/layers.js';
 import { cleanupTemp, layerFingerprint, makeTemp, oracleTree } from './libnfs/oracle.js';
 import { TestServer, withPort111Lock } from './libnfs/server.js';
 import { diffTrees, esc, parseTree, type Tree } from './libnfs/tree.js';
+import { freePort } from '../helpers/net.js';
 
 const NEEDS = { root: true, overlay: true, libnfsDev: true, libnfsUtils: true, rpcinfo: true, server: true, xattr: true } as const;
 
@@ -83,17 +83,6 @@ function port111Holders(): string {
   } catch {
     return '';
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 interface Fixture { base: string; srv: RenderedLayers; oracle: Tree }

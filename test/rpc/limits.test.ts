@@ -5,7 +5,7 @@
  * RpcClient, from several loopback addresses.
  */
 import test from 'ava';
-import net from 'node:net';
+import type net from 'node:net';
 import dgram from 'node:dgram';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { Dispatcher } from '../../src/rpc/dispatcher.js';
@@ -16,6 +16,7 @@ import { auth_flavor, encodeCallHeader } from '../../src/rpc/message.js';
 import { encodeRecordMark } from '../../src/rpc/record-marking.js';
 import { RpcClient } from '../helpers/rpc-client.js';
 import { TOY, TOY_PROG, TOY_VERS, toyProgram } from '../fixtures/toy-program.js';
+import { connectFrom as connect } from '../helpers/net.js';
 
 function observer(drops: RpcDrop[]): RpcObserver {
   return {
@@ -29,13 +30,6 @@ async function serve(limits: Partial<RpcLimits>): Promise<{ server: RpcServer; p
   const server = createRpcServer(new Dispatcher({ observer: observer(drops) }).register(toyProgram({ maxDelayMs: 5000 }).pv), { limits: { ...DEFAULT_LIMITS, ...limits } });
   const port = await server.listenTcp('127.0.0.1', 0);
   return { server, port, udp: await server.listenUdp('127.0.0.1', port), drops };
-}
-
-function connect(port: number, localAddress = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(s));
-    s.on('error', reject);
-  });
 }
 
 /** Resolves true when `s` is closed by the other side within `ms`. */

@@ -3,25 +3,19 @@
  * run (bench/hostile.ts): raw TCP connections from many loopback addresses that hold the
  * server's resources the way a broken client or a scanner would.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { XdrWriter } from '@nfs-ts/xdr';
 import { encodeAuthSys } from '../../../src/rpc/auth.js';
 import { encodeCallHeader } from '../../../src/rpc/message.js';
 import { encodeRecordMark } from '../../../src/rpc/record-marking.js';
+import { connectFrom as connect } from '../../helpers/net.js';
 
 const NFS_PROGRAM = 100003;
 const NFSPROC3_READ = 6;
 
 export function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
-
-function connect(port: number, localAddress: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(s));
-    s.once('error', reject);
-  });
 }
 
 /** `n` connections spread over `addresses` (127.0.<net>.1..), each made by `each`. */

@@ -4,8 +4,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../helpers/net.js';
 
 export class TestRegistry {
   private child: ChildProcess | undefined;
@@ -19,12 +19,7 @@ export class TestRegistry {
   }
 
   async start(): Promise<void> {
-    this.port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
+    this.port = await freePort();
     mkdirSync(this.dir, { recursive: true });
     const config = join(this.dir, 'config.yml');
     writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${this.port}\n`);
