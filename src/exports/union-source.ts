@@ -38,11 +38,12 @@ export interface UnionSource {
 }
 
 /**
- * The caches of one client's union: a union's defaults (32,768 nodes, 32 MiB of listings)
- * fit a whole export, and a per-client export has as many unions as its rules admit clients.
+ * The caches of one client's union: a union's defaults (32,768 nodes, 32 MiB of listings,
+ * 262,144 identity records) fit a whole export, and a per-client export has as many unions
+ * as its rules admit clients.
  * Listings of lower-only directories are shared and bounded once for all (vfs/readdir.ts).
  */
-const PER_CLIENT_CACHES = { nodeCacheMax: 4096, listingCacheBytes: 4 * 1024 * 1024 } as const;
+const PER_CLIENT_CACHES = { nodeCacheMax: 4096, listingCacheBytes: 4 * 1024 * 1024, identityCacheRecords: 16384 } as const;
 
 function unionOptions(e: ExportConfig, upper?: string, workdir?: string): Parameters<typeof openUnion>[0] {
   return {

@@ -23,7 +23,7 @@ import { hostname } from 'node:os';
 import { child } from '../log.js';
 import { callUdp } from '../rpc/client.js';
 import { getPort } from '../portmap/client.js';
-import { fsyncDir, writeFileDurable } from '../vfs/store.js';
+import { fsyncDir, writeFileDurable } from '../durable.js';
 import { SM_MAXSTRLEN, SM_PROG, SM_VERS, SMPROC } from './program.js';
 
 const log = child('nsm');

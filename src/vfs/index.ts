@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { FsError } from '../errors/fs-error.js';
 import type { UnionFs } from './types.js';
 import { Layers } from './layers.js';
-import { IdentityStore } from './store.js';
+import { IdentityStore } from './store/index.js';
 import { Union, type UnionOptions } from './union.js';
 import { prepareWorkdir } from './copy-up.js';
 import { stateHome } from '../state-dir.js';
@@ -37,7 +37,7 @@ export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
     workdir = fs.realpathSync(path.resolve(o.workdir));
     if (fs.statSync(workdir).dev !== layers.upper.dev) throw new FsError('EXDEV', 'upper and workdir must be on one filesystem');
   }
-  const store = new IdentityStore(stateDirFor(o));
+  const store = new IdentityStore(stateDirFor(o), o.identityCacheRecords);
   store.open();
   const u = new Union(layers, store, o.whiteoutFormat, workdir, o);
   if (workdir !== undefined) {

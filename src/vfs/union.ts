@@ -23,7 +23,7 @@ import { Layers } from './layers.js';
 import { vfsCounters, type UnionUsage } from './stats.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
 import { lowerFacts, scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
-import { IdentityStore, keyEq, type IdRecord, type Key } from './store.js';
+import { IdentityStore, keyEq, type IdRecord, type Key } from './store/index.js';
 import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
 import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
@@ -61,12 +61,14 @@ export interface UnionOptions {
   listingCacheEntries?: number;
   /** Live nodes kept in memory (default NODES_MAX, see evictNodes). */
   nodeCacheMax?: number;
+  /** Identity records kept in memory (default RESIDENT_RECORDS, store/index.ts). */
+  identityCacheRecords?: number;
   /** The export's id, carried in every handle (identity.ts) and in fattr3's fsid; default 0. */
   fsid?: number;
 }
 
 /** The cache bounds of a Union (UnionOptions' names). */
-export type CacheBounds = Pick<UnionOptions, 'listingCacheBytes' | 'listingCacheEntries' | 'nodeCacheMax'>;
+export type CacheBounds = Pick<UnionOptions, 'listingCacheBytes' | 'listingCacheEntries' | 'nodeCacheMax' | 'identityCacheRecords'>;
 
 export class Union implements UnionFs {
   readonly readOnly: boolean;

@@ -32,7 +32,7 @@ interface Fleet {
  * /b: fsid 2, '*(rw,all_squash,anonuid=1000,anongid=1000,insecure)'
  * The shared lower holds root-owned file `f` (0644) and directory `d`.
  */
-async function fleet(t: { teardown: (f: () => void) => void }): Promise<Fleet> {
+async function fleet(t: { teardown: (f: () => Promise<void>) => void }): Promise<Fleet> {
   const base = mkTmp('unfs-exports-');
   const lower = buildLayer(path.join(base, 'lower'), 'oci', [['f', 'file', 'lower data'], ['d', 'dir']]);
   const union = async (name: string, fsid: number) => {
@@ -48,9 +48,9 @@ async function fleet(t: { teardown: (f: () => void) => void }): Promise<Fleet> {
     { path: '/a', fsid: 1, unions: oneUnion(a, '/a'), clients: await rules('10.0.0.0/24(rw) 10.0.0.9(ro) 10.0.1.1(rw,no_root_squash,insecure)') },
     { path: '/b', fsid: 2, unions: oneUnion(b, '/b'), clients: await rules('*(rw,all_squash,anonuid=1000,anongid=1000,insecure)') },
   ]);
-  t.teardown(() => {
-    void a.close();
-    void b.close();
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
     fs.rmSync(base, { recursive: true, force: true });
   });
   return { table, a, b, base, prog: nfs3Program(table) };
