@@ -39,7 +39,7 @@ export interface UnionSource {
 
 /**
  * The caches of one client's union: a union's defaults (32,768 nodes, 32 MiB of listings,
- * 262,144 identity records) fit a whole export, and a per-client export has as many unions
+ * 131,072 identity records) fit a whole export, and a per-client export has as many unions
  * as its rules admit clients.
  * Listings of lower-only directories are shared and bounded once for all (vfs/readdir.ts).
  */

@@ -193,7 +193,8 @@ export class BucketTable {
       this.cache.set(no, p);
       return p;
     }
-    const buf = Buffer.alloc(PAGE);
+    // the page read reuses the buffer of the page it evicts: no allocation per read
+    const buf = this.cache.size >= this.cachePages ? this.evictOldest() : Buffer.allocUnsafe(PAGE);
     const got = fs.readSync(this.fd, buf, 0, PAGE, no * PAGE);
     if (got !== PAGE || buf.readUInt32LE(0) !== MAGIC) throw new FsError('EIO', `identity index: page ${no} is damaged`);
     p = { buf, dirty: false };
@@ -203,11 +204,15 @@ export class BucketTable {
   }
 
   private trim(): void {
-    while (this.cache.size > this.cachePages) {
-      const [no, p] = this.cache.entries().next().value as [number, Page];
-      if (p.dirty) this.writePage(no, p);
-      this.cache.delete(no);
-    }
+    while (this.cache.size > this.cachePages) this.evictOldest();
+  }
+
+  /** Drop the least recently used page (written first when changed); its buffer. */
+  private evictOldest(): Buffer {
+    const [no, p] = this.cache.entries().next().value as [number, Page];
+    if (p.dirty) this.writePage(no, p);
+    this.cache.delete(no);
+    return p.buf;
   }
 
   private writePage(no: number, p: Page): void {

@@ -19,6 +19,8 @@ export class Heap {
   private end: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** Reads land here (decode copies what it keeps). */
+  private readonly scratch = Buffer.alloc(FIRST_READ);
 
   constructor(private readonly fd: number) {
     this.end = fs.fstatSync(fd).size;
@@ -50,7 +52,7 @@ export class Heap {
   read(off: number, id: number): Packed | undefined {
     if (off >= this.end) this.flush();
     if (off < MAGIC.length || off >= this.end) return undefined;
-    let b = Buffer.allocUnsafe(Math.min(FIRST_READ, this.end - off));
+    let b = this.scratch.subarray(0, Math.min(FIRST_READ, this.end - off));
     fs.readSync(this.fd, b, 0, b.length, off);
     if (b.length >= 8) {
       const want = 8 + b.readUInt32BE(0);

@@ -55,11 +55,11 @@ const BLOCK = 4096;
  * dirty and writes at least twice as fast as records change, so the dirty ones stay near a
  * quarter plus what changes while a checkpoint fsyncs.
  */
-export const RESIDENT_RECORDS = 262_144;
+export const RESIDENT_RECORDS = 131_072;
 /** Dirty records a checkpoint writes per event-loop turn, at least. */
 const CHUNK = 2048;
 /** Pages each table keeps in memory (4 KiB each); ids are sequential and need few. */
-const CACHE_PAGES = { ids: 1024, names: 4096, inodes: 2048 } as const;
+const CACHE_PAGES = { ids: 512, names: 2048, inodes: 1024 } as const;
 const TABLES = ['ids', 'names', 'inodes'] as const;
 
 export class IdentityStore {
