@@ -329,9 +329,19 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
     }
     return tgt;
   };
-  let tgt = check1();
+  const tgt = check1();
   if (tgt !== null) checkSticky(tdAttr, u.getattr(tgt.id), cred);
   if (tgt !== null && tgt.id === src.id) return; // same object (hard links): POSIX no-op
+  u.hold(src);
+  try {
+    await renameHeld(u, sd, sn, td, tn, src, tgt, check1);
+  } finally {
+    u.release(src);
+  }
+}
+
+/** rename past its first checks, with `src` held (Union.hold) across the copy-ups. */
+async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, src: Node, tgt: Node | null, check1: () => Node | null): Promise<void> {
   if (src.type === FileType.DIR && (src.layer !== 0 || src.stack.length > 1)) {
     await copyUpTree(u, src);
   } else {

@@ -99,8 +99,8 @@ export class Union implements UnionFs {
   private walks = new Map<NodeId, number>();
   /** Root's handle MAC (macOf). */
   private rootMac: string | undefined;
-  /** Mutations in flight (done): while any runs, no node is evicted. */
-  private busy = 0;
+  /** Nodes that mutations in flight hold across awaits (hold/release): never evicted. */
+  private readonly held = new Map<NodeId, number>();
 
   private readonly nodesMax: number;
   /** The export id in this union's handles. */
@@ -464,18 +464,16 @@ export class Union implements UnionFs {
   /**
    * Keep at most nodesMax nodes: drop the oldest plain non-directories (nodes are a cache of
    * the identity store and the layers; node() and resolve() rebuild an evicted one on demand).
-   * Why only with no mutation in flight: a mutation holds its Node across awaits and updates it
-   * afterwards (layer after copy-up, attributes after a write); a second Node built for the
-   * same id in the meantime would go on serving what was true before.
    * Directories stay (children name their parents by id, and there are few of them); so do
-   * indexed hard links (their link-count offset) and objects being copied up.
+   * indexed hard links (their link-count offset), objects being copied up and nodes that
+   * mutations in flight hold (hold).
    */
   private evictNodes(): void {
-    if (this.busy > 0 || this.nodes.size <= this.nodesMax) return;
+    if (this.nodes.size <= this.nodesMax) return;
     let excess = this.nodes.size - this.nodesMax + (this.nodesMax >> 3);
     for (const n of this.nodes.values()) {
       if (excess <= 0) break;
-      if (n.type === FileType.DIR || n.index !== undefined || this.copyUps.has(n.id)) continue;
+      if (n.type === FileType.DIR || n.index !== undefined || this.copyUps.has(n.id) || this.held.has(n.id)) continue;
       this.nodes.delete(n.id);
       const p = this.nodes.get(n.parent);
       if (p?.children?.get(n.name) === n.id) p.children.delete(n.name);
@@ -675,13 +673,15 @@ export class Union implements UnionFs {
 
   async setattr(id: NodeId, attr: SetAttr, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(() => ops.setattr(this, this.node(id), attr, cred));
+    const n = this.node(id);
+    await this.done(() => ops.setattr(this, n, attr, cred), n);
   }
 
   async write(id: NodeId, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {
     this.ensureWritable();
     if (offset + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG');
-    return this.done(() => ops.write(this, this.node(id), offset, data, stable, cred));
+    const n = this.node(id);
+    return this.done(() => ops.write(this, n, offset, data, stable, cred), n);
   }
 
   async commit(id: NodeId, _offset: number, _count: number): Promise<void> {
@@ -747,23 +747,39 @@ export class Union implements UnionFs {
 
   async link(id: NodeId, dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(() => ops.link(this, this.node(id), this.dirNode(dir), checkNewName(name), cred));
+    const n = this.node(id);
+    await this.done(() => ops.link(this, n, this.dirNode(dir), checkNewName(name), cred), n);
   }
 
   copyUp(n: Node, opts?: { noData?: boolean }): Promise<void> {
     return cu.copyUp(this, n, opts);
   }
 
-  /** Run a mutation: counted in flight (see evictNodes) and its identity records written. */
-  private async done<T>(op: () => Promise<T>): Promise<T> {
-    this.busy++;
+  /** Run a mutation holding `n` (see hold), then write its identity records. */
+  private async done<T>(op: () => Promise<T>, n?: Node): Promise<T> {
+    if (n !== undefined) this.hold(n);
     try {
       return await op();
     } finally {
-      this.busy--;
+      if (n !== undefined) this.release(n);
       this.store.flush();
       this.evictNodes();
     }
+  }
+
+  /**
+   * Keep `n` live until release: a mutation that uses a node after an await (its layer after
+   * copy-up, its attributes after a write) must find it still the one in `nodes`, not an
+   * evicted copy while another was rebuilt for the same id.
+   */
+  hold(n: Node): void {
+    this.held.set(n.id, (this.held.get(n.id) ?? 0) + 1);
+  }
+
+  release(n: Node): void {
+    const c = this.held.get(n.id) ?? 0;
+    if (c <= 1) this.held.delete(n.id);
+    else this.held.set(n.id, c - 1);
   }
 
   usage(): UnionUsage {
