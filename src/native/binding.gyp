@@ -4,6 +4,11 @@
       "target_name": "busy_poll",
       "sources": ["busy_poll.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "xattr",
+      "sources": ["xattr.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -20,7 +20,7 @@
  * Example: window 200 µs, replies at t=0 and t=150 µs -> the loop polls until t=350 µs, then
  * sleeps in epoll_wait as usual.
  */
-import { createRequire } from 'node:module';
+import { loadAddon } from '../native/addon.js';
 
 export const DEFAULT_BUSY_POLL_US = 200;
 
@@ -29,25 +29,8 @@ interface Native {
   active(): boolean;
 }
 
-/** The addon, built by `npm install` (src/native/build.mjs) next to its source; undefined when it was not. */
-function loadNative(): Native | undefined {
-  try {
-    // From dist/src/rpc/ (compiled) and src/rpc/ alike: the addon lives in the source tree.
-    const require = createRequire(import.meta.url);
-    for (const rel of ['../../../src/native/build/Release/busy_poll.node', '../native/build/Release/busy_poll.node']) {
-      try {
-        return require(rel) as Native;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-      }
-    }
-  } catch {
-    // a broken build is as good as none: the portable way below
-  }
-  return undefined;
-}
-
-const native = loadNative();
+/** The addon (src/native/busy_poll.c); undefined when it was not built. */
+const native = loadAddon<Native>('busy_poll');
 
 /** Which way the loop is kept awake: 'native' (uv_idle) or 'portable' (setImmediate). */
 export const BUSY_POLL_MODE: 'native' | 'portable' = native === undefined ? 'portable' : 'native';

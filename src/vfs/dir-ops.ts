@@ -204,7 +204,7 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
   if (type === FileType.DIR) {
     // the opaque marker written into tmp now lives under the final path
     const tmpS = tmp.toString('latin1');
-    if (u.facts[0]!.opaque.delete(tmpS)) u.facts[0]!.opaque.add(u.layers.s(0, u.rel(d) + '/' + name));
+    u.facts[0]!.moved(tmpS, u.layers.s(0, u.rel(d) + '/' + name));
   }
   return adopt(u, d, name).id;
 }
@@ -266,7 +266,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   if (upperName) {
     if (n.type === FileType.DIR) removeEmptyUpperDir(u, dirRel + '/' + name);
     else fs.unlinkSync(objUpper);
-    u.facts[0]!.opaque.delete(u.layers.s(0, dirRel + '/' + name));
+    u.facts[0]!.removed(u.layers.s(0, dirRel + '/' + name));
   } else if (n.layer === 0 && n.index === undefined) {
     throw new FsError('EIO', 'upper copy missing');
   }
@@ -291,15 +291,12 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
  */
 function removeEmptyUpperDir(u: Union, rel: string): void {
   const dir = u.layers.s(0, rel);
-  const facts = u.facts[0]!;
   for (const e of fs.readdirSync(u.layers.p(0, rel), { withFileTypes: true, encoding: 'buffer' })) {
     const p = dir + '/' + e.name.toString('latin1');
     const marker = e.name.toString('latin1').startsWith(WH_PREFIX) ||
-      (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p)))) ||
-      (e.isFile() && facts.whiteout.has(p));
+      (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p))));
     if (!marker) throw new FsError('ENOTEMPTY', `${p} is not in the directory's listing`);
     fs.unlinkSync(pathBuf(p));
-    facts.whiteout.delete(p);
   }
   fs.rmdirSync(u.layers.p(0, rel));
 }
@@ -385,7 +382,7 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   if (srcBelow && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', u.layers.s(0, sRel), sn, u.tmpName());
   // opaque facts follow the directory
   const oldS = u.layers.s(0, sRel + '/' + sn);
-  if (u.facts[0]!.opaque.delete(oldS)) u.facts[0]!.opaque.add(u.layers.s(0, tRel + '/' + tn));
+  u.facts[0]!.moved(oldS, u.layers.s(0, tRel + '/' + tn));
   // identity: the target name dies, the source name moves
   if (tgt !== null) {
     tgt.attr = null;

@@ -14,7 +14,8 @@
  */
 import * as fs from 'node:fs';
 import { WH_OPAQUE, WH_PREFIX } from './names.js';
-import { isWhiteoutDev, type XattrFacts } from './whiteout.js';
+import { isWhiteoutDev } from './whiteout.js';
+import type { XattrFacts } from './xattr.js';
 import { typeOfMode } from './attrs.js';
 import type { Layers } from './layers.js';
 import { FileType } from './types.js';
@@ -43,13 +44,13 @@ export function lstatQuiet(p: Buffer): fs.BigIntStats | undefined {
 }
 
 export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: string): boolean {
-  const abs = layers.s(i, rel);
-  if (facts[i]!.opaque.has(abs)) return true;
-  return lstatQuiet(Buffer.from(abs + '/' + WH_OPAQUE, 'latin1')) !== undefined;
+  if (facts[i]!.opaque(layers.s(i, rel))) return true;
+  return lstatQuiet(layers.p(i, rel + '/' + WH_OPAQUE)) !== undefined;
 }
 
-function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st: fs.BigIntStats): boolean {
-  return st.isFile() && st.size === 0n && facts[i]!.whiteout.size > 0 && facts[i]!.whiteout.has(abs);
+/** Is the object at abs (lstat st) in layer i an xattr whiteout (xattr.ts)? */
+export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st: fs.BigIntStats | fs.Stats): boolean {
+  return st.isFile() && Number(st.size) === 0 && facts[i]!.xwhiteout(abs);
 }
 
 /** Does layer i have an OCI whiteout for name in dirRel? */

@@ -21,7 +21,9 @@
  */
 import * as fs from 'node:fs';
 import { cookieOf, WH_OPAQUE, WH_PREFIX } from './names.js';
-import { isWhiteoutDev, type XattrFacts } from './whiteout.js';
+import { isWhiteoutDev } from './whiteout.js';
+import type { XattrFacts } from './xattr.js';
+import { isXattrWhiteout } from './namei.js';
 import type { Layers } from './layers.js';
 import { SharedWhileHeld } from './shared.js';
 
@@ -62,7 +64,8 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
       throw e;
     }
     const whs: string[] = [];
-    const f = facts[i]!;
+    // only a directory marked for them can hold xattr whiteouts: then its files are stat'ed
+    const xw = facts[i]!.xwhiteouts(dirPath);
     for (;;) {
       let de: fs.Dirent | null;
       try {
@@ -84,11 +87,11 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
       if (seen.has(n) || hidden.has(n)) continue;
       let isDir = de.isDirectory();
       let known = isDir || de.isFile() || de.isSymbolicLink() || de.isCharacterDevice() || de.isBlockDevice() || de.isFIFO() || de.isSocket();
-      if (!known || de.isCharacterDevice() || (f.whiteout.size > 0 && de.isFile() && f.whiteout.has(dirPath + '/' + n))) {
+      if (!known || de.isCharacterDevice() || (xw && de.isFile())) {
         // d_type unknown, a possible whiteout device or xattr whiteout: decide as namei does
         const st = fs.lstatSync(Buffer.from(dirPath + '/' + n, 'latin1'), { throwIfNoEntry: false });
         if (st === undefined) continue;
-        if (isWhiteoutDev(st) || (st.isFile() && st.size === 0 && f.whiteout.size > 0 && f.whiteout.has(dirPath + '/' + n))) { whs.push(n); continue; }
+        if (isWhiteoutDev(st) || (xw && isXattrWhiteout(facts, i, dirPath + '/' + n, st))) { whs.push(n); continue; }
         isDir = st.isDirectory();
         known = true;
       }

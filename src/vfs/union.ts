@@ -22,10 +22,11 @@ import {
 import { Layers } from './layers.js';
 import { vfsCounters, type UnionUsage } from './stats.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
-import { lowerFacts, scanXattrs, type WhiteoutFormat, type XattrFacts } from './whiteout.js';
+import type { WhiteoutFormat } from './whiteout.js';
+import { lowerFacts, NO_FACTS, xattrFacts, type XattrFacts } from './xattr.js';
 import { IdentityStore, keyEq, type IdRecord, type Key } from './store/index.js';
 import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
-import { findInLayers, isOpaque, lstatQuiet, single, type Found } from './namei.js';
+import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import {
@@ -77,7 +78,7 @@ export class Union implements UnionFs {
   readonly nodes = new Map<NodeId, Node>();
   readonly listings: ListingCache;
   readonly fds = new FdCache(256);
-  /** Per layer (upper first): overlay xattrs; the lowers' shared with other unions (whiteout.ts lowerFacts). */
+  /** Per layer (upper first): overlay xattr marks; the lowers' shared with other unions (xattr.ts lowerFacts). */
   facts: XattrFacts[] = [];
   private releaseLowers: () => void = () => undefined;
   /** Listings of lower-only directories, shared with the other unions over these lowers. */
@@ -126,7 +127,7 @@ export class Union implements UnionFs {
     };
     const upper = this.layers.upper;
     this.facts = await Promise.all([
-      upper.present ? scanXattrs(upper.root) : Promise.resolve({ opaque: new Set<string>(), whiteout: new Set<string>() }),
+      upper.present ? xattrFacts(upper.root, false) : Promise.resolve(NO_FACTS),
       ...facts.map((f) => f.value),
     ]);
     const stack: number[] = [];
@@ -335,7 +336,7 @@ export class Union implements UnionFs {
         const layer = h >> 1;
         const rel = this.rel(dir) + '/' + name;
         const st = lstatQuiet(this.layers.p(layer, rel));
-        if (st !== undefined && !st.isDirectory() && !isWhiteoutDev(st) && !(st.isFile() && st.size === 0n && this.facts[layer]!.whiteout.has(this.layers.s(layer, rel)))) {
+        if (st !== undefined && !st.isDirectory() && !isWhiteoutDev(st) && !isXattrWhiteout(this.facts, layer, this.layers.s(layer, rel), st)) {
           return { type: typeOfMode(Number(st.mode)), layer, st, stack: single(layer) };
         }
       }

@@ -2,21 +2,14 @@
  * Whiteouts and opaque directories, in both on-disk formats.
  *
  * Rule: a name in a layer directory is hidden from the layers below by
- *  - overlayfs: a character device 0/0 with that name (or a zero-size file carrying
- *    `trusted.overlay.whiteout`); a directory stops the merge when it carries
- *    `trusted.overlay.opaque="y"` (or `user.overlay.opaque`);
+ *  - overlayfs: a character device 0/0 with that name (or, in a lower directory marked for
+ *    them, a zero-size file carrying `trusted.overlay.whiteout`: xattr.ts); a directory stops
+ *    the merge when it carries `trusted.overlay.opaque="y"` (or `user.overlay.opaque`);
  *  - OCI/aufs: an empty file `.wh.<name>` beside it; a directory is opaque when it contains
  *    `.wh..wh..opq`. Every other `.wh.*` name (`.wh..wh.plnk`, ...) is a marker and invisible.
  * Within one layer a real entry wins over its own `.wh.` whiteout (OCI applies whiteouts to the
  * layers below only).
- * Reading the xattrs: node has no xattr API and spawning on a hot path is not acceptable, so
- * each layer is scanned ONCE at open with one `getfattr -R -P -d -m '^(trusted|user)\.overlay\.'`
- * (no symlinks followed); the result is a set of opaque directories and xattr-whiteout files.
- * The upper layer's set is then kept up to date by our own writes. A lower layer's scan is
- * shared by every union open over it at the time (the unions of a per-client export), and
- * made again once none is (lowerFacts, shared.ts). Without root (trusted.* is
- * unreadable) or without getfattr the scan finds nothing and only char-dev whiteouts and OCI
- * markers are honoured (logged once).
+ * The overlayfs xattr marks are read by xattr.ts.
  * Writing: OCI by default (`.wh.<name>`, `.wh..wh..opq`, plain files); overlayfs on request
  * (`mknod <p> c 0 0`, `setfattr -n trusted.overlay.opaque -v y`), which needs root.
  * Example: lower B has /a/x and /a/y; lower A has /a/.wh.x -> merged /a lists y only.
@@ -24,62 +17,14 @@
  * so a crash leaves the old state visible rather than exposing a lower object.
  */
 import * as fs from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { child } from '../log.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
-import { SharedWhileHeld } from './shared.js';
+import type { XattrFacts } from './xattr.js';
 
 const log = child('vfs');
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
-
-/** overlayfs xattr facts of one layer: binary-string absolute paths. */
-export interface XattrFacts {
-  opaque: Set<string>;
-  whiteout: Set<string>;
-}
-
-/** A lower layer's facts, scanned once for all the unions that hold it (shared.ts). */
-export const lowerFacts = new SharedWhileHeld<Promise<XattrFacts>>((root) => scanXattrs(root));
-
-/** Scan a layer for overlay xattrs with one getfattr process. */
-export async function scanXattrs(root: string): Promise<XattrFacts> {
-  const facts: XattrFacts = { opaque: new Set(), whiteout: new Set() };
-  const out = await new Promise<Buffer | null>((resolve) => {
-    let p;
-    try {
-      p = spawn('getfattr', ['-R', '-P', '--absolute-names', '-d', '-e', 'text', '-m', '^(trusted|user)\\.overlay\\.', pathBuf(root).toString('utf8')],
-        { stdio: ['ignore', 'pipe', 'ignore'] });
-    } catch {
-      resolve(null);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    p.stdout.on('data', (c: Buffer) => chunks.push(c));
-    p.on('error', () => resolve(null));
-    p.on('close', () => resolve(Buffer.concat(chunks)));
-  });
-  if (out === null) {
-    log.warn('getfattr not available: overlayfs opaque xattrs are not read', { root });
-    return facts;
-  }
-  let file = '';
-  for (const line of out.toString('latin1').split('\n')) {
-    if (line.startsWith('# file: ')) {
-      file = unescapeGetfattr(line.slice(8));
-    } else if (/^(trusted|user)\.overlay\.opaque="y"$/.test(line)) {
-      facts.opaque.add(file);
-    } else if (/^(trusted|user)\.overlay\.whiteout=/.test(line)) {
-      facts.whiteout.add(file);
-    }
-  }
-  return facts;
-}
-
-/** getfattr escapes unusual bytes in file names as \ooo octal. */
-function unescapeGetfattr(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
 
 /** True when an lstat result is an overlayfs whiteout device. */
 export function isWhiteoutDev(st: fs.Stats | fs.BigIntStats): boolean {
@@ -111,7 +56,7 @@ export function writeOpaque(format: WhiteoutFormat, dirPath: string, facts: Xatt
   } else {
     runTool('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', pathBuf(dirPath).toString('utf8')], dirPath);
   }
-  facts.opaque.add(dirPath);
+  facts.markOpaque(dirPath);
 }
 
 function runTool(cmd: string, args: string[], what: string): void {

@@ -2,6 +2,7 @@
  * Kernel overlayfs as the oracle: the same layers mounted by the kernel and walked through the
  * union must give the same tree (names, types, sizes, contents, symlink targets, modes). And an
  * upper layer written by the union in overlayfs format must read the same under the kernel.
+ * Xattr whiteouts hide names as the kernel's LOOKUP hides them, marked directory or not.
  */
 import test from 'ava';
 import * as fs from 'node:fs';
@@ -9,7 +10,8 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { openUnion } from '../../src/vfs/index.js';
 import { FileType, type UnionFs } from '../../src/vfs/types.js';
-import { isRoot, makeLayers, mkTmp, rootCred, type Entry, type Format } from '../helpers/layers.js';
+import { buildLayer, isRoot, makeLayers, mkTmp, rootCred, type Entry, type Format } from '../helpers/layers.js';
+import { scanFacts, xattrFacts } from '../../src/vfs/xattr.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 
@@ -32,7 +34,9 @@ function kernelTree(root: string): string[] {
     for (const n of fs.readdirSync(path.join(root, rel)).sort()) {
       const r = rel ? `${rel}/${n}` : n;
       const p = path.join(root, r);
-      const st = fs.lstatSync(p);
+      // listed but not found: an xattr whiteout outside a marked directory (xattr.ts)
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (st === undefined) continue;
       if (st.isDirectory()) { out.push(`${r} d ${st.mode & 0o7777}`); walk(r); }
       else if (st.isSymbolicLink()) out.push(`${r} l ${fs.readlinkSync(p)}`);
       else if (st.isFile()) out.push(`${r} f ${st.mode & 0o7777} ${fs.readFileSync(p, 'latin1')}`);
@@ -118,3 +122,45 @@ test('overlayfs-format upper written by the union reads the same under the kerne
     L.cleanup();
   }
 });
+
+/** A layer with overlayfs xattr marks (setfattr): `marks` maps a path ('' = root) to name=value. */
+function markedLayer(root: string, entries: Entry[], marks: [string, string, string][]): string {
+  buildLayer(root, 'overlayfs', entries);
+  for (const [p, name, value] of marks) execFileSync('setfattr', ['-n', name, '-v', value, path.join(root, p)]);
+  return root;
+}
+
+for (const rootMarked of [true, false]) {
+  test(`xattr whiteouts and marks read as the kernel reads them (layer root ${rootMarked ? '' : 'not '}marked "x")`, async (t) => {
+    if (!canMount()) { t.log('SKIPPED: needs root and overlayfs'); t.pass(); return; }
+    const base = mkTmp('unfs-xw-');
+    try {
+      // (user.overlay.* marks count for the union as for a userxattr mount: not compared here)
+      const top = markedLayer(path.join(base, 'top'), [['w/gone', 'file'], ['w/here', 'file', 'h'], ['u/stays', 'file'], ['o/', 'dir']], [
+        ...(rootMarked ? [['', 'trusted.overlay.opaque', 'x'] as [string, string, string]] : []),
+        ['w', 'trusted.overlay.opaque', 'x'], ['w/gone', 'trusted.overlay.whiteout', ''],
+        ['u/stays', 'trusted.overlay.whiteout', ''], ['o', 'trusted.overlay.opaque', 'y'],
+      ]);
+      const bottom = buildLayer(path.join(base, 'bottom'), 'overlayfs', [['w/gone', 'file', 'hidden'], ['w/kept', 'file', 'k'], ['o/old', 'file', 'old']]);
+      const m = mountOverlay([top, bottom]);
+      try {
+        const u = await openUnion({ lowers: [top, bottom], whiteoutFormat: 'overlayfs', state: base + '/state' });
+        const kernel = kernelTree(m.dir);
+        t.deepEqual(await unionTree(u), kernel);
+        t.false(kernel.some((l) => l.startsWith('w/gone') || l.startsWith('u/stays')), 'xattr whiteouts hide names');
+        t.true(kernel.some((l) => l.startsWith('w/kept')));
+        await u.close();
+      } finally {
+        m.umount();
+      }
+      // the walk at open (hosts without the addon) and lgetxattr agree on every path
+      const scanned = await scanFacts(top, true), live = await xattrFacts(top, true);
+      for (const p of ['', '/w', '/w/gone', '/w/here', '/u', '/u/stays', '/o']) {
+        const abs = top + p;
+        t.deepEqual([scanned.opaque(abs), scanned.xwhiteouts(abs), scanned.xwhiteout(abs)], [live.opaque(abs), live.xwhiteouts(abs), live.xwhiteout(abs)], p);
+      }
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  });
+}

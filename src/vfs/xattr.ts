@@ -1,0 +1,174 @@
+/**
+ * overlayfs's xattr marks in a layer: opaque directories and xattr whiteouts.
+ *
+ * Rule, as kernel overlayfs reads them (6.8 and later), under trusted.overlay.* or
+ * user.overlay.* (a userxattr mount's):
+ *  - a directory is opaque when its overlay.opaque is "y";
+ *  - a zero-size regular file carrying overlay.whiteout is a whiteout (LOOKUP finds nothing);
+ *  - a listing looks for such files only in a lower layer whose root's overlay.opaque is "x"
+ *    (or that carries overlay.whiteouts, as 6.7 wrote it), and there only in directories
+ *    marked the same way, so a listing does not stat every file. Elsewhere the kernel lists
+ *    the name and then cannot look it up; the union drops it from READDIR as it does every
+ *    name its LOOKUP does not find.
+ * How: with the xattr addon (src/native/xattr.c), lgetxattr(2) when a directory is looked up
+ * or listed; a lower's answers are remembered (lowers do not change while served), up to
+ * MEMO_MAX paths. Without the addon, one getfattr walk of the layer at open (scanFacts), kept as
+ * sets that our own writes in the upper keep true (markOpaque, moved, removed).
+ * Paths are absolute binary strings (names.ts).
+ * Example: lower root and /etc with trusted.overlay.opaque="x", /etc/motd empty with
+ * trusted.overlay.whiteout -> /etc/motd is a whiteout.
+ */
+import { spawn } from 'node:child_process';
+import { FsError } from '../errors/fs-error.js';
+import { child } from '../log.js';
+import { loadAddon } from '../native/addon.js';
+import { pathBuf } from './names.js';
+import { SharedWhileHeld } from './shared.js';
+
+const log = child('vfs');
+const MEMO_MAX = 65_536;
+const NAMESPACES = ['trusted.overlay.', 'user.overlay.'] as const;
+
+export interface XattrFacts {
+  /** Is the directory opaque (overlay.opaque = "y")? */
+  opaque(dir: string): boolean;
+  /** Does a listing of the directory look for xattr whiteouts among its files? */
+  xwhiteouts(dir: string): boolean;
+  /** Does the file carry overlay.whiteout (ask for zero-size regular files)? */
+  xwhiteout(file: string): boolean;
+  /** Our own writes in the upper: a directory was marked opaque, moved, or removed. */
+  markOpaque(dir: string): void;
+  moved(from: string, to: string): void;
+  removed(dir: string): void;
+}
+
+interface Native { lget(path: Buffer, name: string): Buffer | null }
+const native = loadAddon<Native>('xattr');
+
+/** How marks are read: 'lgetxattr' (the addon) or 'getfattr' (a walk at open). */
+export const XATTR_MODE: 'lgetxattr' | 'getfattr' = native === undefined ? 'getfattr' : 'lgetxattr';
+
+/** The marks of the layer at `root`; `lower`: its listings may hold xattr whiteouts. */
+export function xattrFacts(root: string, lower: boolean): Promise<XattrFacts> {
+  return native === undefined ? scanFacts(root, lower) : Promise.resolve(new LiveFacts(native, root, lower));
+}
+
+/** A lower layer's marks, read once for all the unions that hold it (shared.ts). */
+export const lowerFacts = new SharedWhileHeld<Promise<XattrFacts>>((root) => xattrFacts(root, true));
+
+/** A layer that is not there (no upper): no marks. */
+export const NO_FACTS: XattrFacts = {
+  opaque: () => false, xwhiteouts: () => false, xwhiteout: () => false,
+  markOpaque: () => undefined, moved: () => undefined, removed: () => undefined,
+};
+
+class LiveFacts implements XattrFacts {
+  private readonly enabled: boolean;
+  /** Lowers only: answers by question and path. */
+  private readonly memo: Map<string, boolean> | undefined;
+
+  constructor(private readonly x: Native, root: string, lower: boolean) {
+    this.memo = lower ? new Map() : undefined;
+    this.enabled = lower && this.marksXwhiteouts(root);
+  }
+
+  opaque(dir: string): boolean {
+    return this.remember('o', dir, () => this.get(dir, 'opaque') === 'y');
+  }
+
+  xwhiteouts(dir: string): boolean {
+    return this.enabled && this.remember('d', dir, () => this.marksXwhiteouts(dir));
+  }
+
+  xwhiteout(file: string): boolean {
+    return this.remember('w', file, () => this.get(file, 'whiteout') !== null);
+  }
+
+  // lgetxattr answers these after our writes: nothing to keep
+  markOpaque(): void { /* read live */ }
+  moved(): void { /* read live */ }
+  removed(): void { /* read live */ }
+
+  private marksXwhiteouts(dir: string): boolean {
+    return this.get(dir, 'opaque') === 'x' || this.get(dir, 'whiteouts') !== null;
+  }
+
+  private remember(q: string, path: string, ask: () => boolean): boolean {
+    if (this.memo === undefined) return ask();
+    const key = q + path;
+    let v = this.memo.get(key);
+    if (v === undefined) {
+      if (this.memo.size >= MEMO_MAX) this.memo.clear();
+      this.memo.set(key, v = ask());
+    }
+    return v;
+  }
+
+  /** The mark's value under either namespace (null: none). A path that is gone has none. */
+  private get(path: string, mark: string): string | null {
+    for (const ns of NAMESPACES) {
+      let v: Buffer | null;
+      try {
+        v = this.x.lget(pathBuf(path), ns + mark);
+      } catch (e) {
+        const code = (e as { code?: string }).code ?? 'EIO';
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+        throw new FsError(code, `lgetxattr ${ns}${mark}`);
+      }
+      if (v !== null) return v.toString('latin1');
+    }
+    return null;
+  }
+}
+
+/** The sets of one getfattr walk; the upper's kept true by our writes. */
+class ScannedFacts implements XattrFacts {
+  readonly opaqueDirs = new Set<string>();
+  readonly xwDirs = new Set<string>();
+  readonly xwFiles = new Set<string>();
+  enabled = false;
+
+  opaque(dir: string): boolean { return this.opaqueDirs.has(dir); }
+  xwhiteouts(dir: string): boolean { return this.enabled && this.xwDirs.has(dir); }
+  xwhiteout(file: string): boolean { return this.xwFiles.has(file); }
+  markOpaque(dir: string): void { this.opaqueDirs.add(dir); }
+  moved(from: string, to: string): void { if (this.opaqueDirs.delete(from)) this.opaqueDirs.add(to); }
+  removed(dir: string): void { this.opaqueDirs.delete(dir); }
+}
+
+/** One `getfattr -R -P` of the layer (no symlink followed), for hosts without the addon. */
+export async function scanFacts(root: string, lower: boolean): Promise<XattrFacts> {
+  const facts = new ScannedFacts();
+  const out = await new Promise<Buffer | null>((resolve) => {
+    let p;
+    try {
+      p = spawn('getfattr', ['-R', '-P', '--absolute-names', '-d', '-e', 'text', '-m', '^(trusted|user)\\.overlay\\.', pathBuf(root).toString('utf8')],
+        { stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (c: Buffer) => chunks.push(c));
+    p.on('error', () => resolve(null));
+    p.on('close', () => resolve(Buffer.concat(chunks)));
+  });
+  if (out === null) {
+    log.warn('neither the xattr addon nor getfattr is available: overlayfs opaque xattrs are not read', { root });
+    return facts;
+  }
+  let file = '';
+  for (const line of out.toString('latin1').split('\n')) {
+    if (line.startsWith('# file: ')) file = unescapeGetfattr(line.slice(8));
+    else if (/^(trusted|user)\.overlay\.opaque="y"$/.test(line)) facts.opaqueDirs.add(file);
+    else if (/^(trusted|user)\.overlay\.(opaque="x"|whiteouts=)/.test(line)) facts.xwDirs.add(file);
+    else if (/^(trusted|user)\.overlay\.whiteout=/.test(line)) facts.xwFiles.add(file);
+  }
+  facts.enabled = lower && facts.xwDirs.has(root);
+  return facts;
+}
+
+/** getfattr escapes unusual bytes in file names as \ooo octal. */
+function unescapeGetfattr(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
