@@ -137,4 +137,17 @@ test('DuplicateRequestCache is bounded in entries and age', (t) => {
   t.is(c.size, 1, 'old entries expired');
   c.abandon('late');
   t.is(c.size, 0);
+  t.is(c.bytes, 0);
+});
+
+test('DuplicateRequestCache is bounded in bytes: large replies push the oldest out', (t) => {
+  const c = new DuplicateRequestCache({ maxEntries: 1000, maxBytes: 10_000 });
+  for (let i = 0; i < 100; i++) {
+    c.begin(`k${i}`, 0);
+    c.complete(`k${i}`, Buffer.alloc(1000, i));
+    t.true(c.bytes <= 10_000, `held ${c.bytes}`);
+  }
+  t.true(c.size >= 5 && c.size < 10, `entries ${c.size}`);
+  t.deepEqual(c.begin('k99', 1), { state: 'done', reply: Buffer.alloc(1000, 99) });
+  t.deepEqual(c.begin('k0', 1), { state: 'new' });
 });
