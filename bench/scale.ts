@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   const out = lines.join('\n');
   process.stdout.write(`${out}\n`);
   const csv = samples.map((s) => `${s.t.toFixed(0)},${s.rss.toFixed(1)}`).join('\n');
-  fs.mkdirSync(path.join(repo, 'bench/results'), { recursive: true });
+  fs.mkdirSync(path.join(repo, 'bench/results/raw'), { recursive: true });
   fs.writeFileSync(path.join(repo, 'bench/results/scale.txt'), `${out}\n`);
   fs.writeFileSync(path.join(repo, 'bench/results/raw/scale-rss.csv'), `seconds,rss_mib\n${csv}\n`);
   say('done');
