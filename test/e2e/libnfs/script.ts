@@ -23,6 +23,8 @@ export function fixedScript(): string[] {
     '# create / write / append / truncate / chmod / chown / utimes on a new file',
     'create n1 0644', 'write n1 0 5000 1', 'append n1 100 2', 'cat n1', 'stat n1', 'truncate n1 10', 'cat n1',
     'chmod n1 0600', 'chown n1 1000 1001', 'utimes n1 1000000 2000000', 'stat n1', 'mtime n1',
+    '# offsets past 2^53 and past the file system: refused (EFBIG), nothing lands elsewhere',
+    'write n1 9007199254740993 4 9', 'truncate n1 9007199254740993', 'write n1 1125899906842624 4 9', 'stat n1', 'cat n1',
     'createx n1 0644', 'create a/sub/deeper/new-deep 0640', 'write a/sub/deeper/new-deep 70000 3 4', 'cat a/sub/deeper/new-deep',
     '# copy-up by WRITE of lower files (top-most lower L2 copy, and a 3 MB file)',
     'cat a/f1', 'write a/f1 3 4 7', 'cat a/f1', 'stat a/f1', 'cat a/sub/deeper/deep.txt', 'append a/sub/deeper/deep.txt 10 8',

@@ -67,7 +67,45 @@ static int b_open(const char *p, int flags, int mode, bfile *f) {
   return nfs_open(nfs, rp(p), flags, f);
 }
 static void b_close(bfile f) { nfs_close(nfs, f); }
-static int b_pwrite(bfile f, uint64_t off, const void *buf, size_t n) { return nfs_pwrite(nfs, f, off, n, buf); }
+/*
+ * A WRITE sent raw (FILE_SYNC), so a refusal comes back as the server's status: libnfs's
+ * nfs_pwrite answers every failed WRITE with -EFAULT.
+ */
+struct write_out { int status; uint32_t count; };
+static void write_reply(void *user, void *data) {
+  struct write_out *o = user;
+  WRITE3res *r = data;
+  o->status = r->status;
+  if (r->status == NFS3_OK) o->count = r->WRITE3res_u.resok.count;
+}
+static int b_pwrite(bfile f, uint64_t off, const void *buf, size_t n) {
+  struct drv_fh *h = (struct drv_fh *)nfs_get_fh(f);
+  struct write_out o = {0};
+  struct rawwait w = {0, 0, &o, write_reply};
+  WRITE3args a;
+  memset(&a, 0, sizeof a);
+  a.file.data.data_len = (u_int)h->len;
+  a.file.data.data_val = h->val;
+  a.offset = off;
+  a.count = (count3)n;
+  a.stable = FILE_SYNC;
+  a.data.data_len = (u_int)n;
+  a.data.data_val = (char *)buf;
+  if (rpc_nfs3_write_async(nfs_get_rpc_context(nfs), raw_cb, &a, &w) != 0) die("rpc_nfs3_write_async");
+  raw_wait(nfs_get_rpc_context(nfs), &w);
+  switch (o.status) {
+    case NFS3_OK: return (int)o.count;
+    case NFS3ERR_FBIG: return -EFBIG;
+    case NFS3ERR_NOSPC: return -ENOSPC;
+    case NFS3ERR_DQUOT: return -EDQUOT;
+    case NFS3ERR_ACCES: return -EACCES;
+    case NFS3ERR_PERM: return -EPERM;
+    case NFS3ERR_ROFS: return -EROFS;
+    case NFS3ERR_INVAL: return -EINVAL;
+    case NFS3ERR_ISDIR: return -EISDIR;
+    default: return -EIO;
+  }
+}
 static int b_pread(bfile f, uint64_t off, void *buf, size_t n) { return nfs_pread(nfs, f, off, n, buf); }
 static int b_fsize(bfile f, uint64_t *size) { struct nfs_stat_64 st; int r = nfs_fstat64(nfs, f, &st); if (r) return r; *size = st.nfs_size; return 0; }
 static int b_truncate(const char *p, uint64_t s) { return nfs_truncate(nfs, rp(p), s); }
