@@ -2,8 +2,8 @@
  * Whiteouts and opaque directories, in both on-disk formats.
  *
  * Rule: a name in a layer directory is hidden from the layers below by
- *  - overlayfs: a character device 0/0 with that name (or, in a lower directory marked for
- *    them, a zero-size file carrying `trusted.overlay.whiteout`: xattr.ts); a directory stops
+ *  - overlayfs: a character device 0/0 with that name (or a zero-size file carrying
+ *    `trusted.overlay.whiteout`, read as the kernel reads it: xattr.ts); a directory stops
  *    the merge when it carries `trusted.overlay.opaque="y"` (or `user.overlay.opaque`);
  *  - OCI/aufs: an empty file `.wh.<name>` beside it; a directory is opaque when it contains
  *    `.wh..wh..opq`. Every other `.wh.*` name (`.wh..wh.plnk`, ...) is a marker and invisible.
