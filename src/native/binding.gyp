@@ -6,8 +6,8 @@
       "cflags": ["-O2", "-Wall", "-Wextra"]
     },
     {
-      "target_name": "xattr",
-      "sources": ["xattr.c"],
+      "target_name": "syscalls",
+      "sources": ["syscalls.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]

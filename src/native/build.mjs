@@ -1,5 +1,5 @@
 // `npm install` / `npm ci` runs this (package.json "install"): builds the N-API addons of
-// src/native (busy_poll.node, xattr.node) with node-gyp against the headers of the node
+// src/native (busy_poll.node, syscalls.node) with node-gyp against the headers of the node
 // running it, which a distribution's node package ships under <prefix>/include/node (Debian:
 // /usr), so no headers are downloaded. Without a compiler the server still runs (busy-poll.ts
 // and vfs/xattr.ts have portable ways): this says so loudly and does not fail the install.

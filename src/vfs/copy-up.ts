@@ -22,8 +22,6 @@
  * object as it was.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import { execFileSync } from 'node:child_process';
 import { FsError, hasErrnoCode } from '../errors/fs-error.js';
 import { child } from '../log.js';
 import type { Node } from './node.js';
@@ -33,6 +31,7 @@ import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev, writeOpaque } from './whiteout.js';
 import { lstatQuiet, single } from './namei.js';
 import { vfsCounters } from './stats.js';
+import { devNumbers, makeNode } from './special.js';
 
 const log = child('vfs');
 
@@ -72,8 +71,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
         break;
       case FileType.DIR: fs.mkdirSync(tmp, 0o700); break;
       case FileType.LNK: fs.symlinkSync(fs.readlinkSync(src, { encoding: 'buffer' }), tmp); break;
-      case FileType.SOCK: await makeSocket(tmp); break;
-      default: makeSpecial(tmp, n.type, Number(st.rdev));
+      default: await makeNode(tmp, n.type, ...devNumbers(Number(st.rdev)));
     }
     fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
     if (n.type !== FileType.LNK) fs.chmodSync(tmp, Number(st.mode) & 0o7777);
@@ -186,30 +184,3 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
   u.listings.delete(d.id);
 }
 
-export function makeSpecial(p: Buffer, type: FileType, rdev: number): void {
-  const path = p.toString('utf8');
-  if (type === FileType.FIFO) {
-    execFileSync('mkfifo', ['-m', '600', path]);
-    return;
-  }
-  const major = ((rdev >> 8) & 0xfff), minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
-  execFileSync('mknod', ['-m', '600', path, type === FileType.CHR ? 'c' : 'b', String(major), String(minor)]);
-}
-
-/** Linux's device numbers: a 12-bit major and a 20-bit minor (MINORBITS). */
-const MAX_MAJOR = 0xfff, MAX_MINOR = 0xfffff;
-
-/** A device node with a client's numbers: numbers Linux cannot hold are EINVAL (as knfsd answers). */
-export function makeDevice(p: Buffer, type: FileType, major: number, minor: number): void {
-  if (major > MAX_MAJOR || minor > MAX_MINOR) throw new FsError('EINVAL', `device number ${major}:${minor} out of range`);
-  execFileSync('mknod', ['-m', '600', p.toString('utf8'), type === FileType.CHR ? 'c' : 'b', String(major), String(minor)]);
-}
-
-/** A socket file: node creates one by listening on a path (closing does not unlink it). */
-export function makeSocket(p: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(p.toString('utf8'), () => s.close(() => (fs.existsSync(p) ? resolve() : reject(new FsError('EOPNOTSUPP')))));
-  });
-}

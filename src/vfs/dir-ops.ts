@@ -34,7 +34,6 @@
  * again after it.
  */
 import * as fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { FsError } from '../errors/fs-error.js';
 import type { Node } from './node.js';
 import type { Union } from './union.js';
@@ -43,7 +42,8 @@ import { check, checkSticky, inGroup, W, X } from './access.js';
 import { pathBuf, WH_PREFIX } from './names.js';
 import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
 import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
-import { copyUp, copyUpTree, makeDevice, makeSocket } from './copy-up.js';
+import { copyUp, copyUpTree } from './copy-up.js';
+import { makeNode } from './special.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
 const SERVER_UID = process.geteuid?.() ?? -1;
@@ -176,10 +176,7 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
       case FileType.DIR: fs.mkdirSync(tmp, mode & 0o777); break;
       case FileType.LNK: fs.symlinkSync(x.target ?? Buffer.alloc(0), tmp); break;
       case FileType.REG: fs.closeSync(fs.openSync(tmp, 'wx', mode & 0o777)); break;
-      case FileType.FIFO: execFileSync('mkfifo', ['-m', '600', tmp.toString('utf8')]); break;
-      case FileType.SOCK: await makeSocket(tmp); break;
-      case FileType.CHR: case FileType.BLK: makeDevice(tmp, type, x.rdev?.major ?? 0, x.rdev?.minor ?? 0); break;
-      default: throw new FsError('EINVAL');
+      default: await makeNode(tmp, type, x.rdev?.major ?? 0, x.rdev?.minor ?? 0);
     }
     // The temporary is invisible until renamed (the workdir is 0700): it may start with the
     // server's owner and the umask's mode, and only what differs is changed (two fewer

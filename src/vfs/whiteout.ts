@@ -11,18 +11,15 @@
  * layers below only).
  * The overlayfs xattr marks are read by xattr.ts.
  * Writing: OCI by default (`.wh.<name>`, `.wh..wh..opq`, plain files); overlayfs on request
- * (`mknod <p> c 0 0`, `setfattr -n trusted.overlay.opaque -v y`), which needs root.
+ * (a character device 0/0, `trusted.overlay.opaque=y`: special.ts), which needs root.
  * Example: lower B has /a/x and /a/y; lower A has /a/.wh.x -> merged /a lists y only.
  * Races: marker writes go to the upper layer only, whiteout first and object removal second,
  * so a crash leaves the old state visible rather than exposing a lower object.
  */
 import * as fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { child } from '../log.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import type { XattrFacts } from './xattr.js';
-
-const log = child('vfs');
+import { makeWhiteoutDev, markOpaqueXattr } from './special.js';
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
 
@@ -45,7 +42,7 @@ export function writeWhiteout(format: WhiteoutFormat, dirPath: string, name: str
     return;
   }
   // overlayfs: a 0/0 char device made in the workdir and renamed over the name.
-  runTool('mknod', [pathBuf(tmpPath).toString('utf8'), 'c', '0', '0'], tmpPath);
+  makeWhiteoutDev(pathBuf(tmpPath));
   fs.renameSync(pathBuf(tmpPath), pathBuf(dirPath + '/' + name));
 }
 
@@ -54,21 +51,7 @@ export function writeOpaque(format: WhiteoutFormat, dirPath: string, facts: Xatt
   if (format === 'oci') {
     fs.closeSync(fs.openSync(pathBuf(dirPath + '/' + WH_OPAQUE), fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600));
   } else {
-    runTool('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', pathBuf(dirPath).toString('utf8')], dirPath);
+    markOpaqueXattr(pathBuf(dirPath));
   }
   facts.markOpaque(dirPath);
-}
-
-function runTool(cmd: string, args: string[], what: string): void {
-  // Paths with non-UTF-8 bytes cannot pass through argv of spawnSync safely as strings;
-  // overlayfs-format writes of such names are refused.
-  if (!Buffer.from(Buffer.from(what, 'latin1').toString('utf8'), 'utf8').equals(Buffer.from(what, 'latin1'))) {
-    throw Object.assign(new Error(`${cmd}: non-UTF-8 path`), { code: 'EINVAL' });
-  }
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.status !== 0) {
-    const msg = r.stderr?.toString() ?? String(r.error);
-    log.error(`${cmd} failed`, { args, msg });
-    throw Object.assign(new Error(`${cmd} failed: ${msg}`), { code: /No space/.test(msg) ? 'ENOSPC' : 'EIO' });
-  }
 }

@@ -10,7 +10,7 @@
  *    marked the same way, so a listing does not stat every file. Elsewhere the kernel lists
  *    the name and then cannot look it up; the union drops it from READDIR as it does every
  *    name its LOOKUP does not find.
- * How: with the xattr addon (src/native/xattr.c), lgetxattr(2) when a directory is looked up
+ * How: with the syscalls addon (syscalls.ts), lgetxattr(2) when a directory is looked up
  * or listed; a lower's answers are remembered (lowers do not change while served), up to
  * MEMO_MAX paths. Without the addon, one getfattr walk of the layer at open (scanFacts), kept as
  * sets that our own writes in the upper keep true (markOpaque, moved, removed).
@@ -21,7 +21,7 @@
 import { spawn } from 'node:child_process';
 import { FsError } from '../errors/fs-error.js';
 import { child } from '../log.js';
-import { loadAddon } from '../native/addon.js';
+import { sys, type Syscalls } from './syscalls.js';
 import { pathBuf } from './names.js';
 import { SharedWhileHeld } from './shared.js';
 
@@ -42,15 +42,12 @@ export interface XattrFacts {
   removed(dir: string): void;
 }
 
-interface Native { lget(path: Buffer, name: string): Buffer | null }
-const native = loadAddon<Native>('xattr');
-
 /** How marks are read: 'lgetxattr' (the addon) or 'getfattr' (a walk at open). */
-export const XATTR_MODE: 'lgetxattr' | 'getfattr' = native === undefined ? 'getfattr' : 'lgetxattr';
+export const XATTR_MODE: 'lgetxattr' | 'getfattr' = sys === undefined ? 'getfattr' : 'lgetxattr';
 
 /** The marks of the layer at `root`; `lower`: its listings may hold xattr whiteouts. */
 export function xattrFacts(root: string, lower: boolean): Promise<XattrFacts> {
-  return native === undefined ? scanFacts(root, lower) : Promise.resolve(new LiveFacts(native, root, lower));
+  return sys === undefined ? scanFacts(root, lower) : Promise.resolve(new LiveFacts(sys, root, lower));
 }
 
 /** A lower layer's marks, read once for all the unions that hold it (shared.ts). */
@@ -67,7 +64,7 @@ class LiveFacts implements XattrFacts {
   /** Lowers only: answers by question and path. */
   private readonly memo: Map<string, boolean> | undefined;
 
-  constructor(private readonly x: Native, root: string, lower: boolean) {
+  constructor(private readonly x: Pick<Syscalls, 'lget'>, root: string, lower: boolean) {
     this.memo = lower ? new Map() : undefined;
     this.enabled = lower && this.marksXwhiteouts(root);
   }
@@ -154,7 +151,7 @@ export async function scanFacts(root: string, lower: boolean): Promise<XattrFact
     p.on('close', () => resolve(Buffer.concat(chunks)));
   });
   if (out === null) {
-    log.warn('neither the xattr addon nor getfattr is available: overlayfs opaque xattrs are not read', { root });
+    log.warn('neither the syscalls addon nor getfattr is available: overlayfs opaque xattrs are not read', { root });
     return facts;
   }
   let file = '';

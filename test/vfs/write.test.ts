@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openUnion } from '../../src/vfs/index.js';
 import { FileType, StableHow, type Cred, type UnionFs } from '../../src/vfs/types.js';
+import { sys } from '../../src/vfs/syscalls.js';
 import { canOverlayFormat, makeLayers, rootCred, treeDigest, type Entry, type Format, type TmpUnion } from '../helpers/layers.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -235,6 +236,35 @@ test('MKNOD with device numbers Linux cannot hold is EINVAL, and nothing is made
     const id = await u.mknod(u.root, b('dev'), FileType.CHR, {}, { major: 4095, minor: 0xfffff }, rootCred);
     t.truthy(id, 'the largest numbers Linux holds are fine');
   });
+});
+
+test('sockets: MKNOD makes one, and a lower one is copied up by SETATTR and by renaming its directory', async (t) => {
+  if (sys === undefined) {
+    if (process.env['CI'] === 'true') t.fail('the syscalls addon was not built');
+    else t.log('SKIPPED: sockets need the syscalls addon (npm install builds it)');
+    t.pass();
+    return;
+  }
+  const L = makeLayers('oci', [[['sd/', 'dir'], ['sd/f', 'file', 'f']]]);
+  try {
+    sys.mknod(Buffer.from(path.join(L.lowers[0]!, 'sd/sock')), fs.constants.S_IFSOCK | 0o640, 0, 0);
+    const before = L.lowers.map(treeDigest);
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
+    const made = await u.mknod(u.root, b('mine'), FileType.SOCK, { mode: 0o600 }, { major: 0, minor: 0 }, rootCred);
+    t.is(u.getattr(made).type, FileType.SOCK);
+    t.true(fs.lstatSync(path.join(L.upper, 'mine')).isSocket());
+    const lowerSock = walk(u, 'sd/sock');
+    await u.setattr(lowerSock, { mode: 0o600 }, rootCred);
+    t.deepEqual([u.getattr(lowerSock).type, u.getattr(lowerSock).mode], [FileType.SOCK, 0o600]);
+    await u.rename(u.root, b('sd'), u.root, b('moved'), rootCred);
+    t.true(fs.lstatSync(path.join(L.upper, 'moved/sock')).isSocket());
+    t.is(walk(u, 'moved/sock'), lowerSock, 'same object after the rename');
+    await u.close();
+    t.deepEqual(fs.readdirSync(path.join(L.workdir, 'union-nfsd', 'tmp')), [], 'no temporaries left');
+    t.deepEqual(L.lowers.map(treeDigest), before, 'lower layer unchanged');
+  } finally {
+    L.cleanup();
+  }
 });
 
 test('offsets and sizes past 2^53: a WRITE or truncate there is EFBIG, a READ there is past the end; none is moved to a nearby offset', async (t) => {

@@ -1,0 +1,138 @@
+/*
+ * Linux calls Node's fs lacks, for the union (src/vfs/syscalls.ts): extended attributes that
+ * never follow a symlink, and mknod of every file type. All synchronous: each is one system
+ * call on a local file system, like the fs calls the union makes on the event loop.
+ *
+ *   lget(path: Buffer, name: string): Buffer | null     lgetxattr(2); null when the attribute
+ *                                                        is absent (ENODATA) or unsupported
+ *   lset(path: Buffer, name: string, value: Buffer)      lsetxattr(2)
+ *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
+ *                                                        socket, character or block device
+ *
+ * A failure throws an Error whose code is the errno's name (ENOSPC, EPERM, ...), as node:fs
+ * errors carry, so the union maps both the same way. Paths are bytes (any file name).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+static napi_value fail(napi_env env, int err, const char *call) {
+  const char *code = strerrorname_np(err);
+  napi_throw_error(env, code != NULL ? code : "EIO", call);
+  return NULL;
+}
+
+/* argv[i] as a NUL-terminated copy of a Buffer's bytes (free it), or NULL after a TypeError. */
+static char *path_arg(napi_env env, napi_value v) {
+  bool isbuf = false;
+  void *data;
+  size_t len;
+  if (napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, v, &data, &len) != napi_ok ||
+      memchr(data, 0, len) != NULL) {
+    napi_throw_type_error(env, NULL, "path: a Buffer without NUL bytes");
+    return NULL;
+  }
+  char *p = malloc(len + 1);
+  if (p == NULL) {
+    fail(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  memcpy(p, data, len);
+  p[len] = 0;
+  return p;
+}
+
+static bool name_arg(napi_env env, napi_value v, char name[256]) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, name, 256, &n) != napi_ok || n >= 255) {
+    napi_throw_type_error(env, NULL, "name: a string of fewer than 255 bytes");
+    return false;
+  }
+  return true;
+}
+
+static bool args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return false;
+  }
+  return true;
+}
+
+static napi_value lget(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char name[256];
+  if (!args(env, info, 2, argv) || !name_arg(env, argv[1], name)) return NULL;
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  /* overlayfs's marks are a byte or a few; a longer value (ERANGE) is read again at its size */
+  char small[256];
+  char *val = small;
+  ssize_t n = lgetxattr(path, name, val, sizeof small);
+  if (n < 0 && errno == ERANGE) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    val = size > 0 ? malloc((size_t)size) : NULL;
+    n = val == NULL ? -1 : lgetxattr(path, name, val, (size_t)size);
+    if (val == NULL) errno = size < 0 ? errno : ENOMEM;
+  }
+  int err = errno;
+  free(path);
+  napi_value out = NULL;
+  if (n >= 0) napi_create_buffer_copy(env, (size_t)n, val, NULL, &out);
+  else if (err == ENODATA || err == ENOTSUP) napi_get_null(env, &out);
+  else fail(env, err, "lgetxattr");
+  if (val != small) free(val);
+  return out;
+}
+
+static napi_value lset(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  char name[256];
+  bool isbuf = false;
+  void *val;
+  size_t len;
+  if (!args(env, info, 3, argv) || !name_arg(env, argv[1], name)) return NULL;
+  if (napi_is_buffer(env, argv[2], &isbuf) != napi_ok || !isbuf || napi_get_buffer_info(env, argv[2], &val, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "value: a Buffer");
+    return NULL;
+  }
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  int r = lsetxattr(path, name, val, len, 0);
+  int err = errno;
+  free(path);
+  return r == 0 ? NULL : fail(env, err, "lsetxattr");
+}
+
+static napi_value mknod_(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  uint32_t mode, major, minor;
+  if (!args(env, info, 4, argv)) return NULL;
+  if (napi_get_value_uint32(env, argv[1], &mode) != napi_ok || napi_get_value_uint32(env, argv[2], &major) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &minor) != napi_ok) {
+    napi_throw_type_error(env, NULL, "mknod(path, mode, major, minor)");
+    return NULL;
+  }
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  int r = mknod(path, (mode_t)mode, makedev(major, minor));
+  int err = errno;
+  free(path);
+  return r == 0 ? NULL : fail(env, err, "mknod");
+}
+
+NAPI_MODULE_INIT() {
+  const struct { const char *name; napi_callback fn; } fns[] = {{"lget", lget}, {"lset", lset}, {"mknod", mknod_}};
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value f;
+    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
+    napi_set_named_property(env, exports, fns[i].name, f);
+  }
+  return exports;
+}

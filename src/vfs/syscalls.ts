@@ -1,0 +1,18 @@
+/**
+ * The Linux calls of the syscalls addon (src/native/syscalls.c), or undefined when it was not
+ * built: each user keeps a portable way (a getfattr walk at start, the mknod, mkfifo and
+ * setfattr tools, a listening socket), slower and with a child process per call.
+ * Errors carry the errno's name as `code`, like node:fs errors.
+ */
+import { loadAddon } from '../native/addon.js';
+
+export interface Syscalls {
+  /** lgetxattr(2): the value, or null when the file has no such attribute. */
+  lget(path: Buffer, name: string): Buffer | null;
+  /** lsetxattr(2). */
+  lset(path: Buffer, name: string, value: Buffer): void;
+  /** mknod(2): mode holds the type (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and permissions. */
+  mknod(path: Buffer, mode: number, major: number, minor: number): void;
+}
+
+export const sys = loadAddon<Syscalls>('syscalls');
