@@ -121,7 +121,7 @@ export function ownListing(l: Listing): Listing {
  */
 export class LowerListings {
   private readonly cache: ListingCache<string>;
-  constructor(maxBytes = DEFAULT_LISTING_CACHE_BYTES * 2) {
+  constructor(maxBytes = DEFAULT_LISTING_CACHE_BYTES) {
     this.cache = new ListingCache<string>(maxBytes);
   }
 

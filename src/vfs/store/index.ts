@@ -58,8 +58,8 @@ const BLOCK = 4096;
 export const RESIDENT_RECORDS = 131_072;
 /** Dirty records a checkpoint writes per event-loop turn, at least. */
 const CHUNK = 2048;
-/** Pages each table keeps in memory (4 KiB each); ids are sequential and need few. */
-const CACHE_PAGES = { ids: 512, names: 2048, inodes: 1024 } as const;
+/** Pages each table keeps in memory (4 KiB each): 7 MiB; ids are sequential and need few. */
+const CACHE_PAGES = { ids: 256, names: 1024, inodes: 512 } as const;
 const TABLES = ['ids', 'names', 'inodes'] as const;
 
 export class IdentityStore {
