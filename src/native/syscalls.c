@@ -1,6 +1,7 @@
 /*
  * Linux calls Node's fs lacks, for the union (src/vfs/syscalls.ts): extended attributes that
- * never follow a symlink, and mknod of every file type. All synchronous: each is one system
+ * never follow a symlink, mknod of every file type, and file times to the nanosecond (fs.utimes
+ * takes seconds as a double, which rounds them). All synchronous: each is one system
  * call on a local file system, like the fs calls the union makes on the event loop.
  *
  *   lget(path: Buffer, name: string): Buffer | null     lgetxattr(2); null when the attribute
@@ -8,6 +9,10 @@
  *   lset(path: Buffer, name: string, value: Buffer)      lsetxattr(2)
  *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
  *                                                        socket, character or block device
+ *   lutimens(path: Buffer, aSec, aNsec, mSec, mNsec)     utimensat(2) without following a
+ *                                                        symlink, to the nanosecond; a nsec of
+ *                                                        -1 leaves that time (UTIME_OMIT), -2
+ *                                                        sets it to now (UTIME_NOW)
  *
  * A failure throws an Error whose code is the errno's name (ENOSPC, EPERM, ...), as node:fs
  * errors carry, so the union maps both the same way. Paths are bytes (any file name).
@@ -20,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <fcntl.h>
+#include <stdint.h>
 
 static napi_value fail(napi_env env, int err, const char *call) {
   const char *code = strerrorname_np(err);
@@ -127,8 +134,33 @@ static napi_value mknod_(napi_env env, napi_callback_info info) {
   return r == 0 ? NULL : fail(env, err, "mknod");
 }
 
+static bool timespec_arg(napi_env env, napi_value sec, napi_value nsec, struct timespec *ts) {
+  int64_t s, ns;
+  if (napi_get_value_int64(env, sec, &s) != napi_ok || napi_get_value_int64(env, nsec, &ns) != napi_ok ||
+      ns < -2 || ns > 999999999) {
+    napi_throw_type_error(env, NULL, "lutimens(path, aSec, aNsec, mSec, mNsec): nsec in -2..999999999");
+    return false;
+  }
+  ts->tv_sec = (time_t)s;
+  ts->tv_nsec = ns == -1 ? UTIME_OMIT : ns == -2 ? UTIME_NOW : (long)ns;
+  return true;
+}
+
+static napi_value lutimens(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  struct timespec ts[2];
+  if (!args(env, info, 5, argv) || !timespec_arg(env, argv[1], argv[2], &ts[0]) || !timespec_arg(env, argv[3], argv[4], &ts[1])) return NULL;
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  int r = utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+  int err = errno;
+  free(path);
+  return r == 0 ? NULL : fail(env, err, "utimensat");
+}
+
 NAPI_MODULE_INIT() {
-  const struct { const char *name; napi_callback fn; } fns[] = {{"lget", lget}, {"lset", lset}, {"mknod", mknod_}};
+  const struct { const char *name; napi_callback fn; } fns[] = {
+    {"lget", lget}, {"lset", lset}, {"mknod", mknod_}, {"lutimens", lutimens}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

@@ -32,6 +32,7 @@ import { isWhiteoutDev, writeOpaque } from './whiteout.js';
 import { lstatQuiet, single } from './namei.js';
 import { vfsCounters } from './stats.js';
 import { devNumbers, makeNode } from './special.js';
+import { copyTimes, timeOfNs } from './times.js';
 
 const log = child('vfs');
 
@@ -75,7 +76,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
     }
     fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
     if (n.type !== FileType.LNK) fs.chmodSync(tmp, Number(st.mode) & 0o7777);
-    fs.lutimesSync(tmp, Number(st.atimeNs) / 1e9, Number(st.mtimeNs) / 1e9);
+    copyTimes(tmp, timeOfNs(st.atimeNs), timeOfNs(st.mtimeNs));
     // Everything below is synchronous: the destination is where the node is *now*.
     if (n.layer === 0) throw new Error('raced copy-up');
     const rec = u.store.get(n.id);

@@ -37,13 +37,14 @@ import * as fs from 'node:fs';
 import { FsError } from '../errors/fs-error.js';
 import type { Node } from './node.js';
 import type { Union } from './union.js';
-import { FileType, MAX_FILE_SIZE, StableHow, type Attr, type CreateHow, type Cred, type NodeId, type SetAttr, type SetTime } from './types.js';
+import { FileType, MAX_FILE_SIZE, StableHow, type Attr, type CreateHow, type Cred, type NodeId, type SetAttr } from './types.js';
 import { check, checkSticky, inGroup, W, X } from './access.js';
 import { pathBuf, WH_PREFIX } from './names.js';
 import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
 import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
 import { copyUp, copyUpTree } from './copy-up.js';
 import { makeNode } from './special.js';
+import { setTimes } from './times.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
 const SERVER_UID = process.geteuid?.() ?? -1;
@@ -77,11 +78,6 @@ function checkDirWrite(u: Union, d: Node, cred: Cred): Attr {
   const a = u.getattr(d.id);
   check(a, cred, W | X);
   return a;
-}
-
-function ts(t: SetTime | undefined): number | undefined {
-  if (t === undefined) return undefined;
-  return t.how === 'server' ? Date.now() / 1000 : t.time.sec + t.time.nsec / 1e9;
 }
 
 /** Put a finished temporary at upper <dir>/<name>, clearing any whiteout of that name. */
@@ -185,11 +181,7 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
     const madeWithMode = (type === FileType.REG || type === FileType.DIR) && modeAsMade(mode);
     if (type !== FileType.LNK && !madeWithMode) fs.chmodSync(tmp, mode);
     if (type === FileType.DIR && existsBelow(u, d, name)) writeOpaque(u.whiteoutFormat, pathBuf(tmp.toString('latin1')).toString('latin1'), u.facts[0]!);
-    const at = ts(attr.atime), mt = ts(attr.mtime);
-    if (at !== undefined || mt !== undefined) {
-      const now = Date.now() / 1000;
-      fs.lutimesSync(tmp, at ?? now, mt ?? now);
-    }
+    setTimes(tmp, attr.atime, attr.mtime);
     if (type === FileType.REG && attr.size !== undefined && attr.size > 0) fs.truncateSync(tmp, attr.size);
     // After the awaits above: the name may have been taken meanwhile.
     if (u.child(d, name) !== null) throw new FsError('EEXIST');
@@ -455,11 +447,7 @@ export async function setattr(u: Union, n: Node, a: SetAttr, cred: Cred): Promis
     try { fs.ftruncateSync(fd, a.size); } finally { fs.closeSync(fd); }
     if (cred.uid !== 0 && (cur.mode & (S_ISUID | S_ISGID)) && a.mode === undefined) fs.chmodSync(p, cur.mode & ~(S_ISUID | S_ISGID));
   }
-  const at = ts(a.atime), mt = ts(a.mtime);
-  if (at !== undefined || mt !== undefined) {
-    const c = u.getattrFresh(n);
-    fs.lutimesSync(p, at ?? c.atime.sec + c.atime.nsec / 1e9, mt ?? c.mtime.sec + c.mtime.nsec / 1e9);
-  }
+  setTimes(p, a.atime, a.mtime);
   n.attr = null;
 }
 

@@ -1,7 +1,8 @@
 /**
  * The Linux calls of the syscalls addon (src/native/syscalls.c), or undefined when it was not
  * built: each user keeps a portable way (a getfattr walk at start, the mknod, mkfifo and
- * setfattr tools, a listening socket), slower and with a child process per call.
+ * setfattr tools, a listening socket, fs.lutimes to the microsecond), slower and with a child
+ * process per call.
  * Errors carry the errno's name as `code`, like node:fs errors.
  */
 import { loadAddon } from '../native/addon.js';
@@ -13,6 +14,8 @@ export interface Syscalls {
   lset(path: Buffer, name: string, value: Buffer): void;
   /** mknod(2): mode holds the type (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and permissions. */
   mknod(path: Buffer, mode: number, major: number, minor: number): void;
+  /** utimensat(2), not following a symlink; nsec -1 leaves that time, -2 sets it to now. */
+  lutimens(path: Buffer, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
 }
 
 export const sys = loadAddon<Syscalls>('syscalls');

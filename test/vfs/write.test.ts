@@ -267,6 +267,36 @@ test('sockets: MKNOD makes one, and a lower one is copied up by SETATTR and by r
   }
 });
 
+test('times to the nanosecond: SETATTR and CREATE keep what the client sent, copy-up keeps the lower file\'s', async (t) => {
+  if (sys === undefined) {
+    if (process.env['CI'] === 'true') t.fail('the syscalls addon was not built');
+    else t.log('SKIPPED: nanosecond times need the syscalls addon (npm install builds it)');
+    t.pass();
+    return;
+  }
+  const L = makeLayers('oci', [[['f', 'file', 'f'], ['g', 'file', 'g']]]);
+  try {
+    // a lower mtime with nanoseconds a double cannot hold (1.7e9 s + 123456789 ns)
+    sys.lutimens(Buffer.from(path.join(L.lowers[0]!, 'g')), 1_700_000_000, 987654321, 1_700_000_000, 123456789);
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
+    const f = walk(u, 'f');
+    await u.setattr(f, { mtime: { how: 'client', time: { sec: 1000, nsec: 200_000_000 } } }, rootCred);
+    t.deepEqual(u.getattr(f).mtime, { sec: 1000, nsec: 200_000_000 });
+    const before = u.getattr(f).atime;
+    await u.setattr(f, { atime: { how: 'client', time: { sec: 2000, nsec: 1 } } }, rootCred);
+    t.deepEqual([u.getattr(f).atime, u.getattr(f).mtime], [{ sec: 2000, nsec: 1 }, { sec: 1000, nsec: 200_000_000 }], 'the other time stays');
+    t.notDeepEqual(before, u.getattr(f).atime);
+    const c = await u.create(u.root, b('new'), { mode: 'unchecked', attr: { mtime: { how: 'client', time: { sec: 3000, nsec: 999_999_999 } } } }, rootCred);
+    t.deepEqual(u.getattr(c).mtime, { sec: 3000, nsec: 999_999_999 });
+    const g = walk(u, 'g');
+    await u.setattr(g, { mode: 0o600 }, rootCred); // copy-up
+    t.deepEqual([u.getattr(g).atime, u.getattr(g).mtime], [{ sec: 1_700_000_000, nsec: 987654321 }, { sec: 1_700_000_000, nsec: 123456789 }]);
+    await u.close();
+  } finally {
+    L.cleanup();
+  }
+});
+
 test('offsets and sizes past 2^53: a WRITE or truncate there is EFBIG, a READ there is past the end; none is moved to a nearby offset', async (t) => {
   await withUnion(t, 'oci', async (u) => {
     const f = walk(u, 'h');
