@@ -9,6 +9,8 @@
  *   lset(path: Buffer, name: string, value: Buffer)      lsetxattr(2)
  *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
  *                                                        socket, character or block device
+ *   rename2(from: Buffer, to: Buffer, flags: number)     renameat2(2): RENAME_EXCHANGE (2)
+ *                                                        swaps two names atomically
  *   lutimens(path: Buffer, aSec, aNsec, mSec, mNsec)     utimensat(2) without following a
  *                                                        symlink, to the nanosecond; a nsec of
  *                                                        -1 leaves that time (UTIME_OMIT), -2
@@ -19,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,9 +161,31 @@ static napi_value lutimens(napi_env env, napi_callback_info info) {
   return r == 0 ? NULL : fail(env, err, "utimensat");
 }
 
+static napi_value rename2(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  uint32_t flags;
+  if (!args(env, info, 3, argv)) return NULL;
+  if (napi_get_value_uint32(env, argv[2], &flags) != napi_ok) {
+    napi_throw_type_error(env, NULL, "rename2(from, to, flags)");
+    return NULL;
+  }
+  char *from = path_arg(env, argv[0]);
+  if (from == NULL) return NULL;
+  char *to = path_arg(env, argv[1]);
+  if (to == NULL) {
+    free(from);
+    return NULL;
+  }
+  int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
+  int err = errno;
+  free(from);
+  free(to);
+  return r == 0 ? NULL : fail(env, err, "renameat2");
+}
+
 NAPI_MODULE_INIT() {
   const struct { const char *name; napi_callback fn; } fns[] = {
-    {"lget", lget}, {"lset", lset}, {"mknod", mknod_}, {"lutimens", lutimens}};
+    {"lget", lget}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

@@ -43,7 +43,8 @@ import { pathBuf, WH_PREFIX } from './names.js';
 import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
 import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
 import { copyUp, copyUpTree } from './copy-up.js';
-import { makeNode } from './special.js';
+import { makeNode, makeWhiteoutDev } from './special.js';
+import { RENAME_EXCHANGE, sys } from './syscalls.js';
 import { setTimes } from './times.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
@@ -252,14 +253,18 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   // an indexed hard link removed by a name that only exists below: whiteout only
   const upperName = n.layer === 0 && upperIsCopy(n, objUpper);
   if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', dirUpper, name, '');
-  if (upperName) {
-    if (n.type === FileType.DIR) removeEmptyUpperDir(u, dirRel + '/' + name);
+  if (upperName && below && u.whiteoutFormat === 'overlayfs') {
+    replaceByWhiteout(u, n.type === FileType.DIR, objUpper);
+    u.facts[0]!.removed(u.layers.s(0, dirRel + '/' + name));
+  } else if (upperName) {
+    if (n.type === FileType.DIR) removeEmptyUpperDir(objUpper.toString('latin1'));
     else fs.unlinkSync(objUpper);
     u.facts[0]!.removed(u.layers.s(0, dirRel + '/' + name));
   } else if (n.layer === 0 && n.index === undefined) {
     throw new FsError('EIO', 'upper copy missing');
+  } else if (below && u.whiteoutFormat === 'overlayfs') {
+    writeWhiteout('overlayfs', dirUpper, name, u.tmpName());
   }
-  if (below && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', dirUpper, name, u.tmpName());
   if (n.index !== undefined) {
     if (!upperName) u.setNlinkOff(n, (n.nlinkOff ?? 0) - 1);
     u.indexSettle(n);
@@ -272,22 +277,51 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
 }
 
 /**
- * Removes the upper copy of a directory the union shows as empty (its listing, read whole,
- * has no names): first the whiteouts and markers it holds, which hide names of the layers
- * below, then the directory itself with rmdir(2). Never a recursive delete: an entry that is
- * no marker means the listing was wrong, and stops the removal (ENOTEMPTY), as does the
- * kernel's ENOTEMPTY for anything that appeared meanwhile.
+ * An upper object that hides lower ones gives its name to an overlayfs whiteout in one step, as
+ * the kernel's ovl_remove_and_whiteout does: the whiteout is made in the workdir, then renamed
+ * over a non-directory, or swapped with a directory (renameat2 RENAME_EXCHANGE) whose old copy
+ * is then removed from the workdir. A crash leaves the object or the whiteout, never neither
+ * (which would show the lower object again); the workdir's tmp/ is emptied at start. Without
+ * the syscalls addon a directory is removed first and the whiteout made after.
  */
-function removeEmptyUpperDir(u: Union, rel: string): void {
-  const dir = u.layers.s(0, rel);
-  for (const e of fs.readdirSync(u.layers.p(0, rel), { withFileTypes: true, encoding: 'buffer' })) {
+function replaceByWhiteout(u: Union, isDir: boolean, objUpper: Buffer): void {
+  const tmp = pathBuf(u.tmpName());
+  if (isDir && sys === undefined) {
+    removeEmptyUpperDir(objUpper.toString('latin1'));
+    makeWhiteoutDev(tmp);
+    fs.renameSync(tmp, objUpper);
+    return;
+  }
+  makeWhiteoutDev(tmp);
+  if (!isDir) {
+    fs.renameSync(tmp, objUpper);
+    return;
+  }
+  try {
+    sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  removeEmptyUpperDir(tmp.toString('latin1'));
+}
+
+/**
+ * Removes an upper directory the union shows as empty (its listing, read whole, has no
+ * names), given as an absolute binary-string path: first the whiteouts and markers it holds,
+ * which hide names of the layers below, then the directory itself with rmdir(2). Never a
+ * recursive delete: an entry that is no marker means the listing was wrong, and stops the
+ * removal (ENOTEMPTY), as does the kernel's ENOTEMPTY for anything that appeared meanwhile.
+ */
+function removeEmptyUpperDir(dir: string): void {
+  for (const e of fs.readdirSync(pathBuf(dir), { withFileTypes: true, encoding: 'buffer' })) {
     const p = dir + '/' + e.name.toString('latin1');
     const marker = e.name.toString('latin1').startsWith(WH_PREFIX) ||
       (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p))));
     if (!marker) throw new FsError('ENOTEMPTY', `${p} is not in the directory's listing`);
     fs.unlinkSync(pathBuf(p));
   }
-  fs.rmdirSync(u.layers.p(0, rel));
+  fs.rmdirSync(pathBuf(dir));
 }
 
 function isAncestor(u: Union, a: Node, b: Node): boolean {
@@ -357,7 +391,7 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   const srcLink = src.index !== undefined && !upperIsCopy(src, srcUpper);
   const dst = lstatQuiet(dstUpper);
   if (dst !== undefined) {
-    if (dst.isDirectory()) removeEmptyUpperDir(u, tRel + '/' + tn);
+    if (dst.isDirectory()) removeEmptyUpperDir(u.layers.s(0, tRel + '/' + tn));
     else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
   }
   if (srcLink) {

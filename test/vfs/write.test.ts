@@ -1,6 +1,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { openUnion } from '../../src/vfs/index.js';
 import { FileType, StableHow, type Cred, type UnionFs } from '../../src/vfs/types.js';
 import { sys } from '../../src/vfs/syscalls.js';
@@ -292,6 +293,42 @@ test('times to the nanosecond: SETATTR and CREATE keep what the client sent, cop
     await u.setattr(g, { mode: 0o600 }, rootCred); // copy-up
     t.deepEqual([u.getattr(g).atime, u.getattr(g).mtime], [{ sec: 1_700_000_000, nsec: 987654321 }, { sec: 1_700_000_000, nsec: 123456789 }]);
     await u.close();
+  } finally {
+    L.cleanup();
+  }
+});
+
+test('overlayfs: REMOVE and RMDIR of upper objects that hide lower ones put the whiteout in their place in one step', async (t) => {
+  if (!canOverlayFormat()) { t.pass(); return; }
+  const L = makeLayers('overlayfs', [[['f', 'file', 'lower f'], ['d/x', 'file', 'x']]]);
+  const tmp = path.join(L.workdir, 'union-nfsd', 'tmp');
+  try {
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'overlayfs' });
+    await u.write(walk(u, 'f'), 0, b('upper f'), StableHow.FILE_SYNC, rootCred);
+    const d = walk(u, 'd');
+    await u.remove(d, b('x'), rootCred);
+    t.true(fs.statSync(path.join(L.upper, 'd')).isDirectory(), 'd copied up, with a whiteout of x');
+    // a whiteout that cannot be made (an immutable workdir) must leave the objects as they were
+    execFileSync('chattr', ['+i', tmp]);
+    try {
+      await t.throwsAsync(u.remove(u.root, b('f'), rootCred));
+      t.is(fs.readFileSync(path.join(L.upper, 'f'), 'utf8'), 'upper f', 'the upper file is still there');
+      await t.throwsAsync(u.rmdir(u.root, b('d'), rootCred));
+      t.true(fs.statSync(path.join(L.upper, 'd')).isDirectory(), 'the upper directory is still there');
+    } finally {
+      execFileSync('chattr', ['-i', tmp]);
+    }
+    t.is(await cat(u, 'f'), 'upper f', 'never the lower file');
+    await u.remove(u.root, b('f'), rootCred);
+    await u.rmdir(u.root, b('d'), rootCred);
+    for (const n of ['f', 'd']) {
+      const st = fs.lstatSync(path.join(L.upper, n));
+      t.true(st.isCharacterDevice() && st.rdev === 0, `${n} is a whiteout`);
+    }
+    t.throws(() => walk(u, 'f'), { code: 'ENOENT' });
+    t.throws(() => walk(u, 'd'), { code: 'ENOENT' });
+    await u.close();
+    t.deepEqual(fs.readdirSync(tmp), [], 'no temporaries left');
   } finally {
     L.cleanup();
   }
