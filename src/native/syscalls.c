@@ -10,7 +10,8 @@
  *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
  *                                                        socket, character or block device
  *   rename2(from: Buffer, to: Buffer, flags: number)     renameat2(2): RENAME_EXCHANGE (2)
- *                                                        swaps two names atomically
+ *                                                        swaps two names, RENAME_WHITEOUT (4)
+ *                                                        leaves a whiteout at from
  *   lutimens(path: Buffer, aSec, aNsec, mSec, mNsec)     utimensat(2) without following a
  *                                                        symlink, to the nanosecond; a nsec of
  *                                                        -1 leaves that time (UTIME_OMIT), -2

@@ -44,7 +44,7 @@ import { findInLayers, isOpaque, lstatQuiet } from './namei.js';
 import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
 import { copyUp, copyUpTree } from './copy-up.js';
 import { makeNode, makeWhiteoutDev } from './special.js';
-import { RENAME_EXCHANGE, sys } from './syscalls.js';
+import { RENAME_EXCHANGE, RENAME_WHITEOUT, sys } from './syscalls.js';
 import { setTimes } from './times.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
@@ -307,6 +307,25 @@ function replaceByWhiteout(u: Union, isDir: boolean, objUpper: Buffer): void {
 }
 
 /**
+ * Rename from -> to leaving an overlayfs whiteout at `from` in the same step (renameat2
+ * RENAME_WHITEOUT, as the kernel's ovl_rename does), so the lower object the name hid never
+ * shows between the two. false when that cannot be done (no syscalls addon, a file system
+ * without RENAME_WHITEOUT: EINVAL): then it is a plain rename and the caller makes the whiteout.
+ */
+function moveLeavingWhiteout(from: Buffer, to: Buffer): boolean {
+  if (sys !== undefined) {
+    try {
+      sys.rename2(from, to, RENAME_WHITEOUT);
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EINVAL') throw e;
+    }
+  }
+  fs.renameSync(from, to);
+  return false;
+}
+
+/**
  * Removes an upper directory the union shows as empty (its listing, read whole, has no
  * names), given as an absolute binary-string path: first the whiteouts and markers it holds,
  * which hide names of the layers below, then the directory itself with rmdir(2). Never a
@@ -394,15 +413,18 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
     if (dst.isDirectory()) removeEmptyUpperDir(u.layers.s(0, tRel + '/' + tn));
     else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
   }
+  let whiteoutLeft = false;
   if (srcLink) {
     fs.linkSync(src.index!, dstUpper);
     u.setNlinkOff(src, (src.nlinkOff ?? 0) - 1);
+  } else if (srcBelow && u.whiteoutFormat === 'overlayfs') {
+    whiteoutLeft = moveLeavingWhiteout(srcUpper, dstUpper);
   } else {
     fs.renameSync(srcUpper, dstUpper);
   }
   const wh = u.upperPath(tRel + '/' + WH_PREFIX + tn);
   if (tn.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
-  if (srcBelow && u.whiteoutFormat === 'overlayfs') writeWhiteout('overlayfs', u.layers.s(0, sRel), sn, u.tmpName());
+  if (srcBelow && u.whiteoutFormat === 'overlayfs' && !whiteoutLeft) writeWhiteout('overlayfs', u.layers.s(0, sRel), sn, u.tmpName());
   // opaque facts follow the directory
   const oldS = u.layers.s(0, sRel + '/' + sn);
   u.facts[0]!.moved(oldS, u.layers.s(0, tRel + '/' + tn));

@@ -14,7 +14,7 @@ export interface Syscalls {
   lset(path: Buffer, name: string, value: Buffer): void;
   /** mknod(2): mode holds the type (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and permissions. */
   mknod(path: Buffer, mode: number, major: number, minor: number): void;
-  /** renameat2(2); flags RENAME_EXCHANGE swaps the two names in one step. */
+  /** renameat2(2): RENAME_EXCHANGE swaps the two names, RENAME_WHITEOUT leaves a whiteout at `from`. */
   rename2(from: Buffer, to: Buffer, flags: number): void;
   /** utimensat(2), not following a symlink; nsec -1 leaves that time, -2 sets it to now. */
   lutimens(path: Buffer, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
@@ -22,5 +22,5 @@ export interface Syscalls {
 
 export const sys = loadAddon<Syscalls>('syscalls');
 
-/** renameat2's flag (linux/fs.h). */
-export const RENAME_EXCHANGE = 2;
+/** renameat2's flags (linux/fs.h). */
+export const RENAME_EXCHANGE = 2, RENAME_WHITEOUT = 4;

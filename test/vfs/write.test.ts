@@ -334,6 +334,32 @@ test('overlayfs: REMOVE and RMDIR of upper objects that hide lower ones put the 
   }
 });
 
+test('overlayfs: RENAME of an upper object that hides a lower one leaves the whiteout in the same step', async (t) => {
+  if (!canOverlayFormat()) { t.pass(); return; }
+  const L = makeLayers('overlayfs', [[['f', 'file', 'lower f']]]);
+  const tmp = path.join(L.workdir, 'union-nfsd', 'tmp');
+  try {
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'overlayfs' });
+    const f = walk(u, 'f');
+    await u.write(f, 0, b('upper f'), StableHow.FILE_SYNC, rootCred);
+    // nothing may be made in the workdir: the whiteout must come with the rename itself
+    execFileSync('chattr', ['+i', tmp]);
+    try {
+      await u.rename(u.root, b('f'), u.root, b('g'), rootCred);
+    } finally {
+      execFileSync('chattr', ['-i', tmp]);
+    }
+    t.is(walk(u, 'g'), f);
+    t.is(await cat(u, 'g'), 'upper f');
+    t.throws(() => walk(u, 'f'), { code: 'ENOENT' }, 'the lower f stays hidden');
+    const st = fs.lstatSync(path.join(L.upper, 'f'));
+    t.true(st.isCharacterDevice() && st.rdev === 0);
+    await u.close();
+  } finally {
+    L.cleanup();
+  }
+});
+
 test('offsets and sizes past 2^53: a WRITE or truncate there is EFBIG, a READ there is past the end; none is moved to a nearby offset', async (t) => {
   await withUnion(t, 'oci', async (u) => {
     const f = walk(u, 'h');
