@@ -38,7 +38,7 @@ export { WH_OPAQUE };
 export function writeWhiteout(format: WhiteoutFormat, dirPath: string, name: string, tmpPath: string): void {
   if (format === 'oci') {
     const wh = pathBuf(dirPath + '/' + ociWhiteoutName(name));
-    fs.closeSync(fs.openSync(wh, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600));
+    createMarker(wh);
     return;
   }
   // overlayfs: a 0/0 char device made in the workdir and renamed over the name.
@@ -49,9 +49,18 @@ export function writeWhiteout(format: WhiteoutFormat, dirPath: string, name: str
 /** Mark an upper directory opaque. */
 export function writeOpaque(format: WhiteoutFormat, dirPath: string, facts: XattrFacts): void {
   if (format === 'oci') {
-    fs.closeSync(fs.openSync(pathBuf(dirPath + '/' + WH_OPAQUE), fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600));
+    createMarker(pathBuf(dirPath + '/' + WH_OPAQUE));
   } else {
     markOpaqueXattr(pathBuf(dirPath));
   }
   facts.markOpaque(dirPath);
+}
+
+/**
+ * An OCI marker file at p: made if missing, kept if there. Never through a symlink
+ * (O_NOFOLLOW: ELOOP), so a link a local process puts under that name between the union's
+ * check and this write cannot make the server create a file elsewhere.
+ */
+function createMarker(p: Buffer): void {
+  fs.closeSync(fs.openSync(p, fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600));
 }
