@@ -12,18 +12,17 @@
  * an entry below a symlink or file is refused, never followed. A later entry for the same path
  * replaces the earlier one (tar semantics). Owners are kept when running as root, as are
  * modes (setuid bits after the chown), times (directories' after their contents), device
- * nodes and FIFOs (mknod(1), mkfifo(1): Node has no mknod) and extended attributes
- * (setfattr(1)); without root, owners and device nodes cannot be made, and without
- * CAP_SETFCAP file capabilities cannot be set: those are skipped with one warning per layer. `trusted.overlay.*` attributes in a layer are dropped: they would change
- * the meaning of the union's own markers.
+ * nodes, FIFOs and extended attributes (vfs/special.ts: mknod(2), lsetxattr(2), which Node
+ * lacks); without root, owners and device nodes cannot be made, and without CAP_SETFCAP file
+ * capabilities cannot be set: those are skipped with one warning per layer.
+ * `trusted.overlay.*` attributes in a layer are dropped: they would change the meaning of the
+ * union's own markers.
  * Calls: the file system calls are synchronous. Each is a few microseconds on a local disk,
  * and the loop gets control back between the chunks of the archive, so a pull during a reload
  * delays other clients' calls by about a chunk's worth of entries; as promises through the
  * thread pool they made unpacking a Debian root three times slower (7 s against 2.4 s).
  */
 import * as fs from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -33,8 +32,8 @@ import { Verifier } from './digest.js';
 import type { LayerDescriptor } from './manifest.js';
 import type { Progress } from './progress.js';
 import { readTar, type TarEntry } from './tar.js';
-
-const run = promisify(execFile);
+import { makeNode, setXattr } from '../vfs/special.js';
+import { FileType } from '../vfs/types.js';
 
 export interface UnpackStats {
   entries: number;
@@ -184,7 +183,7 @@ class Unpacker {
         return;
       }
       case 'fifo':
-        await run('mkfifo', ['-m', '600', p.toString('utf8')]);
+        await makeNode(p, FileType.FIFO, 0, 0);
         break;
       case 'char':
       case 'block':
@@ -192,7 +191,7 @@ class Unpacker {
           this.skip(`device ${e.path}`);
           return;
         }
-        await run('mknod', ['-m', '600', p.toString('utf8'), e.type === 'char' ? 'c' : 'b', String(e.devmajor), String(e.devminor)]);
+        await makeNode(p, e.type === 'char' ? FileType.CHR : FileType.BLK, e.devmajor, e.devminor);
         break;
     }
     if (this.root) fs.lchownSync(p, e.uid, e.gid);
@@ -213,7 +212,7 @@ class Unpacker {
         continue;
       }
       try {
-        await run('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, this.abs(rel).toString('utf8')]);
+        await setXattr(this.abs(rel), name, value);
       } catch {
         // security.capability needs CAP_SETFCAP, which a hardened unit may not grant.
         this.skip(`${name} on ${e.path}`);

@@ -1,7 +1,8 @@
 /**
  * Special files the union makes (in its workdir, then renamed into place): FIFOs, sockets and
  * device nodes, for a client's MKNOD and for a copy-up of a lower one, overlayfs whiteouts
- * (character device 0/0) and overlayfs opaque marks (an xattr).
+ * (character device 0/0), and extended attributes (overlayfs opaque marks); the image unpacker
+ * makes an image's with the same calls.
  *
  * How: with the syscalls addon (syscalls.ts), mknod(2) and lsetxattr(2), in-process. Without
  * it, the mknod, mkfifo and setfattr tools, a child process per file (a failure's kind read from
@@ -59,8 +60,13 @@ export function makeWhiteoutDev(p: Buffer): void {
 
 /** overlayfs's opaque mark (trusted.overlay.opaque = "y") on the directory at p. */
 export function markOpaqueXattr(p: Buffer): void {
-  if (sys !== undefined) sys.lset(p, 'trusted.overlay.opaque', Buffer.from('y'));
-  else runTool('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', utf8Path(p)]);
+  setXattr(p, 'trusted.overlay.opaque', Buffer.from('y'));
+}
+
+/** An extended attribute of p itself (a symlink's own, never its target's). */
+export function setXattr(p: Buffer, name: string, value: Buffer): void {
+  if (sys !== undefined) sys.lset(p, name, value);
+  else runTool('setfattr', ['-h', '-n', name, '-v', `0s${value.toString('base64')}`, utf8Path(p)]);
 }
 
 /** A socket file: made by listening on the path (closing it does not unlink it, mostly). */
