@@ -148,7 +148,7 @@ test('the on-disk hash table equals a Map through splits, removals, evictions an
   const fd = fs.openSync(dir + '/t', 'w+');
   t.teardown(() => fs.closeSync(fd));
   const r = unit(99);
-  let tab = new BucketTable(fd, undefined, 4);
+  let tab = new BucketTable(fd, undefined, 2);
   const m = new Map<string, number>();
   const tag = (i: number): [number, number] => [(i * 2654435761) >>> 0, (Math.imul(i, 0x9e3779b1) ^ (i >>> 7)) >>> 0 || 1];
   for (let i = 1; i < 20_000; i++) {

@@ -151,7 +151,8 @@ export class BucketTable {
 
   /** Split page `no` (reached through a tag whose low bits are `lo`) in two fresh pages. */
   private split(no: number, lo: number): boolean {
-    const old = this.page(no).buf;
+    // a copy: the page cache may hand the old page's buffer to another page below
+    const old = Buffer.from(this.page(no).buf);
     const ld = old[4]!;
     if (ld >= MAX_DEPTH) return false;
     if (ld === this.depth) {

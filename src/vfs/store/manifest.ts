@@ -6,7 +6,8 @@
  * names is on disk; the rotated log is removed only after it. `limit` is the counter's
  * reservation at that time: no id at or above it was handed out before.
  * Layout, little-endian: "UNFSMF1\n", u32 CRC-32 of the rest, f64 limit, f64 records
- * (live ids in the id table), then the states of the id, name and inode tables
+ * (live ids in the id table; after a crash in a checkpoint, low by what that checkpoint had
+ * added, which its replay finds already there), then the states of the id, name and inode tables
  * (bucket-table.ts encodeState).
  */
 import * as fs from 'node:fs';
