@@ -143,6 +143,29 @@ test('store equals the model through checkpoints, evictions, restarts and a cras
   }
 });
 
+test('a state directory of the earlier format (every record in identity.log, no manifest) opens with every record', async (t) => {
+  const dir = tmpDir(t) + '/state';
+  const m: Model = new Map();
+  const r = unit(7);
+  const ino = { next: 1n };
+  // written by a store whose checkpoints never ran: the log holds everything, as before
+  let s = new IdentityStore(dir, 1 << 30);
+  s.open();
+  for (let i = 0; i < 500; i++) step(s, m, r, ino);
+  s.flush();
+  await s.sync();
+  for (const f of fs.readdirSync(dir)) if (f !== 'key' && f !== 'identity.log') fs.rmSync(path.join(dir, f));
+  s = new IdentityStore(dir, 64);
+  s.open();
+  t.deepEqual(agrees(s, m), []);
+  await s.close();
+  s = new IdentityStore(dir, 64);
+  s.open();
+  t.deepEqual(agrees(s, m), [], 'and after its first checkpoint');
+  t.true(fs.statSync(path.join(dir, 'identity.log')).size < 4096, 'the log was checkpointed');
+  await s.close();
+});
+
 test('the on-disk hash table equals a Map through splits, removals, evictions and a reopen', (t) => {
   const dir = tmpDir(t);
   const fd = fs.openSync(dir + '/t', 'w+');
