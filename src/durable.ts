@@ -2,7 +2,8 @@
  * Writing small state files so that a crash leaves the old content or the new, never a mix.
  *
  * Rule: a temporary of the writer's own (two writers never share one), fsync, rename over the
- * name, fsync of the directory (the rename itself must survive a power loss).
+ * name, fsync of the directory (the rename itself must survive a power loss). A failure
+ * removes the temporary.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,28 +12,38 @@ import { randomBytes } from 'node:crypto';
 /** Replaces `p` with `data`, durably (on the event loop: for files of a few KiB). */
 export function writeFileDurable(p: string, data: Buffer, mode: number): void {
   const tmp = `${p}.${randomBytes(4).toString('hex')}.new`;
-  const fd = fs.openSync(tmp, 'w', mode);
   try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w', mode);
+    try {
+      fs.writeSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, p);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
-  fs.renameSync(tmp, p);
   fsyncDir(path.dirname(p));
 }
 
 /** writeFileDurable with the writes and fsyncs on the thread pool (for larger files). */
 export async function writeFileDurableAsync(p: string, data: Buffer, mode: number): Promise<void> {
   const tmp = `${p}.${randomBytes(4).toString('hex')}.new`;
-  const fh = await fs.promises.open(tmp, 'w', mode);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await fs.promises.open(tmp, 'w', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, p);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
   }
-  await fs.promises.rename(tmp, p);
   const dir = await fs.promises.open(path.dirname(p), 'r');
   try { await dir.sync(); } finally { await dir.close(); }
 }

@@ -87,6 +87,8 @@ export class IdentityStore {
   /** Live ids in the id table. */
   private onDisk = 0;
   private checkpointing: Promise<void> | undefined;
+  /** After a failed checkpoint (a full disk), none starts by itself before this time (ms). */
+  private retryAt = 0;
   private fullWarned = false;
   private readonly checkpointAt: number;
   private readonly cleanMax: number;
@@ -370,7 +372,9 @@ export class IdentityStore {
   // ---- checkpoints -----------------------------------------------------------------------
 
   private maybeCheckpoint(): void {
-    if (this.checkpointing === undefined && this.dirty.size >= this.checkpointAt && this.wal !== undefined) void this.startCheckpoint();
+    if (this.checkpointing === undefined && this.dirty.size >= this.checkpointAt && this.wal !== undefined && Date.now() >= this.retryAt) {
+      void this.startCheckpoint();
+    }
   }
 
   private startCheckpoint(): Promise<void> {
@@ -403,7 +407,8 @@ export class IdentityStore {
       TABLES.forEach((t, i) => this.tables[t].durable(states[i]!));
       await this.wal.dropOld();
     } catch (e) {
-      log.error('identity store: checkpoint failed; its records stay in the log', { error: (e as Error).message });
+      log.error('identity store: checkpoint failed; its records stay in the log, the next try in 10 s', { error: (e as Error).message });
+      this.retryAt = Date.now() + 10_000;
       const keep: Buffer[] = [];
       for (const [id] of snap) {
         const p = this.resident.get(id);
