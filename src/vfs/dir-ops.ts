@@ -298,12 +298,20 @@ function replaceByWhiteout(u: Union, isDir: boolean, objUpper: Buffer): void {
     return;
   }
   try {
+    markersOnly(objUpper.toString('latin1'));
     sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
-  removeEmptyUpperDir(tmp.toString('latin1'));
+  try {
+    removeEmptyUpperDir(tmp.toString('latin1'));
+  } catch (e) {
+    // something appeared in it meanwhile: the directory goes back where it was
+    sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /**
@@ -333,14 +341,21 @@ function moveLeavingWhiteout(from: Buffer, to: Buffer): boolean {
  * removal (ENOTEMPTY), as does the kernel's ENOTEMPTY for anything that appeared meanwhile.
  */
 function removeEmptyUpperDir(dir: string): void {
+  for (const p of markersOnly(dir)) fs.unlinkSync(pathBuf(p));
+  fs.rmdirSync(pathBuf(dir));
+}
+
+/** The markers an upper directory holds (absolute paths); ENOTEMPTY when it holds anything else. */
+function markersOnly(dir: string): string[] {
+  const out: string[] = [];
   for (const e of fs.readdirSync(pathBuf(dir), { withFileTypes: true, encoding: 'buffer' })) {
     const p = dir + '/' + e.name.toString('latin1');
     const marker = e.name.toString('latin1').startsWith(WH_PREFIX) ||
       (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p))));
     if (!marker) throw new FsError('ENOTEMPTY', `${p} is not in the directory's listing`);
-    fs.unlinkSync(pathBuf(p));
+    out.push(p);
   }
-  fs.rmdirSync(pathBuf(dir));
+  return out;
 }
 
 function isAncestor(u: Union, a: Node, b: Node): boolean {

@@ -319,6 +319,11 @@ test('overlayfs: REMOVE and RMDIR of upper objects that hide lower ones put the 
       execFileSync('chattr', ['-i', tmp]);
     }
     t.is(await cat(u, 'f'), 'upper f', 'never the lower file');
+    // a file a local process put in the upper directory, unknown to the cached listing
+    fs.writeFileSync(path.join(L.upper, 'd', 'local'), 'mine');
+    await t.throwsAsync(u.rmdir(u.root, b('d'), rootCred), { code: 'ENOTEMPTY' });
+    t.is(fs.readFileSync(path.join(L.upper, 'd', 'local'), 'utf8'), 'mine', 'and it is kept');
+    fs.unlinkSync(path.join(L.upper, 'd', 'local'));
     await u.remove(u.root, b('f'), rootCred);
     await u.rmdir(u.root, b('d'), rootCred);
     for (const n of ['f', 'd']) {
