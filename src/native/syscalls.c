@@ -6,6 +6,8 @@
  *
  *   lget(path: Buffer, name: string): Buffer | null     lgetxattr(2); null when the attribute
  *                                                        is absent (ENODATA) or unsupported
+ *   llist(path: Buffer): Buffer                          llistxattr(2): the names, each ended
+ *                                                        by NUL (empty: none, or unsupported)
  *   lset(path: Buffer, name: string, value: Buffer)      lsetxattr(2)
  *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
  *                                                        socket, character or block device
@@ -102,6 +104,31 @@ static napi_value lget(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static napi_value llist(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!args(env, info, 1, argv)) return NULL;
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  /* most files have no xattrs or a few short names: one call into a small buffer */
+  char small[1024];
+  char *names = small;
+  ssize_t n = llistxattr(path, names, sizeof small);
+  if (n < 0 && errno == ERANGE) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    names = size > 0 ? malloc((size_t)size) : NULL;
+    n = names == NULL ? -1 : llistxattr(path, names, (size_t)size);
+    if (names == NULL) errno = size < 0 ? errno : ENOMEM;
+  }
+  int err = errno;
+  free(path);
+  napi_value out = NULL;
+  if (n >= 0) napi_create_buffer_copy(env, (size_t)n, names, NULL, &out);
+  else if (err == ENOTSUP) napi_create_buffer(env, 0, NULL, &out);
+  else fail(env, err, "llistxattr");
+  if (names != small) free(names);
+  return out;
+}
+
 static napi_value lset(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   char name[256];
@@ -186,7 +213,7 @@ static napi_value rename2(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   const struct { const char *name; napi_callback fn; } fns[] = {
-    {"lget", lget}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens}};
+    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

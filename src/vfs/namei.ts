@@ -50,7 +50,9 @@ export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: st
 
 /** Is the object at abs (lstat st) in layer i an xattr whiteout (xattr.ts)? */
 export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st: fs.BigIntStats | fs.Stats): boolean {
-  return st.isFile() && Number(st.size) === 0 && facts[i]!.xwhiteout(abs);
+  if (!st.isFile() || Number(st.size) !== 0) return false;
+  const f = facts[i]!;
+  return f.xwhiteouts(abs.slice(0, abs.lastIndexOf('/'))) && f.xwhiteout(abs);
 }
 
 /** Does layer i have an OCI whiteout for name in dirRel? */

@@ -64,7 +64,7 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
       throw e;
     }
     const whs: string[] = [];
-    // only a directory marked for them can hold xattr whiteouts: then its files are stat'ed
+    // only a directory marked for them holds xattr whiteouts: then its files are stat'ed
     const xw = facts[i]!.xwhiteouts(dirPath);
     for (;;) {
       let de: fs.Dirent | null;

@@ -10,6 +10,8 @@ import { loadAddon } from '../native/addon.js';
 export interface Syscalls {
   /** lgetxattr(2): the value, or null when the file has no such attribute. */
   lget(path: Buffer, name: string): Buffer | null;
+  /** llistxattr(2): the attribute names, each ended by a NUL byte (empty when none). */
+  llist(path: Buffer): Buffer;
   /** lsetxattr(2). */
   lset(path: Buffer, name: string, value: Buffer): void;
   /** mknod(2): mode holds the type (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK) and permissions. */

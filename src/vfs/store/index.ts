@@ -396,10 +396,11 @@ export class IdentityStore {
         await new Promise<void>((resolve) => setImmediate(resolve));
         const n = Math.max(CHUNK, 2 * (this.changes - seen));
         seen = this.changes;
-        for (const [id, p] of snap.slice(i, i + n)) this.apply(id, p);
-        i += n;
-        this.writeOut();
+        for (const end = Math.min(snap.length, i + n); i < end; i++) this.apply(...snap[i]!);
+        // changed table pages stay in the page cache until the end (readers see them there)
+        this.heap.flush();
       }
+      this.writeOut();
       const synced = await Promise.all(this.fds.map((fd) => fdatasync(fd)));
       if (synced.includes(false)) throw new Error('identity store: fdatasync failed');
       const states = [this.tables.ids.state(), this.tables.names.state(), this.tables.inodes.state()] as Manifest['tables'];

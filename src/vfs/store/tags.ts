@@ -1,18 +1,30 @@
 /**
  * Tags of the identity tables (bucket-table.ts): 64 bits as (hi, lo) u32s, never (0, 0).
  *
- * Rule: an id is its own tag. A name's tag is a hash of (parent, name) seeded from the
- * store's secret key, so a client cannot choose names that all land in one page (a page
+ * Rule: an id's tag is the id with its low 32 bits rotated right by RUN_BITS, and an inode's
+ * tag keeps its low 32 bits so rotated: a table picks pages by a tag's low bits, so 128 ids
+ * handed out one after the other (or a directory's inodes, mostly allocated together) go to
+ * one page, and a checkpoint sweeps pages in order instead of touching every page for every
+ * few records. A name's tag is a hash of (parent, name) seeded from the store's secret key,
+ * so a client cannot choose names that all land in one page (a page
  * that cannot split stops indexing) or share a tag; two names with one tag are taken as the
  * same name by the name table (the later replaces the earlier; the earlier's object then gets
  * a new id on its next lookup: at 10^7 names the chance of any such pair is about 10^-5).
- * An inode's tag hashes (dev, ino); entries are checked against the record, so tags may clash.
+ * An inode's tag hashes (dev, high bits of ino) into its high word; entries are checked
+ * against the record, so tags may clash.
  */
 
 export type Tag = [hi: number, lo: number];
 
+/** log2 of the run of consecutive ids (or inodes) that share a page: half a page's slots. */
+const RUN_BITS = 7;
+
 export function idTag(id: number): Tag {
-  return [Math.floor(id / 0x100000000), id >>> 0];
+  return [Math.floor(id / 0x100000000), rotr(id >>> 0)];
+}
+
+function rotr(x: number): number {
+  return ((x >>> RUN_BITS) | (x << (32 - RUN_BITS))) >>> 0;
 }
 
 function fmix(h: number): number {
@@ -46,13 +58,8 @@ export function nameTag(seed: Uint32Array, parent: number, name: string): Tag {
 }
 
 export function inoTag(seed: Uint32Array, dev: bigint, ino: bigint): Tag {
-  const w = [Number(dev & 0xffffffffn), Number((dev >> 32n) & 0xffffffffn), Number(ino & 0xffffffffn), Number((ino >> 32n) & 0xffffffffn)];
-  let a = seed[2]!, b = seed[3]!;
-  for (const x of w) {
-    a = Math.imul(a ^ x, 0xcc9e2d51);
-    b = Math.imul((b ^ x) + (b >>> 15), 0x1b873593);
-  }
-  a = fmix(a >>> 0);
-  b = fmix((b + a) >>> 0);
-  return nonzero([a, b]);
+  let a = Math.imul(seed[2]! ^ Number(dev & 0xffffffffn), 0xcc9e2d51);
+  a = Math.imul(a ^ Number((dev >> 32n) & 0xffffffffn), 0x1b873593);
+  a = Math.imul(a ^ Number((ino >> 32n) & 0xffffffffn), 0xcc9e2d51);
+  return nonzero([fmix((a ^ seed[3]!) >>> 0), rotr(Number(ino & 0xffffffffn))]);
 }
