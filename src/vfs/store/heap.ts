@@ -9,7 +9,7 @@
  * Layout: "UNFSHP1\n", then frames at the offsets the id table holds.
  */
 import * as fs from 'node:fs';
-import { decode, frame, unframe, type Packed } from './record.js';
+import { decode, unframe, type Packed } from './record.js';
 
 const MAGIC = Buffer.from('UNFSHP1\n');
 /** Bytes read for a record at first: a record with one name of up to 255 bytes fits. */
@@ -30,9 +30,8 @@ export class Heap {
     }
   }
 
-  /** Appends a PUT payload; its offset. Written at the next flush. */
-  append(payload: Buffer): number {
-    const f = frame(payload);
+  /** Appends a framed PUT record (record.ts frame); its offset. Written at the next flush. */
+  append(f: Buffer): number {
     const at = this.end + this.pendingBytes;
     this.pending.push(f);
     this.pendingBytes += f.length;

@@ -86,6 +86,12 @@ export class IdentityStore {
   private fds: number[] = [];
   /** Live ids in the id table. */
   private onDisk = 0;
+  /**
+   * Ids below `openLimit` (the manifest's) or up to `appliedMax` (this run's checkpoints) may
+   * have a record on disk; a newer one has none, so applying it needs no read of the old.
+   */
+  private openLimit = 0;
+  private appliedMax = 0;
   private checkpointing: Promise<void> | undefined;
   /** After a failed checkpoint (a full disk), none starts by itself before this time (ms). */
   private retryAt = 0;
@@ -145,6 +151,7 @@ export class IdentityStore {
     } else {
       this.onDisk = manifest.records;
       this.limit = this.next = Math.max(2, manifest.limit);
+      this.openLimit = this.limit;
     }
     const open = (name: string): number => {
       const fd = fs.openSync(this.file(name), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
@@ -259,7 +266,8 @@ export class IdentityStore {
     const p = Packed.of(rec);
     this.setResident(rec.id, p);
     this.dirty.add(rec.id);
-    this.wal.append(encodePut(rec.id, p));
+    p.framed = frame(encodePut(rec.id, p));
+    this.wal.append(p.framed);
     this.changes++;
     this.maybeCheckpoint();
   }
@@ -268,7 +276,7 @@ export class IdentityStore {
     if (this.packed(id) === undefined) return;
     this.setResident(id, null);
     this.dirty.add(id);
-    this.wal.append(encodeDel(id));
+    this.wal.append(frame(encodeDel(id)));
     this.changes++;
     this.maybeCheckpoint();
   }
@@ -435,12 +443,14 @@ export class IdentityStore {
   private apply(id: number, p: Packed | null): void {
     const [hi, lo] = idTag(id);
     const ids = this.tables.ids;
-    const off = ids.find(hi, lo)[0];
+    const off = id < this.openLimit || id <= this.appliedMax ? ids.find(hi, lo)[0] : undefined;
     const old = off === undefined ? undefined : this.heap.read(off, id);
+    if (id > this.appliedMax) this.appliedMax = id;
     if (p === null) {
       if (ids.remove(hi, lo)) this.onDisk--;
     } else {
-      const r = ids.put(hi, lo, this.heap.append(encodePut(id, p)), true);
+      const r = ids.put(hi, lo, this.heap.append(p.framed ?? frame(encodePut(id, p))), true);
+      p.framed = undefined;
       if (r === 'inserted') this.onDisk++;
       this.indexed(r);
     }

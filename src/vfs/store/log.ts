@@ -59,8 +59,9 @@ export class IdentityLog {
     return this.path + '.old';
   }
 
-  append(payload: Buffer): void {
-    this.pending.push(frame(payload));
+  /** Append a framed record (record.ts frame). */
+  append(framed: Buffer): void {
+    this.pending.push(framed);
     if (this.pending.length >= 256) this.flush();
   }
 
@@ -135,7 +136,7 @@ export class IdentityLog {
    * this log, durably, and the rotated one goes.
    */
   async foldOld(keep: Buffer[]): Promise<void> {
-    for (const k of keep) this.append(k);
+    for (const k of keep) this.append(frame(k));
     this.flush();
     this.dirty = true;
     await this.sync();

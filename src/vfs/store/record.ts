@@ -58,6 +58,9 @@ export class Packed {
   /** The object's handle MAC once computed this run (Union.macOf). Never written anywhere. */
   mac: string | undefined = undefined;
 
+  /** Its framed PUT record, from the put that logged it until a checkpoint wrote it to the heap. */
+  framed: Buffer | undefined = undefined;
+
   static of(r: IdRecord): Packed {
     const k = r.key, o = r.origin;
     const same = keyEq(k, o);
