@@ -8,7 +8,7 @@
  * (dev, ino) of a non-directory's key and origin -> id. Reads look in memory first, then on
  * disk (pread, so the records' pages stay in the kernel's page cache, not in this process),
  * and keep what they read as a bounded cache ("clean", dropped oldest first). A checkpoint
- * starts when half the resident bound is dirty: the log rotates, the dirty records are
+ * starts when a quarter of the resident bound is dirty: the log rotates, the dirty records are
  * applied a chunk per event-loop turn, the files are fdatasynced, the manifest is replaced
  * (manifest.ts) and the rotated log removed. Opening reads the manifest and replays at most
  * two logs' worth of records, whatever the store's size.
@@ -405,7 +405,8 @@ export class IdentityStore {
         const n = Math.max(CHUNK, 2 * (this.changes - seen));
         seen = this.changes;
         for (const end = Math.min(snap.length, i + n); i < end; i++) this.apply(...snap[i]!);
-        // changed table pages stay in the page cache until the end (readers see them there)
+        // changed table pages stay in the tables' caches until the end (a read finds them
+        // there; one evicted meanwhile is written then)
         this.heap.flush();
       }
       this.writeOut();
