@@ -239,16 +239,20 @@ test('MKNOD with device numbers Linux cannot hold is EINVAL, and nothing is made
   });
 });
 
+/** Whether the syscalls addon is there; if not, says loudly what is skipped (fails under CI). */
+function haveSyscalls(t: import('ava').ExecutionContext, what: string): boolean {
+  if (sys !== undefined) return true;
+  if (process.env['CI'] === 'true') t.fail('the syscalls addon was not built');
+  else t.log(`SKIPPED: ${what} need the syscalls addon (npm install builds it)`);
+  t.pass();
+  return false;
+}
+
 test('sockets: MKNOD makes one, and a lower one is copied up by SETATTR and by renaming its directory', async (t) => {
-  if (sys === undefined) {
-    if (process.env['CI'] === 'true') t.fail('the syscalls addon was not built');
-    else t.log('SKIPPED: sockets need the syscalls addon (npm install builds it)');
-    t.pass();
-    return;
-  }
+  if (!haveSyscalls(t, 'sockets')) return;
   const L = makeLayers('oci', [[['sd/', 'dir'], ['sd/f', 'file', 'f']]]);
   try {
-    sys.mknod(Buffer.from(path.join(L.lowers[0]!, 'sd/sock')), fs.constants.S_IFSOCK | 0o640, 0, 0);
+    sys!.mknod(Buffer.from(path.join(L.lowers[0]!, 'sd/sock')), fs.constants.S_IFSOCK | 0o640, 0, 0);
     const before = L.lowers.map(treeDigest);
     const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
     const made = await u.mknod(u.root, b('mine'), FileType.SOCK, { mode: 0o600 }, { major: 0, minor: 0 }, rootCred);
@@ -269,16 +273,11 @@ test('sockets: MKNOD makes one, and a lower one is copied up by SETATTR and by r
 });
 
 test('times to the nanosecond: SETATTR and CREATE keep what the client sent, copy-up keeps the lower file\'s', async (t) => {
-  if (sys === undefined) {
-    if (process.env['CI'] === 'true') t.fail('the syscalls addon was not built');
-    else t.log('SKIPPED: nanosecond times need the syscalls addon (npm install builds it)');
-    t.pass();
-    return;
-  }
+  if (!haveSyscalls(t, 'nanosecond times')) return;
   const L = makeLayers('oci', [[['f', 'file', 'f'], ['g', 'file', 'g']]]);
   try {
     // a lower mtime with nanoseconds a double cannot hold (1.7e9 s + 123456789 ns)
-    sys.lutimens(Buffer.from(path.join(L.lowers[0]!, 'g')), 1_700_000_000, 987654321, 1_700_000_000, 123456789);
+    sys!.lutimens(Buffer.from(path.join(L.lowers[0]!, 'g')), 1_700_000_000, 987654321, 1_700_000_000, 123456789);
     const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
     const f = walk(u, 'f');
     await u.setattr(f, { mtime: { how: 'client', time: { sec: 1000, nsec: 200_000_000 } } }, rootCred);
