@@ -24,6 +24,18 @@ function tmpDir(t: { teardown(f: () => void): void }): string {
   return d;
 }
 
+/** A store over dir, opened (a resident bound of 64 makes checkpoints and evictions frequent). */
+function openStore(dir: string, residentMax = 64): IdentityStore {
+  const s = new IdentityStore(dir, residentMax);
+  s.open();
+  return s;
+}
+
+/** An empty model with its seeded random source and inode counter. */
+function newModel(seed: number): { m: Model; r: () => number; ino: { next: bigint } } {
+  return { m: new Map(), r: unit(seed), ino: { next: 1n } };
+}
+
 /** Every record, name and inode of the model answered by the store. */
 function agrees(s: IdentityStore, m: Model): string[] {
   const wrong: string[] = [];
@@ -95,8 +107,7 @@ test('store equals the model through checkpoints, evictions, restarts and a cras
   const r = unit(4242);
   const m: Model = new Map();
   const ino = { next: 1000n };
-  let s = new IdentityStore(dir + '/state', 64);
-  s.open();
+  let s = openStore(dir + '/state');
   for (let i = 0; i < 3000; i++) {
     step(s, m, r, ino);
     if (i % 97 === 0) t.deepEqual(agrees(s, m), [], `step ${i}`);
@@ -109,8 +120,7 @@ test('store equals the model through checkpoints, evictions, restarts and a cras
   await s.close();
   t.false(fs.existsSync(dir + '/state/identity.log.old'));
 
-  s = new IdentityStore(dir + '/state', 64);
-  s.open();
+  s = openStore(dir + '/state');
   t.deepEqual(agrees(s, m), [], 'after a clean restart');
   const before = new Set(m.keys());
   for (let i = 0; i < 500; i++) step(s, m, r, ino);
@@ -134,8 +144,7 @@ test('store equals the model through checkpoints, evictions, restarts and a cras
   const snapshot = new Map(m);
   await s.close();
   for (const copy of ['crash-rotated', 'crash-applied']) {
-    const c = new IdentityStore(`${dir}/${copy}`, 64);
-    c.open();
+    const c = openStore(`${dir}/${copy}`);
     t.deepEqual(agrees(c, snapshot), [], `after the crash (${copy})`);
     const fresh = c.alloc();
     t.true(fresh > Math.max(...snapshot.keys()), 'no id handed out before is reused');
@@ -145,22 +154,17 @@ test('store equals the model through checkpoints, evictions, restarts and a cras
 
 test('a state directory of the earlier format (every record in identity.log, no manifest) opens with every record', async (t) => {
   const dir = tmpDir(t) + '/state';
-  const m: Model = new Map();
-  const r = unit(7);
-  const ino = { next: 1n };
+  const { m, r, ino } = newModel(7);
   // written by a store whose checkpoints never ran: the log holds everything, as before
-  let s = new IdentityStore(dir, 1 << 30);
-  s.open();
+  let s = openStore(dir, 1 << 30);
   for (let i = 0; i < 500; i++) step(s, m, r, ino);
   s.flush();
   await s.sync();
   for (const f of fs.readdirSync(dir)) if (f !== 'key' && f !== 'identity.log') fs.rmSync(path.join(dir, f));
-  s = new IdentityStore(dir, 64);
-  s.open();
+  s = openStore(dir);
   t.deepEqual(agrees(s, m), []);
   await s.close();
-  s = new IdentityStore(dir, 64);
-  s.open();
+  s = openStore(dir);
   t.deepEqual(agrees(s, m), [], 'and after its first checkpoint');
   t.true(fs.statSync(path.join(dir, 'identity.log')).size < 4096, 'the log was checkpointed');
   await s.close();
@@ -168,11 +172,8 @@ test('a state directory of the earlier format (every record in identity.log, no 
 
 test('a checkpoint that fails keeps every record in the log, and the store goes on', async (t) => {
   const dir = tmpDir(t) + '/state';
-  const m: Model = new Map();
-  const r = unit(11);
-  const ino = { next: 1n };
-  let s = new IdentityStore(dir, 64);
-  s.open();
+  const { m, r, ino } = newModel(11);
+  let s = openStore(dir);
   fs.mkdirSync(path.join(dir, 'identity.manifest')); // the manifest cannot be replaced now
   for (let i = 0; i < 200; i++) {
     step(s, m, r, ino);
@@ -186,14 +187,12 @@ test('a checkpoint that fails keeps every record in the log, and the store goes 
   s.flush();
   fs.cpSync(dir, dir + '-crash', { recursive: true });
   fs.rmdirSync(path.join(dir + '-crash', 'identity.manifest'));
-  const c = new IdentityStore(dir + '-crash', 64);
-  c.open();
+  const c = openStore(dir + '-crash');
   t.deepEqual(agrees(c, m), [], 'after a crash');
   await c.close();
   fs.rmdirSync(path.join(dir, 'identity.manifest'));
   await s.close();
-  s = new IdentityStore(dir, 64);
-  s.open();
+  s = openStore(dir);
   t.deepEqual(agrees(s, m), [], 'after the disk recovered and a clean stop');
   await s.close();
 });
