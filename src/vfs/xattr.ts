@@ -70,15 +70,18 @@ class LiveFacts implements XattrFacts {
   }
 
   opaque(dir: string): boolean {
-    return this.remember('o', dir, () => this.get(dir, 'opaque') === 'y');
+    return this.remember('o', dir, () => this.marks(dir).get('opaque') === 'y');
   }
 
   xwhiteouts(dir: string): boolean {
-    return this.lower && this.remember('d', dir, () => this.get(dir, 'opaque') === 'x' || this.get(dir, 'whiteouts') !== null);
+    return this.lower && this.remember('d', dir, () => {
+      const m = this.marks(dir);
+      return m.get('opaque') === 'x' || m.has('whiteouts');
+    });
   }
 
   xwhiteout(file: string): boolean {
-    return this.lower && this.remember('w', file, () => this.get(file, 'whiteout') !== null);
+    return this.lower && this.remember('w', file, () => this.marks(file).has('whiteout'));
   }
 
   // lgetxattr answers these after our writes: nothing to keep
@@ -98,25 +101,27 @@ class LiveFacts implements XattrFacts {
   }
 
   /**
-   * The mark's value under either namespace (null: none). One llistxattr answers for both
-   * namespaces (most files have no attribute at all); the value is read only when listed. A
-   * path that is gone has none.
+   * The overlay marks of path, by name without namespace (trusted.overlay.* before
+   * user.overlay.*). One llistxattr answers for both namespaces, and most files have no
+   * attribute at all; a value is read only for a listed mark. A path that is gone has none.
    */
-  private get(path: string, mark: string): string | null {
+  private marks(path: string): Map<string, string> {
+    const found = new Map<string, string>();
     const p = pathBuf(path);
     try {
       const names = this.x.llist(p);
-      if (names.length === 0) return null;
-      const listed = names.toString('latin1').split('\0');
+      if (names.length === 0) return found;
       for (const ns of NAMESPACES) {
-        if (!listed.includes(ns + mark)) continue;
-        const v = this.x.lget(p, ns + mark);
-        if (v !== null) return v.toString('latin1');
+        for (const name of names.toString('latin1').split('\0')) {
+          if (!name.startsWith(ns) || found.has(name.slice(ns.length))) continue;
+          const v = this.x.lget(p, name);
+          if (v !== null) found.set(name.slice(ns.length), v.toString('latin1'));
+        }
       }
-      return null;
+      return found;
     } catch (e) {
       const code = (e as { code?: string }).code ?? 'EIO';
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return found;
       throw new FsError(code, `xattrs of ${path}`);
     }
   }
