@@ -8,9 +8,9 @@
  * (namei.ts). The fsid lets the export table route a handle before any union sees it
  * (src/exports/export-table.ts); the one export of the command-line shorthand has fsid 0,
  * which keeps the handles that versions before export ids issued.
- * The union keeps the MAC of each live node's handle (union.ts handleOf/resolve), so the HMAC
- * is computed once per object and run, not per call: an incoming handle equal to the one we
- * issued for a live id is ours; anything else is checked here.
+ * The union keeps the MACs it computed or checked in a MacCache (union.ts handleOf/resolve),
+ * so the HMAC is computed about once per object and run, not per call: an incoming handle
+ * equal to the one we issued for its id is ours; anything else is checked here.
  * Example: id 7 of fsid 0 -> 01 000000 0000000000000007 <16 MAC bytes>.
  * Races: none; handles are pure functions of (key, id), so the same object always gets the
  * same bytes, before and after copy-up, rename and restart.
@@ -62,21 +62,6 @@ export function makeHandle(key: Buffer, id: number, fsid = 0): Buffer {
   return h;
 }
 
-/** The 16 MAC bytes of id's handle as a binary string (what a node caches). */
-export function handleMac(key: Buffer, id: number, fsid = 0): string {
-  const h = Buffer.allocUnsafe(12);
-  header(h, id, fsid);
-  return mac(key, h).toString('latin1', 0, 16);
-}
-
-/** A handle from a cached MAC (handleMac). */
-export function handleFromMac(id: number, macStr: string, fsid = 0): Buffer {
-  const h = Buffer.allocUnsafe(HANDLE_LEN);
-  header(h, id, fsid);
-  h.write(macStr, 12, 16, 'latin1');
-  return h;
-}
-
 /** The export id (fsid) a handle of our shape names, or undefined for anything else. */
 export function handleFsid(h: Buffer): number | undefined {
   return h.length === HANDLE_LEN && h[0] === VERSION ? h.readUIntBE(1, 3) : undefined;
@@ -93,15 +78,69 @@ export function handleId(h: Buffer, fsid = 0): number {
   return id;
 }
 
-/** Does the handle carry exactly this MAC (one we issued for its id)? */
-export function handleHasMac(h: Buffer, macStr: string): boolean {
-  return h.toString('latin1', 12, HANDLE_LEN) === macStr;
-}
-
 /** The id inside a handle, after checking its shape and MAC. */
 export function parseHandle(key: Buffer, h: Buffer, fsid = 0): number {
   const id = handleId(h, fsid);
   const m = mac(key, h).subarray(0, 16);
   if (!timingSafeEqual(m, h.subarray(12, 28))) throw new FsError('EBADHANDLE');
   return id;
+}
+
+/**
+ * MACs of handles computed or checked this run, by id: a direct-mapped table in two typed
+ * arrays (no objects, nothing for the garbage collector, a fixed size). Ids are handed out in
+ * sequence, so objects a client meets together (a directory's entries) have neighbouring ids
+ * and distinct slots: walking a directory as large as the table again and again computes each
+ * HMAC once, whatever the identity store keeps in memory. A collision only costs an HMAC.
+ */
+export class MacCache {
+  private readonly ids: Float64Array;
+  private readonly macs: Uint8Array;
+  private readonly mask: number;
+
+  /** `slots` is rounded up to a power of two. */
+  constructor(slots: number) {
+    const n = 2 ** Math.ceil(Math.log2(Math.max(2, slots)));
+    this.mask = n - 1;
+    this.ids = new Float64Array(n); // 0 is no id
+    this.macs = new Uint8Array(n * 16);
+  }
+
+  /** id's handle, from the cached MAC or a computed one (then cached). */
+  handle(key: Buffer, id: number, fsid: number): Buffer {
+    const s = this.slot(id);
+    if (this.ids[s] === id) {
+      const h = Buffer.allocUnsafe(HANDLE_LEN);
+      header(h, id, fsid);
+      h.set(this.macs.subarray(s * 16, s * 16 + 16), 12);
+      return h;
+    }
+    const h = makeHandle(key, id, fsid);
+    this.remember(id, h);
+    return h;
+  }
+
+  /**
+   * Is h (whose id is id) exactly the handle we issued or checked for id? Every byte is
+   * compared whatever the first difference, so the time taken says nothing about the MAC.
+   */
+  issued(id: number, h: Buffer): boolean {
+    const s = this.slot(id);
+    if (this.ids[s] !== id) return false;
+    const o = s * 16;
+    let d = 0;
+    for (let i = 0; i < 16; i++) d |= this.macs[o + i]! ^ h[12 + i]!;
+    return d === 0;
+  }
+
+  /** Remembers the MAC of h, a handle of id that was computed or checked. */
+  remember(id: number, h: Buffer): void {
+    const s = this.slot(id);
+    this.ids[s] = id;
+    this.macs.set(h.subarray(12, HANDLE_LEN), s * 16);
+  }
+
+  private slot(id: number): number {
+    return (id >>> 0) & this.mask;
+  }
 }

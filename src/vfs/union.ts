@@ -24,8 +24,8 @@ import { vfsCounters, type UnionUsage } from './stats.js';
 import { checkName, isMarkerName, pathBuf } from './names.js';
 import type { WhiteoutFormat } from './whiteout.js';
 import { lowerFacts, NO_FACTS, xattrFacts, type XattrFacts } from './xattr.js';
-import { IdentityStore, keyEq, type IdRecord, type Key } from './store/index.js';
-import { handleFromMac, handleHasMac, handleId, handleMac, parseHandle } from './identity.js';
+import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from './store/index.js';
+import { handleId, MacCache, parseHandle } from './identity.js';
 import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
@@ -98,8 +98,8 @@ export class Union implements UnionFs {
   lastSt: fs.BigIntStats | undefined;
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
   private walks = new Map<NodeId, number>();
-  /** Root's handle MAC (macOf). */
-  private rootMac: string | undefined;
+  /** MACs of the handles issued or checked, as many as the store keeps records in memory. */
+  private readonly macs: MacCache;
   /** Nodes that mutations in flight hold across awaits (hold/release): never evicted. */
   private readonly held = new Map<NodeId, number>();
 
@@ -114,6 +114,7 @@ export class Union implements UnionFs {
     this.attrFsid = attrFsid(this.fsid);
     this.listings = new ListingCache(bounds.listingCacheBytes, bounds.listingCacheEntries);
     this.nodesMax = bounds.nodeCacheMax ?? NODES_MAX;
+    this.macs = new MacCache(bounds.identityCacheRecords ?? RESIDENT_RECORDS);
   }
 
   async init(): Promise<void> {
@@ -194,16 +195,14 @@ export class Union implements UnionFs {
   // ---- identity -------------------------------------------------------------------------
 
   handleOf(id: NodeId): Buffer {
-    let mac = this.macOf(id);
-    if (mac === undefined) this.rememberMac(id, mac = handleMac(this.store.hmacKey, id, this.fsid));
-    return handleFromMac(id, mac, this.fsid);
+    return this.macs.handle(this.store.hmacKey, id, this.fsid);
   }
 
   resolve(handle: Buffer): NodeId {
     const id = handleId(handle, this.fsid);
     // A handle as we issued it this run: no HMAC (anything else is checked in full).
-    const issued = this.macOf(id);
-    if (issued === undefined || !handleHasMac(handle, issued)) parseHandle(this.store.hmacKey, handle, this.fsid);
+    const issued = this.macs.issued(id, handle);
+    if (!issued) parseHandle(this.store.hmacKey, handle, this.fsid);
     if (!this.nodes.has(id)) {
       try {
         this.resolveId(id, 0);
@@ -211,22 +210,8 @@ export class Union implements UnionFs {
         this.store.flush();
       }
     }
-    if (issued === undefined) this.rememberMac(id, handle.toString('latin1', 12, 28));
+    if (!issued) this.macs.remember(id, handle);
     return id;
-  }
-
-  /**
-   * The MAC of id's handle once computed or checked this run (identity.ts handleMac). It lives
-   * on the identity record, which outlives evicted nodes (a 100k READDIRPLUS walk would
-   * otherwise pay an HMAC per entry every time); root has no record and keeps it here.
-   */
-  private macOf(id: NodeId): string | undefined {
-    return id === ROOT ? this.rootMac : this.store.macOf(id);
-  }
-
-  private rememberMac(id: NodeId, mac: string): void {
-    if (id === ROOT) this.rootMac = mac;
-    else this.store.rememberMac(id, mac);
   }
 
   private resolveId(id: NodeId, depth: number): Node {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { openUnion } from '../../src/vfs/index.js';
 import type { UnionFs } from '../../src/vfs/types.js';
 import { FsError } from '../../src/errors/fs-error.js';
+import { MacCache, makeHandle } from '../../src/vfs/identity.js';
 import { makeLayers, rootCred, type Entry } from '../helpers/layers.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
@@ -44,6 +45,25 @@ test('handles: round trip, 10,000 flips never resolve to another object', async 
   } finally {
     L.cleanup();
   }
+});
+
+test('MAC cache: colliding ids and altered MACs are never taken as issued', (t) => {
+  const key = Buffer.alloc(32, 7);
+  const c = new MacCache(3); // 4 slots: ids 1, 5, 9... share one
+  for (let round = 0; round < 2; round++) {
+    for (let id = 1; id <= 40; id++) t.deepEqual(c.handle(key, id, 9), makeHandle(key, id, 9), `id ${id}`);
+  }
+  // 37 and 33 share a slot with 1, 5, ...: the last one handed out holds it
+  t.true(c.issued(37, makeHandle(key, 37, 9)));
+  t.false(c.issued(33, makeHandle(key, 33, 9)));
+  for (let i = 12; i < 28; i++) {
+    const h = makeHandle(key, 37, 9);
+    h[i]! ^= 0x40;
+    t.false(c.issued(37, h), `MAC byte ${i} altered`);
+  }
+  c.remember(33, makeHandle(key, 33, 9));
+  t.false(c.issued(37, makeHandle(key, 37, 9)));
+  t.true(c.issued(33, makeHandle(key, 33, 9)));
 });
 
 test('identity survives restart; lost state gives stale, never another object', async (t) => {

@@ -39,7 +39,7 @@ import { randomBytes } from 'node:crypto';
 import { child } from '../../log.js';
 import { fsyncDir, writeFileDurable, writeFileDurableAsync } from '../../durable.js';
 import { FileType } from '../types.js';
-import { encodeDel, encodePut, encodeReserve, frame, Packed, type IdRecord, type Key } from './record.js';
+import { encodeDel, encodePut, encodeReserve, frame, framedPut, Packed, type IdRecord, type Key } from './record.js';
 import { fdatasync, IdentityLog, LOG_MAGIC, readLog } from './log.js';
 import { Heap } from './heap.js';
 import { BucketTable } from './bucket-table.js';
@@ -51,9 +51,11 @@ export { keyEq, type IdRecord, type Key, type NameRef } from './record.js';
 const log = child('vfs');
 const BLOCK = 4096;
 /**
- * The bound of records in memory: up to half of it clean; a checkpoint starts at a quarter
- * dirty and writes at least twice as fast as records change, so the dirty ones stay near a
- * quarter plus what changes while a checkpoint fsyncs.
+ * The bound of records in memory, dirty and clean together: clean records fill what the
+ * dirty ones leave (a directory of 100k entries listed again stays in memory), and are
+ * dropped oldest first when new ones come. A checkpoint starts at a quarter dirty and writes
+ * at least twice as fast as records change, so the dirty ones stay near a quarter plus what
+ * changes while a checkpoint fsyncs.
  */
 export const RESIDENT_RECORDS = 131_072;
 /** Dirty records a checkpoint writes per event-loop turn, at least. */
@@ -97,13 +99,11 @@ export class IdentityStore {
   private retryAt = 0;
   private fullWarned = false;
   private readonly checkpointAt: number;
-  private readonly cleanMax: number;
   /** Changes made (put, del): a checkpoint's chunks keep pace with them. */
   private changes = 0;
 
-  constructor(readonly dir: string, residentMax = RESIDENT_RECORDS) {
+  constructor(readonly dir: string, private readonly residentMax = RESIDENT_RECORDS) {
     this.checkpointAt = Math.max(1, residentMax >> 2);
-    this.cleanMax = Math.max(1, residentMax >> 1);
   }
 
   /** Records known: on disk at the last checkpoint plus those changed since (an upper bound). */
@@ -226,16 +226,6 @@ export class IdentityStore {
     return this.packed(id)?.record(id);
   }
 
-  /** The handle MAC remembered for id (Packed.mac), if its record is in memory. */
-  macOf(id: number): string | undefined {
-    return this.resident.get(id)?.mac;
-  }
-
-  rememberMac(id: number, mac: string): void {
-    const p = this.resident.get(id);
-    if (p) p.mac = mac;
-  }
-
   /** The id recorded under (parent, name). */
   idByName(parent: number, name: string): number | undefined {
     const id = this.byName.get(parent)?.get(name);
@@ -266,9 +256,10 @@ export class IdentityStore {
     const p = Packed.of(rec);
     this.setResident(rec.id, p);
     this.dirty.add(rec.id);
-    p.framed = frame(encodePut(rec.id, p));
+    p.framed = framedPut(rec.id, p);
     this.wal.append(p.framed);
     this.changes++;
+    this.evictClean();
     this.maybeCheckpoint();
   }
 
@@ -362,12 +353,12 @@ export class IdentityStore {
     return this.byIno;
   }
 
-  /** Keep the clean records within the bound: drop the oldest (they are on disk). */
+  /** Keep the records within the bound: drop the oldest clean ones (they are on disk). */
   private evictClean(): void {
-    const clean = this.resident.size - this.dirty.size;
-    const max = this.cleanMax;
-    if (clean <= max) return;
-    let excess = clean - max + (max >> 3);
+    const over = this.resident.size - this.residentMax;
+    if (over <= 0) return;
+    // a sixteenth more, so that this scan runs once per so many records, not for each
+    let excess = over + (this.residentMax >> 4);
     for (const [id, p] of this.resident) {
       if (excess <= 0) break;
       if (this.dirty.has(id)) continue;
@@ -450,7 +441,7 @@ export class IdentityStore {
     if (p === null) {
       if (ids.remove(hi, lo)) this.onDisk--;
     } else {
-      const r = ids.put(hi, lo, this.heap.append(p.framed ?? frame(encodePut(id, p))), true);
+      const r = ids.put(hi, lo, this.heap.append(p.framed ?? framedPut(id, p)), true);
       p.framed = undefined;
       if (r === 'inserted') this.onDisk++;
       this.indexed(r);

@@ -55,9 +55,6 @@ export class Packed {
     readonly parent: number, readonly name: string, readonly more: readonly NameRef[] | undefined,
   ) {}
 
-  /** The object's handle MAC once computed this run (Union.macOf). Never written anywhere. */
-  mac: string | undefined = undefined;
-
   /** Its framed PUT record, from the put that logged it until a checkpoint wrote it to the heap. */
   framed: Buffer | undefined = undefined;
 
@@ -111,14 +108,27 @@ export function unframe(buf: Buffer, off: number): Buffer | undefined {
 }
 
 export function encodePut(id: number, p: Packed): Buffer {
+  return writePut(id, p, 0);
+}
+
+/** A PUT record framed (frame), written in one buffer. */
+export function framedPut(id: number, p: Packed): Buffer {
+  const b = writePut(id, p, 8);
+  const payload = b.subarray(8);
+  b.writeUInt32BE(payload.length, 0);
+  b.writeUInt32BE(crc32(payload), 4);
+  return b;
+}
+
+/** A PUT payload at `at` of a new buffer (names are latin1 strings: one byte per char). */
+function writePut(id: number, p: Packed, at: number): Buffer {
   const names = p.names();
-  const bufs = names.map((n) => Buffer.from(n.name, 'latin1'));
-  let size = 1 + 8 + 1 + 17 + 17 + 2;
-  for (const n of bufs) size += 8 + 2 + n.length;
+  let size = at + 1 + 8 + 1 + 17 + 17 + 2;
+  for (const n of names) size += 8 + 2 + n.name.length;
   const b = Buffer.allocUnsafe(size);
-  let o = 0;
+  let o = at;
   b[o++] = K_PUT;
-  b.writeBigUInt64BE(BigInt(id), o); o += 8;
+  o = writeU64(b, id, o);
   b[o++] = p.type;
   for (const [layer, dev, ino] of [[p.kLayer, p.kDev, p.kIno], [p.oLayer, p.oDev, p.oIno]] as const) {
     b[o++] = layer;
@@ -126,12 +136,19 @@ export function encodePut(id: number, p: Packed): Buffer {
     b.writeBigUInt64BE(ino, o); o += 8;
   }
   b.writeUInt16BE(names.length, o); o += 2;
-  names.forEach((n, i) => {
-    b.writeBigUInt64BE(BigInt(n.parent), o); o += 8;
-    b.writeUInt16BE(bufs[i]!.length, o); o += 2;
-    o += bufs[i]!.copy(b, o);
-  });
+  for (const n of names) {
+    o = writeU64(b, n.parent, o);
+    b.writeUInt16BE(n.name.length, o); o += 2;
+    o += b.write(n.name, o, 'latin1');
+  }
   return b;
+}
+
+/** A safe integer as u64 BE, without a BigInt. */
+function writeU64(b: Buffer, v: number, o: number): number {
+  b.writeUInt32BE(Math.floor(v / 0x100000000), o);
+  b.writeUInt32BE(v >>> 0, o + 4);
+  return o + 8;
 }
 
 export function encodeDel(id: number): Buffer {
