@@ -13,8 +13,8 @@
  * Options and defaults as exports(5): `ro` (default) / `rw`; `root_squash` (default) /
  * `no_root_squash` / `all_squash`; `anonuid=N` / `anongid=N` (default 65534); `secure` (default:
  * calls must come from a source port below 1024) / `insecure`. `sync` and `no_subtree_check`
- * are accepted with no effect: union-nfsd always commits metadata before replying and checks
- * every handle by its MAC. Anything else is refused, so a typo never silently grants or denies.
+ * are accepted with no effect: union-nfsd always commits metadata before replying
+ * (vfs/metadata-sync.ts) and checks every handle by its MAC. Anything else is refused, so a typo never silently grants or denies.
  * Wildcard host names and @netgroups need reverse DNS or NIS: refused with that reason.
  *
  * Example: '10.0.0.0/24(rw) 10.0.0.9' admits 10.0.0.9 read-only (the host rule wins), the rest

@@ -33,6 +33,7 @@ import { lstatQuiet, single } from './namei.js';
 import { vfsCounters } from './stats.js';
 import { devNumbers, makeNode } from './special.js';
 import { copyTimes, timeOfNs } from './times.js';
+import { INDEX_MARK } from './metadata-sync.js';
 
 const log = child('vfs');
 
@@ -97,7 +98,9 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
       indexed = ip;
     }
     fs.renameSync(tmp, u.upperPath(u.rel(n)));
+    u.meta.mark(n.parent);
     if (indexed !== undefined) {
+      u.meta.mark(INDEX_MARK);
       n.index = indexed;
       n.nlinkOff = Number(st.nlink) - 2;
     }
@@ -183,5 +186,6 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
   }
   d.stack = [0];
   u.listings.delete(d.id);
+  u.meta.mark(d.id);
 }
 

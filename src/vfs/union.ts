@@ -26,6 +26,7 @@ import type { WhiteoutFormat } from './whiteout.js';
 import { lowerFacts, NO_FACTS, xattrFacts, type XattrFacts } from './xattr.js';
 import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from './store/index.js';
 import { handleId, MacCache, parseHandle } from './identity.js';
+import { INDEX_MARK, MetadataSync } from './metadata-sync.js';
 import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
@@ -100,6 +101,8 @@ export class Union implements UnionFs {
   private walks = new Map<NodeId, number>();
   /** MACs of the handles issued or checked, as many as the store keeps records in memory. */
   private readonly macs: MacCache;
+  /** What modifying calls changed in the upper layer, committed before their replies. */
+  readonly meta = new MetadataSync((m) => this.markPath(m), () => this.store.sync());
   /** Nodes that mutations in flight hold across awaits (hold/release): never evicted. */
   private readonly held = new Map<NodeId, number>();
 
@@ -404,6 +407,7 @@ export class Union implements UnionFs {
     if (n.index === undefined) return;
     n.nlinkOff = off;
     writeNlinkOff(this, n.index, off);
+    this.meta.mark(INDEX_MARK);
     n.attr = null;
   }
 
@@ -416,6 +420,7 @@ export class Union implements UnionFs {
     this.fds.drop(n.id);
     fs.rmSync(n.index, { force: true });
     fs.rmSync(Buffer.concat([n.index, Buffer.from('.n')]), { force: true });
+    this.meta.mark(INDEX_MARK);
   }
 
   /** Drop one name of an id; the id dies with its last name. */
@@ -660,7 +665,7 @@ export class Union implements UnionFs {
   async setattr(id: NodeId, attr: SetAttr, cred: Cred): Promise<void> {
     this.ensureWritable();
     const n = this.node(id);
-    await this.done(() => ops.setattr(this, n, attr, cred), n);
+    await this.committed(() => ops.setattr(this, n, attr, cred), [id], n);
   }
 
   async write(id: NodeId, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {
@@ -685,7 +690,8 @@ export class Union implements UnionFs {
    * Makes durable what a stable write or COMMIT promises besides the data: the directory
    * entries the file is reached by (its upper directory and every one above it, which CREATE
    * or copy-up may have made since the last sync; a clean directory's fsync costs little) and
-   * the identity records its handle depends on. fsync runs on the thread pool.
+   * the identity records its handle depends on, with whatever else is marked for the next
+   * metadata commit. fsync runs on the thread pool.
    */
   async syncEntries(n: Node): Promise<void> {
     for (let d = this.node(n.parent); ; d = this.node(d.parent)) {
@@ -693,52 +699,80 @@ export class Union implements UnionFs {
       try { await fh.sync(); } finally { await fh.close(); }
       if (d.id === ROOT) break;
     }
-    await this.store.sync();
+    await this.meta.commit();
   }
 
   async create(dir: NodeId, name: Buffer, how: CreateHow, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(() => ops.create(this, this.dirNode(dir), checkNewName(name), how, cred));
+    return this.committed(() => ops.create(this, this.dirNode(dir), checkNewName(name), how, cred), [dir]);
   }
 
   async mkdir(dir: NodeId, name: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }));
+    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }), [dir]);
   }
 
   async symlink(dir: NodeId, name: Buffer, target: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.LNK, attr, cred, { target, rdev: undefined }));
+    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.LNK, attr, cred, { target, rdev: undefined }), [dir]);
   }
 
   async mknod(dir: NodeId, name: Buffer, type: FileType, attr: SetAttr, rdev: { major: number; minor: number }, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.done(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), type, attr, cred, { target: undefined, rdev }));
+    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), type, attr, cred, { target: undefined, rdev }), [dir]);
   }
 
   async remove(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(() => ops.remove(this, this.dirNode(dir), checkName(name), false, cred));
+    await this.committed(() => ops.remove(this, this.dirNode(dir), checkName(name), false, cred), [dir]);
   }
 
   async rmdir(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(() => ops.remove(this, this.dirNode(dir), checkName(name), true, cred));
+    await this.committed(() => ops.remove(this, this.dirNode(dir), checkName(name), true, cred), [dir]);
   }
 
   async rename(fromDir: NodeId, fromName: Buffer, toDir: NodeId, toName: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.done(() => ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName), cred));
+    await this.committed(() => ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName), cred), [fromDir, toDir]);
   }
 
   async link(id: NodeId, dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
     const n = this.node(id);
-    await this.done(() => ops.link(this, n, this.dirNode(dir), checkNewName(name), cred), n);
+    await this.committed(() => ops.link(this, n, this.dirNode(dir), checkNewName(name), cred), [dir, id], n);
   }
 
   copyUp(n: Node, opts?: { noData?: boolean }): Promise<void> {
     return cu.copyUp(this, n, opts);
+  }
+
+  /**
+   * Run a change of names or attributes (done), then commit what it changed before the reply
+   * (metadata-sync.ts): the directories and objects in `marks`, the object it returns (a new
+   * one), and whatever its copy-ups marked.
+   */
+  private async committed<T extends NodeId | void>(op: () => Promise<T>, marks: NodeId[], n?: Node): Promise<T> {
+    const r = await this.done(op, n);
+    for (const m of marks) this.meta.mark(m);
+    if (typeof r === 'number') this.meta.mark(r);
+    await this.meta.commit();
+    return r;
+  }
+
+  /**
+   * The upper path a metadata mark stands for now; undefined when there is none, or when it
+   * is not a file or directory: opening a FIFO blocks, a device may act on open, and their
+   * entries are committed with their parent's.
+   */
+  private markPath(m: number): Buffer | undefined {
+    if (m === INDEX_MARK) return this.indexDir === '' ? undefined : pathBuf(this.indexDir);
+    try {
+      const n = this.nodes.get(m) ?? this.resolveId(m, 0);
+      return n.layer === 0 && (n.type === FileType.REG || n.type === FileType.DIR) ? this.path(n) : undefined;
+    } catch {
+      return undefined; // gone: its parent's mark covers the name it had
+    }
   }
 
   /** Run a mutation holding `n` (see hold), then write its identity records. */

@@ -6,16 +6,21 @@
  * files), no unacknowledged one is half-done (a file has one of its two names after a rename,
  * and holds no byte the client did not send), no removed lower file is back, and the workdir
  * holds no temporary; at the end the lower layer is byte-identical.
+ * The power-cut variant (UNFS_POWER_CUTS per format, default 50) keeps the upper and the
+ * workdir on an ext4 loop disk and, after each kill, also drops everything the server had not
+ * fsynced (test/helpers/loop-disk.ts): what a reply promised must have been on the disk.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gate, missing } from './libnfs/env.js';
 import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 import { NfsView } from '../helpers/nfs-view.js';
+import { LoopDisk } from '../helpers/loop-disk.js';
 
 const KILLS = Math.max(1, Number(process.env['UNFS_CRASH_LOOP_KILLS'] ?? 100) || 100);
+const POWER_CUTS = Math.max(1, Number(process.env['UNFS_POWER_CUTS'] ?? 50) || 50);
 const CLIENTS = 3;
 const LOWER_FILES = 300;
 const content = (k: number): Buffer => Buffer.from(`data of c${k} `.repeat(400));
@@ -132,46 +137,62 @@ async function check(v: NfsView, j: Journal, from: number): Promise<string[]> {
 }
 
 for (const whiteout of ['oci', 'overlayfs'] as const) {
-  test.serial(`${whiteout}: ${KILLS} SIGKILLs at random points of a mixed load from ${CLIENTS} clients: nothing acknowledged lost, nothing removed back, nothing half-done`, async (t) => {
-    if (!gate(t, 'crash loop e2e', missing({ server: true, ...(whiteout === 'overlayfs' && { root: true }) }))) return;
-    t.timeout(15 * 60_000);
-    const base = makeTemp(`unfs-crashloop-${whiteout}-`);
-    t.teardown(() => cleanupTemp(base));
-    const lower = path.join(base, 'lower');
-    fs.mkdirSync(lower);
-    for (let i = 0; i < LOWER_FILES; i++) fs.writeFileSync(path.join(lower, `l${i}`), lowerContent(i));
-    for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
-    const lowerBefore = layerFingerprint(lower);
-    const server = new TestServer({ lowers: [lower], upper: path.join(base, 'upper'), workdir: path.join(base, 'work'), whiteout, clients: INSECURE_LOOPBACK });
-    t.teardown(() => server.stop('SIGKILL'));
-    const j: Journal = {
-      next: 0, created: new Set(), tried: new Set(), renamed: new Set(), renaming: new Set(), removed: new Set(), removing: new Set(),
-      lowerRemoved: new Set(), lowerRemoving: new Set(),
-    };
-    const started = Date.now();
-    let problems: string[] = [];
-    let from = 0;
-    for (let kill = 1; kill <= KILLS && problems.length === 0; kill++) {
-      const ready = await server.start();
-      const v = await NfsView.open(ready.nfsPort);
-      problems = (await check(v, j, from)).map((p) => `after kill ${kill - 1}: ${p}`);
-      from = j.next;
-      v.close();
-      const tmp = path.join(base, 'work', 'union-nfsd', 'tmp');
-      if (fs.readdirSync(tmp).length > 0) problems.push(`after kill ${kill - 1}: temporaries left in ${tmp}`);
-      // Whatever was in flight may or may not have happened; from here on it is judged as such.
-      const clients = Array.from({ length: CLIENTS }, () => load(ready.nfsPort, j));
-      await new Promise((r) => setTimeout(r, 20 + rand(250)));
-      await server.stop('SIGKILL');
-      await Promise.all(clients);
-    }
+  for (const power of [false, true]) {
+    const kills = power ? POWER_CUTS : KILLS;
+    const what = power ? `${kills} SIGKILLs, each followed by a power cut (unsynced writes dropped),` : `${kills} SIGKILLs`;
+    test.serial(`${whiteout}: ${what} at random points of a mixed load from ${CLIENTS} clients: nothing acknowledged lost, nothing removed back, nothing half-done`, async (t) => {
+      const needs = missing({ server: true, ...(whiteout === 'overlayfs' && { root: true }), ...(power && { loopExt4: true }) });
+      if (!gate(t, power ? 'power-cut loop e2e' : 'crash loop e2e', needs)) return;
+      t.timeout(15 * 60_000);
+      await crashLoop(t, whiteout, kills, power);
+    });
+  }
+}
+
+async function crashLoop(t: ExecutionContext, whiteout: 'oci' | 'overlayfs', kills: number, power: boolean): Promise<void> {
+  const base = makeTemp(`unfs-crashloop-${whiteout}-`);
+  t.teardown(() => cleanupTemp(base));
+  const lower = path.join(base, 'lower');
+  fs.mkdirSync(lower);
+  for (let i = 0; i < LOWER_FILES; i++) fs.writeFileSync(path.join(lower, `l${i}`), lowerContent(i));
+  let disk: LoopDisk | undefined;
+  if (power) {
+    disk = new LoopDisk(path.join(base, 'disk.img'), path.join(base, 'disk'));
+    t.teardown(() => disk!.destroy());
+  }
+  const top = disk?.mountPoint ?? base;
+  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(top, d));
+  const lowerBefore = layerFingerprint(lower);
+  const server = new TestServer({ lowers: [lower], upper: path.join(top, 'upper'), workdir: path.join(top, 'work'), whiteout, clients: INSECURE_LOOPBACK });
+  t.teardown(() => server.stop('SIGKILL'));
+  const j: Journal = {
+    next: 0, created: new Set(), tried: new Set(), renamed: new Set(), renaming: new Set(), removed: new Set(), removing: new Set(),
+    lowerRemoved: new Set(), lowerRemoving: new Set(),
+  };
+  const started = Date.now();
+  let problems: string[] = [];
+  let from = 0;
+  for (let kill = 1; kill <= kills && problems.length === 0; kill++) {
     const ready = await server.start();
     const v = await NfsView.open(ready.nfsPort);
-    problems.push(...(await check(v, j, 0)).map((p) => `after the last kill: ${p}`));
+    problems = (await check(v, j, from)).map((p) => `after kill ${kill - 1}: ${p}`);
+    from = j.next;
     v.close();
-    t.log(`${KILLS} kills in ${((Date.now() - started) / 1000).toFixed(0)} s: ${j.created.size} files created, ${j.renamed.size} renamed, ` +
-      `${j.removed.size} removed, ${j.lowerRemoved.size} lower files removed (acknowledged); ${j.tried.size + j.renaming.size + j.removing.size + j.lowerRemoving.size} cut short by a kill`);
-    t.deepEqual(problems.slice(0, 20), []);
-    t.is(layerFingerprint(lower), lowerBefore, 'the lower is byte-identical');
-  });
+    const tmp = path.join(top, 'work', 'union-nfsd', 'tmp');
+    if (fs.readdirSync(tmp).length > 0) problems.push(`after kill ${kill - 1}: temporaries left in ${tmp}`);
+    // Whatever was in flight may or may not have happened; from here on it is judged as such.
+    const clients = Array.from({ length: CLIENTS }, () => load(ready.nfsPort, j));
+    await new Promise((r) => setTimeout(r, 20 + rand(250)));
+    await server.stop('SIGKILL');
+    await Promise.all(clients);
+    disk?.powerCut();
+  }
+  const ready = await server.start();
+  const v = await NfsView.open(ready.nfsPort);
+  problems.push(...(await check(v, j, 0)).map((p) => `after the last kill: ${p}`));
+  v.close();
+  t.log(`${kills} kills in ${((Date.now() - started) / 1000).toFixed(0)} s: ${j.created.size} files created, ${j.renamed.size} renamed, ` +
+    `${j.removed.size} removed, ${j.lowerRemoved.size} lower files removed (acknowledged); ${j.tried.size + j.renaming.size + j.removing.size + j.lowerRemoving.size} cut short by a kill`);
+  t.deepEqual(problems.slice(0, 20), []);
+  t.is(layerFingerprint(lower), lowerBefore, 'the lower is byte-identical');
 }

@@ -3,7 +3,11 @@
  * part), read from the server's own system calls with strace: a copy-up fsyncs its data
  * before renaming it into place (as overlayfs does); COMMIT, and a FILE_SYNC WRITE, fsync the
  * file, every upper directory it is reached by and the identity log before the reply is
- * written. (Whether a power loss then keeps them is the kernel's promise for fsync.)
+ * written; CREATE, REMOVE, RENAME, SETATTR and LINK fsync the directories whose entries they
+ * changed (the parents of what they copied up too) and the objects they made or changed. (Whether a
+ * power loss then keeps them is the kernel's promise for fsync: crash-loop.test.ts cuts the
+ * power of an ext4 disk, where one fsync commits the whole journal; this test shows each
+ * directory is asked for, as a file system without one journal needs.)
  */
 import test from 'ava';
 import * as fs from 'node:fs';
@@ -37,6 +41,12 @@ function parse(log: string): Sys[] {
     if (c) out.push({ line, call: c[1]!, args: c[2]!, result: c[3]! });
   });
   return out;
+}
+
+/** Was each path (a suffix, e.g. '/upper/a') opened and that fd fsynced within `calls`? */
+function fsynced(calls: Sys[], suffix: string): boolean {
+  const fds = calls.filter((s) => s.call === 'openat' && s.args.includes(`${suffix}"`) && !s.result.startsWith('-')).map((s) => s.result);
+  return calls.some((s) => s.call === 'fsync' && fds.includes(s.args));
 }
 
 test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsync file, directories and identity log before replying', async (t) => {
@@ -114,4 +124,83 @@ test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsy
   check(firstPart, all.length, 'FILE_SYNC WRITE');
   t.true(all.some((s) => s.call === 'fdatasync' && logFds.includes(s.args) && s.line > rename!.line), 'the identity log (the copy\'s new key) synced');
   t.is(layerFingerprint(lower), lowerBefore, 'the lower is untouched');
+});
+
+test('CREATE, MKDIR, REMOVE, RENAME and SETATTR fsync the directories and objects they changed before replying', async (t) => {
+  if (!gate(t, 'durability e2e', [...missing({ root: true, server: true }), ...(hasStrace ? [] : ['strace'])])) return;
+  t.timeout(120_000);
+  const base = makeTemp('unfs-durable-meta-');
+  t.teardown(() => cleanupTemp(base));
+  const lower = path.join(base, 'lower');
+  fs.mkdirSync(path.join(lower, 'a/b'), { recursive: true });
+  for (const f of ['f1', 'f2']) fs.writeFileSync(path.join(lower, 'a/b', f), f);
+  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
+  const server = new TestServer({ lowers: [lower], upper: path.join(base, 'upper'), workdir: path.join(base, 'work'), clients: INSECURE_LOOPBACK });
+  t.teardown(() => server.stop());
+  const ready = await server.start();
+  const log = path.join(base, 'strace.log');
+  const strace = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,fsync,fdatasync,writev,write', '-p', String(server.pid)], { stdio: 'ignore' });
+  t.teardown(() => { strace.kill('SIGINT'); });
+  await new Promise((r) => setTimeout(r, 1500));
+
+  const c = await RpcClient.connect('tcp', '127.0.0.1', ready.nfsPort, { timeoutMs: 30_000 });
+  t.teardown(() => c.close());
+  const mnt = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union'));
+  t.is(mnt.enum(), 0);
+  const root = Buffer.from(mnt.opaque(64));
+  const lookup = async (dir: Buffer, name: string): Promise<Buffer> => {
+    const r = await c.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(dir).string(name));
+    t.is(r.uint32(), 0, `LOOKUP ${name}`);
+    return Buffer.from(r.opaque(64));
+  };
+  const a = await lookup(root, 'a');
+  const b = await lookup(a, 'b');
+  // sattr3: mode only when given; uid, gid, size, atime, mtime left alone
+  const sattr = (w: { uint32(v: number): unknown; bool(v: boolean): unknown }, mode?: number): void => {
+    w.bool(mode !== undefined);
+    if (mode !== undefined) w.uint32(mode);
+    for (let i = 0; i < 3; i++) w.bool(false);
+    w.uint32(0); w.uint32(0);
+  };
+  // Each call alone, its system calls cut out of the trace by their position in it.
+  const segments: { what: string; from: number; to: number }[] = [];
+  let mark = 0;
+  const traced = async (what: string, call: () => Promise<number>): Promise<void> => {
+    t.is(await call(), 0, what);
+    await new Promise((r) => setTimeout(r, 300));
+    const n = parse(fs.readFileSync(log, 'utf8')).length;
+    segments.push({ what, from: mark, to: n });
+    mark = n;
+  };
+  await new Promise((r) => setTimeout(r, 300));
+  mark = parse(fs.readFileSync(log, 'utf8')).length;
+  await traced('REMOVE a/b/f1', async () => (await c.ok(NFS_PROGRAM, 3, NFSPROC3.REMOVE, (w) => w.opaque(b).string('f1'))).uint32());
+  await traced('RENAME a/b/f2 a/f2', async () => (await c.ok(NFS_PROGRAM, 3, NFSPROC3.RENAME, (w) => w.opaque(b).string('f2').opaque(a).string('f2'))).uint32());
+  let made = Buffer.alloc(0);
+  await traced('CREATE a/new', async () => {
+    const r = await c.ok(NFS_PROGRAM, 3, NFSPROC3.CREATE, (w) => { w.opaque(a).string('new').uint32(0); sattr(w, 0o644); });
+    const st = r.uint32();
+    if (st === 0 && r.bool()) made = Buffer.from(r.opaque(64));
+    return st;
+  });
+  await traced('SETATTR a/new', async () => (await c.ok(NFS_PROGRAM, 3, NFSPROC3.SETATTR, (w) => { w.opaque(made); sattr(w, 0o600); w.bool(false); })).uint32());
+  await traced('MKDIR a/d', async () => (await c.ok(NFS_PROGRAM, 3, NFSPROC3.MKDIR, (w) => { w.opaque(a).string('d'); sattr(w, 0o755); })).uint32());
+  strace.kill('SIGINT');
+  await new Promise((r) => strace.once('exit', r));
+  const all = parse(fs.readFileSync(log, 'utf8'));
+
+  const expect: Record<string, string[]> = {
+    'REMOVE a/b/f1': ['/upper', '/upper/a', '/upper/a/b'], // a and b copied up, the whiteout in b
+    'RENAME a/b/f2 a/f2': ['/upper/a', '/upper/a/b'],
+    'CREATE a/new': ['/upper/a', '/upper/a/new'],
+    'SETATTR a/new': ['/upper/a/new'],
+    'MKDIR a/d': ['/upper/a', '/upper/a/d'],
+  };
+  for (const seg of segments) {
+    const calls = all.slice(seg.from, seg.to);
+    const reply = [...calls].reverse().find((s) => s.call === 'writev' || s.call === 'write');
+    t.truthy(reply, `${seg.what}: its reply was seen`);
+    const before = calls.filter((s) => s.line < reply!.line);
+    for (const p of expect[seg.what]!) t.true(fsynced(before, p), `${seg.what}: fsync of ${p} before the reply`);
+  }
 });

@@ -37,6 +37,8 @@ export interface Needs {
   rpcinfo?: boolean;
   server?: boolean;
   xattr?: boolean;
+  /** ext4 on a loop device (test/helpers/loop-disk.ts): root, mkfs.ext4, /dev/loop-control. */
+  loopExt4?: boolean;
 }
 
 /** Missing requirements as human-readable strings (empty = all present). */
@@ -54,6 +56,16 @@ export function missing(n: Needs): string[] {
   if (n.libnfsUtils && !(has('nfs-ls') && has('nfs-cat'))) out.push('libnfs-utils (nfs-ls, nfs-cat)');
   if (n.rpcinfo && !has('rpcinfo')) out.push('rpcinfo (rpcbind package)');
   if (n.xattr && !(has('setfattr') && has('getfattr'))) out.push('attr (setfattr/getfattr)');
+  if (n.loopExt4) {
+    if (process.getuid?.() !== 0) out.push('root (uid 0), to mount a loop device');
+    if (!has('mkfs.ext4')) out.push('mkfs.ext4 (e2fsprogs)');
+    if (!existsSync('/dev/loop-control')) out.push('loop devices (/dev/loop-control)');
+    let ok = false;
+    try {
+      ok = /\bext4\b/.test(readFileSync('/proc/filesystems', 'utf8'));
+    } catch { /* not Linux */ }
+    if (!ok) out.push('ext4 in the kernel (/proc/filesystems)');
+  }
   if (n.server && !existsSync(serverCli)) out.push(`a built server (${serverCli}; run npx tsc -b)`);
   return out;
 }
