@@ -1,8 +1,8 @@
 /*
  * Linux calls Node's fs lacks, for the union (src/vfs/syscalls.ts): extended attributes that
  * never follow a symlink, mknod of every file type, and file times to the nanosecond (fs.utimes
- * takes seconds as a double, which rounds them). All synchronous: each is one system
- * call on a local file system, like the fs calls the union makes on the event loop.
+ * takes seconds as a double, which rounds them). All synchronous but lstatAhead: each is one
+ * system call on a local file system, like the fs calls the union makes on the event loop.
  *
  *   lget(path: Buffer, name: string): Buffer | null     lgetxattr(2); null when the attribute
  *                                                        is absent (ENODATA) or unsupported
@@ -18,6 +18,13 @@
  *                                                        symlink, to the nanosecond; a nsec of
  *                                                        -1 leaves that time (UTIME_OMIT), -2
  *                                                        sets it to now (UTIME_NOW)
+ *   lstatAhead(paths: Buffer[]): Promise<void>          lstat(2) of each path, one after the
+ *                                                        other on the libuv thread pool, the
+ *                                                        results dropped: brings the inodes
+ *                                                        into the kernel's caches for the
+ *                                                        synchronous calls that follow (one
+ *                                                        pool job, where fs.promises.lstat
+ *                                                        costs the event loop one per path)
  *
  * A failure throws an Error whose code is the errno's name (ENOSPC, EPERM, ...), as node:fs
  * errors carry, so the union maps both the same way. Paths are bytes (any file name).
@@ -211,9 +218,92 @@ static napi_value rename2(napi_env env, napi_callback_info info) {
   return r == 0 ? NULL : fail(env, err, "renameat2");
 }
 
+struct ahead {
+  napi_async_work work;
+  napi_deferred deferred;
+  char *paths; /* n NUL-terminated paths, one after the other */
+  uint32_t n;
+};
+
+static void ahead_run(napi_env env, void *data) {
+  (void)env;
+  struct ahead *a = data;
+  const char *p = a->paths;
+  for (uint32_t i = 0; i < a->n; i++) {
+    struct stat st;
+    (void)lstat(p, &st); /* a missing name is cached too (a negative dentry) */
+    p += strlen(p) + 1;
+  }
+}
+
+static void ahead_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct ahead *a = data;
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  napi_resolve_deferred(env, a->deferred, undef);
+  napi_delete_async_work(env, a->work);
+  free(a->paths);
+  free(a);
+}
+
+static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  uint32_t n;
+  if (!args(env, info, 1, argv)) return NULL;
+  if (napi_get_array_length(env, argv[0], &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lstatAhead(paths: Buffer[])");
+    return NULL;
+  }
+  size_t total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    bool isbuf = false;
+    void *data;
+    size_t len;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_is_buffer(env, v, &isbuf) != napi_ok || !isbuf ||
+        napi_get_buffer_info(env, v, &data, &len) != napi_ok || memchr(data, 0, len) != NULL) {
+      napi_throw_type_error(env, NULL, "paths: Buffers without NUL bytes");
+      return NULL;
+    }
+    total += len + 1;
+  }
+  struct ahead *a = calloc(1, sizeof *a);
+  char *buf = malloc(total > 0 ? total : 1);
+  if (a == NULL || buf == NULL) {
+    free(a);
+    free(buf);
+    return fail(env, ENOMEM, "malloc");
+  }
+  char *p = buf;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    void *data;
+    size_t len;
+    napi_get_element(env, argv[0], i, &v);
+    napi_get_buffer_info(env, v, &data, &len);
+    memcpy(p, data, len);
+    p[len] = 0;
+    p += len + 1;
+  }
+  a->paths = buf;
+  a->n = n;
+  napi_value promise, name;
+  if (napi_create_promise(env, &a->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "lstatAhead", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, ahead_run, ahead_done, a, &a->work) != napi_ok ||
+      napi_queue_async_work(env, a->work) != napi_ok) {
+    free(buf);
+    free(a);
+    return fail(env, EIO, "napi_queue_async_work");
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   const struct { const char *name; napi_callback fn; } fns[] = {
-    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens}};
+    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens},
+    {"lstatAhead", lstat_ahead}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

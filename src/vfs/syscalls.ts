@@ -1,8 +1,8 @@
 /**
  * The Linux calls of the syscalls addon (src/native/syscalls.c), or undefined when it was not
  * built: each user keeps a portable way (a getfattr walk at start, the mknod, mkfifo and
- * setfattr tools, a listening socket, fs.lutimes to the microsecond), slower and with a child
- * process per call.
+ * setfattr tools, a listening socket, fs.lutimes to the microsecond, fs.promises.lstat per
+ * path), slower and with a child process per call.
  * Errors carry the errno's name as `code`, like node:fs errors.
  */
 import { loadAddon } from '../native/addon.js';
@@ -20,6 +20,8 @@ export interface Syscalls {
   rename2(from: Buffer, to: Buffer, flags: number): void;
   /** utimensat(2), not following a symlink; nsec -1 leaves that time, -2 sets it to now. */
   lutimens(path: Buffer, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
+  /** lstat(2) of each path on the thread pool, results dropped: warms the kernel's caches. */
+  lstatAhead(paths: Buffer[]): Promise<void>;
 }
 
 export const sys = loadAddon<Syscalls>('syscalls');

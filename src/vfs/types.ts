@@ -107,6 +107,8 @@ export interface UnionFs {
   read(id: NodeId, offset: number, count: number, cred: Cred, into?: Buffer): Promise<{ data: Buffer; eof: boolean }>;
   /** `maxEntries` bounds the page; the procedure trims further to fit the client's byte counts. */
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage;
+  /** Has what readdir of these entries will read brought into the kernel's caches when that is slow. */
+  prefetch(dir: NodeId, cookie: bigint, maxEntries: number): Promise<void>;
   fsstat(id: NodeId): FsStat;
 
   setattr(id: NodeId, attr: SetAttr, cred: Cred): Promise<void>;

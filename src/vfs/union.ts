@@ -27,6 +27,8 @@ import { lowerFacts, NO_FACTS, xattrFacts, type XattrFacts } from './xattr.js';
 import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from './store/index.js';
 import { handleId, MacCache, parseHandle } from './identity.js';
 import { INDEX_MARK, MetadataSync } from './metadata-sync.js';
+import { coldDisk } from './cold-disk.js';
+import { sys } from './syscalls.js';
 import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
@@ -613,6 +615,39 @@ export class Union implements UnionFs {
     const before = l.names.length;
     listingRemove(l, name);
     if (l.names.length !== before) this.listings.adjust(dir, name, -1);
+  }
+
+  /**
+   * While the disk is cold (cold-disk.ts), have the kernel read on the thread pool what the
+   * next `maxEntries` entries of dir after `cookie` will ask of it: the layers' directories,
+   * then each name's lstat where readdir will look for it (the layer it was listed from, else
+   * every layer of dir). readdir, on the event loop, then finds it all in the kernel's caches.
+   * Otherwise nothing. Errors are left for readdir to meet and answer.
+   */
+  async prefetch(dir: NodeId, cookie: bigint, maxEntries: number): Promise<void> {
+    if (!coldDisk.isCold()) return;
+    const d = this.nodes.get(dir);
+    if (d === undefined || d.type !== FileType.DIR) return;
+    const rel = this.rel(d);
+    if (this.listings.peek(d.id) === undefined) {
+      await Promise.all(d.stack.map((i) => fs.promises.readdir(this.layers.p(i, rel)).catch(() => undefined)));
+    }
+    let l: Listing;
+    try {
+      l = this.listing(d);
+    } catch {
+      return;
+    }
+    const paths: Buffer[] = [];
+    const start = firstAfter(l, cookie);
+    for (let i = start; i < l.names.length && i < start + maxEntries; i++) {
+      const h = l.hints?.[i] ?? HINT_UNKNOWN;
+      const where = h !== HINT_UNKNOWN && (h & 1) === 0 ? [h >> 1] : d.stack;
+      for (const layer of where) paths.push(this.layers.p(layer, rel + '/' + l.names[i]!));
+    }
+    // one pool job for the page; without the addon, one per path
+    if (sys !== undefined) await sys.lstatAhead(paths);
+    else await Promise.all(paths.map((p) => fs.promises.lstat(p).catch(() => undefined)));
   }
 
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage {

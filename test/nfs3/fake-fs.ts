@@ -154,6 +154,10 @@ export class FakeFs implements UnionFs {
     return { data, eof: offset + data.length >= n.data.length };
   }
 
+  async prefetch(): Promise<void> {
+    // nothing to read ahead: everything is in memory
+  }
+
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage {
     this.check('readdir', dir, cookie, maxEntries, plus, cred);
     const d = this.dir(dir);

@@ -30,6 +30,7 @@ import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
 import type { Attr, DirPage, NodeId } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
+import { readEntries } from '../dir-pages.js';
 import { NFS3_COOKIEVERFSIZE, NFS3_OK, NFS3ERR_TOOSMALL } from '../constants.js';
 import { maxDirBytesFor, tryGetattr, type Nfs3Context } from '../context.js';
 import { pad4, readFh } from '../structs/fh.js';
@@ -44,7 +45,7 @@ export function entry3Size(nameLength: number): number {
   return ENTRY3_FIXED + pad4(nameLength);
 }
 
-export function readdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void {
+export async function readdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
   const r = call.args;
   const fh = readFh(r);
   const cookie = r.uint64();
@@ -61,7 +62,7 @@ export function readdir3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): voi
     // The smallest entry (a 1-4 byte name) bounds how many could possibly fit.
     const room = Math.floor((count - READDIR3RESOK_FIXED - 4) / (ENTRY3_FIXED + 4));
     const maxEntries = Math.max(1, Math.min(ctx.maxDirEntries, room));
-    page = fs.readdir(dir, cookie, maxEntries, false, call.cred);
+    page = await readEntries(fs, dir, cookie, maxEntries, false, call.cred);
   } catch (err) {
     reply.uint32(toNfsstat3(err, 'READDIR', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, dir));

@@ -31,6 +31,7 @@ import type { XdrWriter } from '@nfs-ts/xdr';
 import type { RpcCall } from '../../rpc/types.js';
 import type { Attr, DirPage, NodeId } from '../../vfs/types.js';
 import { toNfsstat3 } from '../../errors/nfsstat.js';
+import { readEntries } from '../dir-pages.js';
 import { NFS3_COOKIEVERFSIZE, NFS3_OK, NFS3ERR_TOOSMALL } from '../constants.js';
 import { maxDirBytesFor, tryGetattr, tryHandleOf, type Nfs3Context } from '../context.js';
 import { postOpFhSize, readFh, writePostOpFh } from '../structs/fh.js';
@@ -40,7 +41,7 @@ import { ENTRY3_FIXED, READDIR3RESOK_FIXED, entry3Size } from './readdir.js';
 /** An entry with a 4-byte name, attributes and a 28-byte handle. */
 const TYPICAL_ENTRY = ENTRY3_FIXED + 4 + 4 + FATTR3_SIZE + 4 + 4 + 28;
 
-export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): void {
+export async function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter): Promise<void> {
   const r = call.args;
   const fh = readFh(r);
   const cookie = r.uint64();
@@ -60,7 +61,7 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     const byMax = Math.floor((maxcount - READDIR3RESOK_FIXED - 4 - 4 - FATTR3_SIZE) / TYPICAL_ENTRY);
     const byDir = Math.floor(dirLimit / (ENTRY3_FIXED + 4));
     const maxEntries = Math.max(1, Math.min(ctx.maxDirEntries, byMax, byDir));
-    page = fs.readdir(dir, cookie, maxEntries, true, call.cred);
+    page = await readEntries(fs, dir, cookie, maxEntries, true, call.cred);
   } catch (err) {
     reply.uint32(toNfsstat3(err, 'READDIRPLUS', ctx, call));
     writePostOpAttr(reply, tryGetattr(fs, dir));
@@ -91,7 +92,7 @@ export function readdirplus3(ctx: Nfs3Context, call: RpcCall, reply: XdrWriter):
     const room = Math.max(1, Math.min(Math.floor(left / TYPICAL_ENTRY), Math.floor((dirLimit - dirUsed) / (ENTRY3_FIXED + 4)), ctx.maxDirEntries - n));
     let next: DirPage;
     try {
-      next = fs.readdir(dir, entries[n - 1]!.cookie, room, true, call.cred);
+      next = await readEntries(fs, dir, entries[n - 1]!.cookie, room, true, call.cred);
     } catch {
       break;
     }
