@@ -95,6 +95,9 @@ static void fail(const char *fmt, ...) {
 }
 
 static const char *g_label = "";
+/* SIGUSR1 ends the calls workload's loop early, as its deadline would (bench/slow-disk.ts). */
+static volatile sig_atomic_t g_stop = 0;
+static void on_usr1(int sig) { (void)sig; g_stop = 1; }
 static void emit(const char *workload, uint64_t ops, uint64_t bytes, double seconds,
                  double verify_seconds, const char *extra) {
   printf("{\"workload\":\"%s\",\"label\":\"%s\",\"ops\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -183,10 +186,10 @@ static int gen_whiteouts(const char *dir, const char *fmt, long start, long end,
  * calls URL DIR N MAXSEC [PROCS]: N calls of each of NULL, GETATTR, LOOKUP, ACCESS, READ
  * (4 KiB), CREATE and REMOVE (or those PROCS names, e.g. "null,getattr"), one at a time, each timed from its send to its reply, through libnfs's
  * raw RPC layer (no caching, no compound work: exactly one RPC per measured call), after N/5
- * (at least 200) unmeasured calls of the same procedure. The root
+ * (at least 200; NFSBENCH_WARMUP sets another count) unmeasured calls of the same procedure. The root
  * handle comes from a MOUNT call of its own. DIR (under the export, existing) receives the
  * CREATEd files, which REMOVE deletes again; LOOKUP and READ use /rand.bin.
- * One line per procedure: {"workload":"calls-getattr",...,"p50_us":..,"p99_us":..}.
+ * One line per procedure: {"workload":"calls-getattr",...,"p50_us":..,"p99_us":..,"p999_us":..,"max_us":..}.
  */
 struct call_wait { int done; int status; int ok; struct nfs_fh3 fh; };
 
@@ -221,7 +224,9 @@ static void lookup_cb(struct rpc_context *rpc, int status, void *data, void *pri
 static void wait_call(struct rpc_context *rpc, struct call_wait *w, const char *what) {
   while (!w->done) {
     struct pollfd p = { .fd = rpc_get_fd(rpc), .events = (short)rpc_which_events(rpc) };
-    if (poll(&p, 1, 30000) <= 0) die("%s: no reply within 30 s", what);
+    int r = poll(&p, 1, 30000);
+    if (r < 0 && errno == EINTR) continue; /* SIGUSR1 */
+    if (r <= 0) die("%s: no reply within 30 s", what);
     if (rpc_service(rpc, p.revents) < 0) die("%s: %s", what, rpc_get_error(rpc));
   }
   if (!w->ok) die("%s failed (rpc status %d)", what, w->status);
@@ -238,7 +243,8 @@ static void emit_latency(const char *proc, double *lat, long n) {
   qsort(lat, (size_t)n, sizeof *lat, cmp_double);
   char name[64], extra[160];
   snprintf(name, sizeof name, "calls-%s", proc);
-  snprintf(extra, sizeof extra, "\"p50_us\":%.1f,\"p99_us\":%.1f", lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6);
+  snprintf(extra, sizeof extra, "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f",
+           lat[n / 2] * 1e6, lat[(n * 99) / 100] * 1e6, lat[(n * 999) / 1000] * 1e6, lat[n - 1] * 1e6);
   emit(name, (uint64_t)n, 0, sum, 0, extra);
 }
 
@@ -271,12 +277,13 @@ static void wl_calls(const char *url_s, const char *dir, long n, double max_seco
   char name[64];
   /* Every procedure runs WARMUP times unmeasured first (CREATE and REMOVE on names of their
    * own), so one-time costs (a JIT compiling the path, first-touch allocations) stay out. */
-  const long WARMUP = n / 5 < 200 ? 200 : n / 5;
+  long WARMUP = n / 5 < 200 ? 200 : n / 5;
+  if (getenv("NFSBENCH_WARMUP")) WARMUP = atol(getenv("NFSBENCH_WARMUP"));
   for (int p = 0; p < 7; p++) {
     if (only && !strstr(only, procs[p])) continue;
     double deadline = now() + max_seconds;
     long i = -WARMUP;
-    for (; i < n && now() < deadline; i++) {
+    for (; i < n && now() < deadline && !g_stop; i++) {
       struct call_wait c = {0};
       int rc = 0;
       double t0 = now();
@@ -356,7 +363,8 @@ static void wl_locks(const char *url_s, int nlm_port, long n, double max_seconds
   lk.fh.data.data_len = nfh->data.data_len;
   lk.fh.data.data_val = nfh->data.data_val;
   nlm_cookie ck = { .data = { .data_len = sizeof cookie - 1, .data_val = cookie } };
-  const long WARMUP = n / 5 < 200 ? 200 : n / 5;
+  long WARMUP = n / 5 < 200 ? 200 : n / 5;
+  if (getenv("NFSBENCH_WARMUP")) WARMUP = atol(getenv("NFSBENCH_WARMUP"));
   double *lat[3];
   for (int p = 0; p < 3; p++) lat[p] = malloc(sizeof(double) * (size_t)n);
   const char *names[] = { "nlm-test", "nlm-lock", "nlm-unlock" };
@@ -897,7 +905,7 @@ static void usage(void) {
           "  nfsbench boot URL DIRS PERDIR NREAD NWRITE SEED\n"
           "  nfsbench calls URL DIR N MAXSEC [PROCS: e.g. null,getattr]\n"
           "  nfsbench locks URL NLMPORT N MAXSEC\n"
-          "env NFSBENCH_LABEL is copied into each JSON line.\n");
+          "env NFSBENCH_LABEL is copied into each JSON line; NFSBENCH_WARMUP sets calls' unmeasured calls.\n");
   exit(2);
 }
 
@@ -906,6 +914,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGUSR1, on_usr1);
   if (getenv("NFSBENCH_LABEL")) g_label = getenv("NFSBENCH_LABEL");
   NEED(2);
   const char *cmd = argv[1];
