@@ -25,6 +25,11 @@
  *                                                        synchronous calls that follow (one
  *                                                        pool job, where fs.promises.lstat
  *                                                        costs the event loop one per path)
+ *   fsyncPaths(paths: Buffer[]): Promise<(string|null)[]>
+ *                                                        open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK),
+ *                                                        fsync(2) and close of each path, one
+ *                                                        pool job; per path null, or the
+ *                                                        errno's name of the step that failed
  *
  * A failure throws an Error whose code is the errno's name (ENOSPC, EPERM, ...), as node:fs
  * errors carry, so the union maps both the same way. Paths are bytes (any file name).
@@ -40,6 +45,7 @@
 #include <sys/xattr.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <unistd.h>
 
 static napi_value fail(napi_env env, int err, const char *call) {
   const char *code = strerrorname_np(err);
@@ -218,41 +224,72 @@ static napi_value rename2(napi_env env, napi_callback_info info) {
   return r == 0 ? NULL : fail(env, err, "renameat2");
 }
 
-struct ahead {
+/* A pool job over a list of paths: lstatAhead's or fsyncPaths'. */
+struct paths_job {
   napi_async_work work;
   napi_deferred deferred;
+  bool fsync;  /* fsyncPaths; else lstatAhead */
   char *paths; /* n NUL-terminated paths, one after the other */
   uint32_t n;
+  int *errs;   /* fsyncPaths: per path, 0 or the errno */
 };
 
-static void ahead_run(napi_env env, void *data) {
+static int fsync_path(const char *p) {
+  int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = fsync(fd) == 0 ? 0 : errno;
+  close(fd);
+  return err;
+}
+
+static void paths_run(napi_env env, void *data) {
   (void)env;
-  struct ahead *a = data;
+  struct paths_job *a = data;
   const char *p = a->paths;
   for (uint32_t i = 0; i < a->n; i++) {
-    struct stat st;
-    (void)lstat(p, &st); /* a missing name is cached too (a negative dentry) */
+    if (a->fsync) {
+      a->errs[i] = fsync_path(p);
+    } else {
+      struct stat st;
+      (void)lstat(p, &st); /* a missing name is cached too (a negative dentry) */
+    }
     p += strlen(p) + 1;
   }
 }
 
-static void ahead_done(napi_env env, napi_status status, void *data) {
-  (void)status;
-  struct ahead *a = data;
-  napi_value undef;
-  napi_get_undefined(env, &undef);
-  napi_resolve_deferred(env, a->deferred, undef);
-  napi_delete_async_work(env, a->work);
+static void paths_free(struct paths_job *a) {
   free(a->paths);
+  free(a->errs);
   free(a);
 }
 
-static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
+static void paths_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct paths_job *a = data;
+  napi_value result;
+  if (a->fsync) {
+    napi_create_array_with_length(env, a->n, &result);
+    for (uint32_t i = 0; i < a->n; i++) {
+      napi_value v;
+      const char *code = a->errs[i] == 0 ? NULL : strerrorname_np(a->errs[i]);
+      if (a->errs[i] == 0) napi_get_null(env, &v);
+      else napi_create_string_utf8(env, code != NULL ? code : "EIO", NAPI_AUTO_LENGTH, &v);
+      napi_set_element(env, result, i, v);
+    }
+  } else {
+    napi_get_undefined(env, &result);
+  }
+  napi_resolve_deferred(env, a->deferred, result);
+  napi_delete_async_work(env, a->work);
+  paths_free(a);
+}
+
+static napi_value paths_queue(napi_env env, napi_callback_info info, bool fsync_them) {
   napi_value argv[1];
   uint32_t n;
   if (!args(env, info, 1, argv)) return NULL;
   if (napi_get_array_length(env, argv[0], &n) != napi_ok) {
-    napi_throw_type_error(env, NULL, "lstatAhead(paths: Buffer[])");
+    napi_throw_type_error(env, NULL, "paths: an array of Buffers");
     return NULL;
   }
   size_t total = 0;
@@ -268,11 +305,13 @@ static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
     }
     total += len + 1;
   }
-  struct ahead *a = calloc(1, sizeof *a);
+  struct paths_job *a = calloc(1, sizeof *a);
   char *buf = malloc(total > 0 ? total : 1);
-  if (a == NULL || buf == NULL) {
+  int *errs = fsync_them ? calloc(n > 0 ? n : 1, sizeof *errs) : NULL;
+  if (a == NULL || buf == NULL || (fsync_them && errs == NULL)) {
     free(a);
     free(buf);
+    free(errs);
     return fail(env, ENOMEM, "malloc");
   }
   char *p = buf;
@@ -288,22 +327,31 @@ static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
   }
   a->paths = buf;
   a->n = n;
+  a->fsync = fsync_them;
+  a->errs = errs;
   napi_value promise, name;
   if (napi_create_promise(env, &a->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, "lstatAhead", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, ahead_run, ahead_done, a, &a->work) != napi_ok ||
+      napi_create_string_utf8(env, fsync_them ? "fsyncPaths" : "lstatAhead", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, paths_run, paths_done, a, &a->work) != napi_ok ||
       napi_queue_async_work(env, a->work) != napi_ok) {
-    free(buf);
-    free(a);
+    paths_free(a);
     return fail(env, EIO, "napi_queue_async_work");
   }
   return promise;
 }
 
+static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
+  return paths_queue(env, info, false);
+}
+
+static napi_value fsync_paths(napi_env env, napi_callback_info info) {
+  return paths_queue(env, info, true);
+}
+
 NAPI_MODULE_INIT() {
   const struct { const char *name; napi_callback fn; } fns[] = {
     {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens},
-    {"lstatAhead", lstat_ahead}};
+    {"lstatAhead", lstat_ahead}, {"fsyncPaths", fsync_paths}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

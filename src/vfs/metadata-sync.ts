@@ -12,13 +12,16 @@
  * fsync serves every operation waiting on it), then the identity log, so the handle in the
  * reply names the same object after the cut. A mark is a node id (or the index directory),
  * turned into a path when the commit runs, since renames may move it meanwhile; an object
- * gone by then needs nothing. fsync runs on the thread pool; a failed one is marked again and
- * fails the commit (the reply is an error, NFS3ERR_IO).
+ * gone by then needs nothing. The fsyncs run on the thread pool (one job for all of them with
+ * the syscalls addon), alongside the log's; a failed one is marked again and fails the commit
+ * (the reply is an error: NFS3ERR_IO for EIO).
  * Races: commits run one after the other (group commit): one in flight may have taken marks
  * of an operation that asks for its commit later, so that commit starts when the one before
  * has settled and takes everything marked by then, including what a failed one gave back.
  */
 import * as fs from 'node:fs';
+import { FsError } from '../errors/fs-error.js';
+import { sys } from './syscalls.js';
 
 /** The index directory's mark (node ids start at 1). */
 export const INDEX_MARK = 0;
@@ -30,9 +33,13 @@ export class MetadataSync {
 
   /**
    * `pathOf`: the upper path of a mark now (undefined: gone or not in the upper layer);
-   * `syncLog`: makes the identity log durable.
+   * `syncLog`: makes the identity log durable; `fsyncAll`: fsyncs paths (fsyncEach).
    */
-  constructor(private readonly pathOf: (mark: number) => Buffer | undefined, private readonly syncLog: () => Promise<void>) {}
+  constructor(
+    private readonly pathOf: (mark: number) => Buffer | undefined,
+    private readonly syncLog: () => Promise<void>,
+    private readonly fsyncAll: (paths: Buffer[]) => Promise<(string | null)[]> = fsyncEach,
+  ) {}
 
   mark(id: number): void {
     this.marks.add(id);
@@ -48,33 +55,48 @@ export class MetadataSync {
   private async syncMarks(): Promise<void> {
     const taken = [...this.marks];
     this.marks.clear();
-    // every fsync settles before the next commit starts, even when one fails
-    const failed = (await Promise.allSettled(taken.map((m) => this.sync(m)))).find((r) => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
-    await this.syncLog();
+    const paths: Buffer[] = [];
+    const owners: number[] = [];
+    for (const m of taken) {
+      const p = this.pathOf(m);
+      if (p !== undefined) { paths.push(p); owners.push(m); }
+    }
+    // the files and the log at once (the reply needs both, in no order); all settle before
+    // the next commit starts, even when one fails
+    const [files, log] = await Promise.allSettled([this.fsyncAll(paths), this.syncLog()]);
+    if (files.status === 'rejected') {
+      for (const m of owners) this.marks.add(m);
+      throw files.reason;
+    }
+    let failed: string | undefined;
+    files.value.forEach((code, i) => {
+      if (code === null || NOTHING_TO_SYNC.has(code)) return;
+      this.marks.add(owners[i]!);
+      failed ??= code;
+    });
+    if (failed !== undefined) throw new FsError(failed, 'fsync of a changed directory or object');
+    if (log.status === 'rejected') throw log.reason;
   }
+}
 
-  private async sync(m: number): Promise<void> {
-    const p = this.pathOf(m);
-    if (p === undefined) return;
-    let fh: fs.promises.FileHandle;
+/**
+ * Why an object could not be synced that needs nothing more: gone since, or replaced by a
+ * symlink or another kind of object with no fsync (its parent's mark covers the name), or not
+ * ours to open (a server that is not root: nothing more it can do).
+ */
+const NOTHING_TO_SYNC = new Set(['ENOENT', 'ELOOP', 'ENOTDIR', 'ENXIO', 'EINVAL', 'EACCES', 'EPERM']);
+
+/** open, fsync and close of each path: per path null, or the errno's name (one pool job with the addon). */
+export async function fsyncEach(paths: Buffer[]): Promise<(string | null)[]> {
+  if (paths.length === 0) return [];
+  if (sys !== undefined) return sys.fsyncPaths(paths);
+  return Promise.all(paths.map(async (p) => {
     try {
-      fh = await fs.promises.open(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      const fh = await fs.promises.open(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      try { await fh.sync(); } finally { await fh.close(); }
+      return null;
     } catch (e) {
-      // gone since, or replaced by a symlink or another kind of object: its parent's mark
-      // covers the name; a server that is not root may not open it: nothing more it can do
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENXIO' || code === 'EACCES' || code === 'EPERM') return;
-      this.marks.add(m);
-      throw e;
+      return (e as NodeJS.ErrnoException).code ?? 'EIO';
     }
-    try {
-      await fh.sync();
-    } catch (e) {
-      this.marks.add(m);
-      throw e;
-    } finally {
-      await fh.close();
-    }
-  }
+  }));
 }

@@ -22,6 +22,8 @@ export interface Syscalls {
   lutimens(path: Buffer, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
   /** lstat(2) of each path on the thread pool, results dropped: warms the kernel's caches. */
   lstatAhead(paths: Buffer[]): Promise<void>;
+  /** open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK), fsync(2), close of each path on the pool: per path null or the errno's name. */
+  fsyncPaths(paths: Buffer[]): Promise<(string | null)[]>;
 }
 
 export const sys = loadAddon<Syscalls>('syscalls');
