@@ -185,7 +185,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
     if ((nm.startsWith(WH_PREFIX) && nm !== WH_OPAQUE) || (de.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(p)))) fs.unlinkSync(p);
   }
   d.stack = [0];
-  u.listings.delete(d.id);
+  u.forgetListing(d.id);
   u.meta.mark(d.id);
 }
 

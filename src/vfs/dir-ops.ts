@@ -416,7 +416,7 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
     // a directory moved over a name that exists below must not merge with it
     writeOpaque(u.whiteoutFormat, u.layers.s(0, sRel + '/' + sn), u.facts[0]!);
     src.stack = [0];
-    u.listings.delete(src.id);
+    u.forgetListing(src.id);
   }
   if (srcBelow && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.s(0, sRel), sn, '');
   // the target's upper copy: an empty directory may still hold whiteouts

@@ -33,7 +33,7 @@ import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import {
-  buildListing, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache,
+  buildListing, buildListingAsync, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache,
   lowerListings, ownListing, type Listing, type LowerListings,
 } from './readdir.js';
 import { accessBits, check, R, X } from './access.js';
@@ -99,6 +99,8 @@ export class Union implements UnionFs {
    * stat-ing again. Valid until the next lookupNode call.
    */
   lastSt: fs.BigIntStats | undefined;
+  /** Listings being built on the thread pool (buildAhead), and whether their directory changed since. */
+  private readonly building = new Map<NodeId, { stale: boolean; done: Promise<void> }>();
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
   private walks = new Map<NodeId, number>();
   /** MACs of the handles issued or checked, as many as the store keeps records in memory. */
@@ -450,7 +452,7 @@ export class Union implements UnionFs {
     if (n === undefined) return;
     this.nodes.delete(id);
     this.fds.drop(id);
-    this.listings.delete(id);
+    this.forgetListing(id);
     if (n.children) for (const c of n.children.values()) if (this.nodes.get(c)?.parent === id) this.dropNode(c);
   }
 
@@ -584,6 +586,7 @@ export class Union implements UnionFs {
 
   /** The cached listing of dir, to patch: a shared one is copied first (readdir.ts ownListing). */
   private patchable(dir: NodeId): Listing | undefined {
+    this.listingChanged(dir);
     const l = this.listings.peek(dir);
     if (l === undefined || l.shared !== true) return l;
     const own = ownListing(l);
@@ -606,6 +609,7 @@ export class Union implements UnionFs {
 
   /** A directory we just made in the upper layer and nowhere else: its listing is known. */
   listingNew(d: Node): void {
+    this.listingChanged(d.id);
     if (d.stack.length === 1 && d.stack[0] === 0 && this.listings.peek(d.id) === undefined) this.listings.set(d.id, emptyListing());
   }
 
@@ -618,26 +622,25 @@ export class Union implements UnionFs {
   }
 
   /**
-   * While the disk is cold (cold-disk.ts), have the kernel read on the thread pool what the
-   * next `maxEntries` entries of dir after `cookie` will ask of it: the layers' directories,
-   * then each name's lstat where readdir will look for it (the layer it was listed from, else
-   * every layer of dir). readdir, on the event loop, then finds it all in the kernel's caches.
-   * Otherwise nothing. Errors are left for readdir to meet and answer.
+   * What readdir of the next `maxEntries` entries of dir after `cookie` needs from the disk,
+   * read on the thread pool first: the merged listing when none is cached (buildAhead), and,
+   * while the disk is cold (cold-disk.ts), each name's lstat where readdir will look for it
+   * (the layer it was listed from, else every layer of dir). readdir, on the event loop, then
+   * finds the listing in memory and the inodes in the kernel's caches. Errors are left for
+   * readdir to meet and answer.
    */
   async prefetch(dir: NodeId, cookie: bigint, maxEntries: number): Promise<void> {
-    if (!coldDisk.isCold()) return;
     const d = this.nodes.get(dir);
     if (d === undefined || d.type !== FileType.DIR) return;
-    const rel = this.rel(d);
-    if (this.listings.peek(d.id) === undefined) {
-      await Promise.all(d.stack.map((i) => fs.promises.readdir(this.layers.p(i, rel)).catch(() => undefined)));
-    }
+    await this.buildAhead(d);
+    if (!coldDisk.isCold()) return;
     let l: Listing;
     try {
       l = this.listing(d);
     } catch {
       return;
     }
+    const rel = this.rel(d);
     const paths: Buffer[] = [];
     const start = firstAfter(l, cookie);
     for (let i = start; i < l.names.length && i < start + maxEntries; i++) {
@@ -648,6 +651,42 @@ export class Union implements UnionFs {
     // one pool job for the page; without the addon, one per path
     if (sys !== undefined) await sys.lstatAhead(paths);
     else await Promise.all(paths.map((p) => fs.promises.lstat(p).catch(() => undefined)));
+  }
+
+  /**
+   * d's merged listing built on the thread pool (readdir.ts buildListingAsync) when none is
+   * cached, so that the first READDIR of a directory of 300,000 entries does not hold the event
+   * loop for all of them. Dropped when d changed meanwhile (listingChanged), was copied up or
+   * moved; errors are left for the synchronous build to meet. Concurrent callers share one build.
+   */
+  private buildAhead(d: Node): Promise<void> {
+    const inFlight = this.building.get(d.id);
+    if (inFlight !== undefined) return inFlight.done;
+    if (this.listings.peek(d.id) !== undefined) return Promise.resolve();
+    const stack = d.stack;
+    const rel = this.rel(d);
+    const shared = this.lowerListings !== undefined && !stack.includes(0) ? this.lowerListings : undefined;
+    if (shared?.has(stack, rel) === true) return Promise.resolve();
+    const b = { stale: false, done: Promise.resolve() };
+    b.done = buildListingAsync(this.layers, this.facts, stack, rel).then((l) => {
+      if (b.stale || d.stack !== stack || this.rel(d) !== rel || this.listings.peek(d.id) !== undefined) return;
+      if (shared !== undefined) shared.put(stack, rel, l);
+      else this.listings.set(d.id, l);
+    }, () => undefined).finally(() => this.building.delete(d.id));
+    this.building.set(d.id, b);
+    return b.done;
+  }
+
+  /** dir's entries changed: a listing being built of it (buildAhead) is stale. */
+  private listingChanged(dir: NodeId): void {
+    const b = this.building.get(dir);
+    if (b !== undefined) b.stale = true;
+  }
+
+  /** Drop dir's cached listing (its next one is read from the layers). */
+  forgetListing(dir: NodeId): void {
+    this.listingChanged(dir);
+    this.listings.delete(dir);
   }
 
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage {
