@@ -14,7 +14,7 @@ import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gate, missing } from './libnfs/env.js';
-import { cleanupTemp, layerFingerprint, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, layerFingerprint, makeMemTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 import { NfsView } from '../helpers/nfs-view.js';
 import { LoopDisk } from '../helpers/loop-disk.js';
@@ -150,7 +150,7 @@ for (const whiteout of ['oci', 'overlayfs'] as const) {
 }
 
 async function crashLoop(t: ExecutionContext, whiteout: 'oci' | 'overlayfs', kills: number, power: boolean): Promise<void> {
-  const base = makeTemp(`unfs-crashloop-${whiteout}-`);
+  const base = makeMemTemp(`crashloop-${whiteout}`);
   t.teardown(() => cleanupTemp(base));
   const lower = path.join(base, 'lower');
   fs.mkdirSync(lower);

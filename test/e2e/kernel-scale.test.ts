@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { guestCacheDir, hasQemu, runGuest, REPO_ROOT, type GuestResult } from './kernel/guest.js';
 import { gate as gateOn, missing } from './libnfs/env.js';
 import { renderLayer, type Node } from './libnfs/layers.js';
-import { cleanupTemp, makeTemp } from './libnfs/oracle.js';
+import { cleanupTemp, makeMemTemp } from './libnfs/oracle.js';
 import { INSECURE_LOOPBACK, TestServer } from './libnfs/server.js';
 import { freePort } from '../helpers/net.js';
 
@@ -224,7 +224,7 @@ let outcome: Promise<Outcome> | undefined;
 
 function runOnce(): Promise<Outcome> {
   outcome ??= (async () => {
-    const base = makeTemp('kscale');
+    const base = makeMemTemp('kscale');
     const out: Outcome = { hostChecks: [], timings: [] };
     let server: TestServer | undefined;
     try {
