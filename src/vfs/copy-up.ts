@@ -15,11 +15,11 @@
  * tmp/#x, chown/chmod/utimes, rename to upper/a/b/f; node f: layer 2 -> 0, same id.
  * Races: two copy-ups of one object share one promise (the second waits for the first); the
  * destination path is computed from the node tree after the data copy, synchronously with the
- * rename, so a rename of a parent during the copy is followed. An object removed (or replaced
- * by a rename over it) during the copy has lost its identity record: the copy is dropped
- * with ESTALE instead of being renamed into place, where it would bring the removed file back
- * or overwrite a new one of the same name. ENOSPC removes the temporary and leaves the lower
- * object as it was.
+ * rename, so a rename of a parent during the copy is followed. REMOVE and RENAME over the
+ * object wait for its copy-up (dir-ops.ts settled); should its identity record be gone all
+ * the same when the copy is done, the copy is dropped with ESTALE instead of being renamed
+ * into place, where it would bring a removed file back or overwrite a new one of the same
+ * name. ENOSPC removes the temporary and leaves the lower object as it was.
  */
 import * as fs from 'node:fs';
 import { FsError, hasErrnoCode } from '../errors/fs-error.js';

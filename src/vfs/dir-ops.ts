@@ -31,7 +31,10 @@
  *   upper hard link of the copy (never a second copy).
  * Example: lower d/f, REMOVE d/f -> upper/d/ (copied up), upper/d/.wh.f (OCI).
  * Races: paths are recomputed after every await; a name checked before an await is checked
- * again after it.
+ * again after it. A call that ends or replaces an object's name (REMOVE, RENAME over it) first
+ * waits for the object's copy-up in flight (settled); LINK and SETATTR join it (copyUp). No
+ * wait can close a cycle: a copy-up waits only for its parents' copy-ups (parent before
+ * child), never for a call.
  */
 import * as fs from 'node:fs';
 import { FsError } from '../errors/fs-error.js';
@@ -241,6 +244,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   if (isDir && u.listing(n).names.length > 0) throw new FsError('ENOTEMPTY');
   if (isDir && n.id === u.root) throw new FsError('EBUSY');
   if (lowerHardlink(u, n)) await copyUp(u, n);
+  await settled(u, n);
   await copyUp(u, d);
   // re-check after the await
   n = u.child(d, name);
@@ -402,6 +406,7 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
     await copyUp(u, src);
   }
   if (tgt !== null && lowerHardlink(u, tgt)) await copyUp(u, tgt);
+  if (tgt !== null) await settled(u, tgt);
   await copyUp(u, sd);
   await copyUp(u, td);
   // all synchronous from here: re-validate
@@ -463,6 +468,15 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   u.listingRemove(sd.id, sn);
   u.listingAdd(td.id, tn);
   sd.attr = null; td.attr = null; src.attr = null;
+}
+
+/**
+ * An in-flight copy-up of n, finished (whether it succeeded or not): REMOVE and RENAME over n
+ * wait for it, as LINK and SETATTR do by copying up themselves (copyUp joins the one in
+ * flight), so a WRITE that started the copy-up keeps its data until the name goes.
+ */
+async function settled(u: Union, n: Node): Promise<void> {
+  await u.copyUps.get(n.id)?.catch(() => undefined);
 }
 
 export async function link(u: Union, n: Node, d: Node, name: string, cred: Cred): Promise<void> {

@@ -50,6 +50,8 @@ for (const format of ['oci'] as Format[]) {
     }
     t.log(`WRITE/REMOVE outcomes: ${[...new Set(outcomes)].join(', ')}`);
     t.true(outcomes.every((o) => o.endsWith('/ok')), 'every REMOVE answered OK');
+    // REMOVE waits for the copy-up the WRITE started (dir-ops.ts settled): the WRITE is not cut short
+    t.true(outcomes.every((o) => o === 'ok/ok'), 'every WRITE answered OK too');
     await u.close();
     u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: format });
     t.teardown(() => u.close());
