@@ -15,6 +15,9 @@
  * gone by then needs nothing. The fsyncs run on the thread pool (one job for all of them with
  * the syscalls addon), alongside the log's; a failed one is marked again and fails the commit
  * (the reply is an error: NFS3ERR_IO for EIO).
+ * On a file system that keeps nothing over a power cut (tmpfs, ramfs) there is nothing to make
+ * durable: the upper layer's fsyncs are skipped there, and the log's when the state directory
+ * is on one too (`volatileFs`), as fsync is a no-op in the kernel for knfsd on them.
  * Races: commits run one after the other (group commit): one in flight may have taken marks
  * of an operation that asks for its commit later, so that commit starts when the one before
  * has settled and takes everything marked by then, including what a failed one gave back.
@@ -39,14 +42,17 @@ export class MetadataSync {
     private readonly pathOf: (mark: number) => Buffer | undefined,
     private readonly syncLog: () => Promise<void>,
     private readonly fsyncAll: (paths: Buffer[]) => Promise<(string | null)[]> = fsyncEach,
+    /** Skip what has no stable storage under it: the upper layer's fsyncs, the log's. */
+    private readonly skip: { files: boolean; log: boolean } = { files: false, log: false },
   ) {}
 
   mark(id: number): void {
-    this.marks.add(id);
+    if (!this.skip.files) this.marks.add(id);
   }
 
   /** Everything marked so far on stable storage. */
   commit(): Promise<void> {
+    if (this.skip.files && this.skip.log) return Promise.resolve();
     const run = this.last.then(() => this.syncMarks());
     this.last = run.catch(() => undefined); // a failure is its own commit's (marks given back)
     return run;
@@ -63,7 +69,7 @@ export class MetadataSync {
     }
     // the files and the log at once (the reply needs both, in no order); all settle before
     // the next commit starts, even when one fails
-    const [files, log] = await Promise.allSettled([this.fsyncAll(paths), this.syncLog()]);
+    const [files, log] = await Promise.allSettled([this.fsyncAll(paths), this.skip.log ? Promise.resolve() : this.syncLog()]);
     if (files.status === 'rejected') {
       for (const m of owners) this.marks.add(m);
       throw files.reason;
@@ -99,4 +105,17 @@ export async function fsyncEach(paths: Buffer[]): Promise<(string | null)[]> {
       return (e as NodeJS.ErrnoException).code ?? 'EIO';
     }
   }));
+}
+
+/** statfs(2) f_type of the file systems that lose everything at power-off. */
+const TMPFS_MAGIC = 0x01021994, RAMFS_MAGIC = 0x858458f6;
+
+/** Is the file system holding `path` one that keeps nothing over a power cut? */
+export function volatileFs(path: string | Buffer): boolean {
+  try {
+    const t = fs.statfsSync(path).type;
+    return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
+  } catch {
+    return false;
+  }
 }

@@ -26,7 +26,7 @@ import type { WhiteoutFormat } from './whiteout.js';
 import { lowerFacts, NO_FACTS, xattrFacts, type XattrFacts } from './xattr.js';
 import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from './store/index.js';
 import { handleId, MacCache, parseHandle } from './identity.js';
-import { INDEX_MARK, MetadataSync } from './metadata-sync.js';
+import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync.js';
 import { coldDisk } from './cold-disk.js';
 import { sys } from './syscalls.js';
 import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found } from './namei.js';
@@ -106,7 +106,7 @@ export class Union implements UnionFs {
   /** MACs of the handles issued or checked, as many as the store keeps records in memory. */
   private readonly macs: MacCache;
   /** What modifying calls changed in the upper layer, committed before their replies. */
-  readonly meta = new MetadataSync((m) => this.markPath(m), () => this.store.sync());
+  readonly meta: MetadataSync;
   /** Nodes that mutations in flight hold across awaits (hold/release): never evicted. */
   private readonly held = new Map<NodeId, number>();
 
@@ -122,6 +122,8 @@ export class Union implements UnionFs {
     this.listings = new ListingCache(bounds.listingCacheBytes, bounds.listingCacheEntries);
     this.nodesMax = bounds.nodeCacheMax ?? NODES_MAX;
     this.macs = new MacCache(bounds.identityCacheRecords ?? RESIDENT_RECORDS);
+    const skip = { files: !layers.upper.present || volatileFs(Buffer.from(layers.upper.root, 'latin1')), log: volatileFs(store.dir) };
+    this.meta = new MetadataSync((m) => this.markPath(m), () => this.store.sync(), fsyncEach, skip);
   }
 
   async init(): Promise<void> {

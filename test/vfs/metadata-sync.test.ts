@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fsyncEach, MetadataSync } from '../../src/vfs/metadata-sync.js';
+import { fsyncEach, MetadataSync, volatileFs } from '../../src/vfs/metadata-sync.js';
 
 const pathOf = (m: number): Buffer | undefined => (m === 99 ? undefined : Buffer.from(`/m${m}`));
 
@@ -69,4 +69,20 @@ test('fsyncEach: files and directories synced, a missing path and a FIFO named, 
   execFileSync('mkfifo', [path.join(dir, 'p')]);
   const r = await fsyncEach([dir, path.join(dir, 'f'), path.join(dir, 'none'), path.join(dir, 'l'), path.join(dir, 'p')].map((p) => Buffer.from(p)));
   t.deepEqual(r, [null, null, 'ENOENT', 'ELOOP', 'EINVAL']);
+});
+
+test('nothing is synced on a file system that keeps nothing over a power cut', async (t) => {
+  let files = 0;
+  let logs = 0;
+  const fsyncAll = async (paths: Buffer[]) => { files += paths.length; return paths.map(() => null); };
+  const upperOnTmpfs = new MetadataSync(pathOf, async () => { logs++; }, fsyncAll, { files: true, log: false });
+  upperOnTmpfs.mark(1);
+  await upperOnTmpfs.commit();
+  t.deepEqual([files, logs], [0, 1], 'the log on a disk is still synced');
+  const allOnTmpfs = new MetadataSync(pathOf, async () => { logs++; }, fsyncAll, { files: true, log: true });
+  allOnTmpfs.mark(1);
+  await allOnTmpfs.commit();
+  t.deepEqual([files, logs], [0, 1]);
+  if (fs.existsSync('/dev/shm')) t.true(volatileFs('/dev/shm'));
+  t.false(volatileFs('/proc/self/nonexistent'));
 });
