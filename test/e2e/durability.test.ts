@@ -9,7 +9,7 @@
  * power of an ext4 disk, where one fsync commits the whole journal; this test shows each
  * directory is asked for, as a file system without one journal needs.)
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -43,6 +43,34 @@ function parse(log: string): Sys[] {
   return out;
 }
 
+/**
+ * A server over `lower` (upper and work under base) with strace attached (those calls), a
+ * client connected and the export mounted.
+ */
+async function tracedServer(t: ExecutionContext, base: string, lower: string, calls: string) {
+  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
+  const server = new TestServer({ lowers: [lower], upper: path.join(base, 'upper'), workdir: path.join(base, 'work'), clients: INSECURE_LOOPBACK });
+  t.teardown(() => server.stop());
+  const ready = await server.start();
+  // The identity log was opened at start: find its descriptor now.
+  const logFds = fs.readdirSync(`/proc/${server.pid}/fd`).filter((fd) => {
+    try { return fs.readlinkSync(`/proc/${server.pid}/fd/${fd}`).endsWith('/identity.log'); } catch { return false; }
+  });
+  const log = path.join(base, 'strace.log');
+  const strace = spawn('strace', ['-f', '-qq', '-o', log, '-e', `trace=${calls}`, '-p', String(server.pid)], { stdio: 'ignore' });
+  t.teardown(() => { strace.kill('SIGINT'); });
+  await new Promise((r) => setTimeout(r, 1500));
+  const c = await RpcClient.connect('tcp', '127.0.0.1', ready.nfsPort, { timeoutMs: 30_000 });
+  t.teardown(() => c.close());
+  const mnt = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union'));
+  t.is(mnt.enum(), 0);
+  const stop = async (): Promise<void> => {
+    strace.kill('SIGINT');
+    await new Promise((r) => strace.once('exit', r));
+  };
+  return { c, root: Buffer.from(mnt.opaque(64)), log, logFds, stop };
+}
+
 /** Was each path (a suffix, e.g. '/upper/a') opened and that fd fsynced within `calls`? */
 function fsynced(calls: Sys[], suffix: string): boolean {
   const fds = calls.filter((s) => s.call === 'openat' && s.args.includes(`${suffix}"`) && !s.result.startsWith('-')).map((s) => s.result);
@@ -57,27 +85,10 @@ test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsy
   const lower = path.join(base, 'lower');
   fs.mkdirSync(path.join(lower, 'a/b'), { recursive: true });
   fs.writeFileSync(path.join(lower, 'a/b/f'), Buffer.alloc(1 << 20, 1));
-  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
-  const upper = path.join(base, 'upper');
   const lowerBefore = layerFingerprint(lower);
-  const server = new TestServer({ lowers: [lower], upper, workdir: path.join(base, 'work'), clients: INSECURE_LOOPBACK });
-  t.teardown(() => server.stop());
-  const ready = await server.start();
-  // The identity log was opened at start: find its descriptor now.
-  const logFds = fs.readdirSync(`/proc/${server.pid}/fd`).filter((fd) => {
-    try { return fs.readlinkSync(`/proc/${server.pid}/fd/${fd}`).endsWith('/identity.log'); } catch { return false; }
-  });
+  const { c, root, log, logFds, stop } = await tracedServer(t, base, lower, 'openat,fsync,fdatasync,rename,renameat,renameat2,writev,write');
   t.true(logFds.length > 0, 'the identity log is open');
-  const log = path.join(base, 'strace.log');
-  const strace = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2,writev,write', '-p', String(server.pid)], { stdio: 'ignore' });
-  t.teardown(() => { strace.kill('SIGINT'); });
-  await new Promise((r) => setTimeout(r, 1500));
-
-  const c = await RpcClient.connect('tcp', '127.0.0.1', ready.nfsPort, { timeoutMs: 30_000 });
-  t.teardown(() => c.close());
-  const mnt = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union'));
-  t.is(mnt.enum(), 0);
-  let fh = Buffer.from(mnt.opaque(64));
+  let fh = root;
   for (const n of ['a', 'b', 'f']) {
     const r = await c.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(fh).string(n));
     t.is(r.uint32(), 0);
@@ -95,8 +106,7 @@ test('stable replies: copy-up fsyncs before its rename; COMMIT and FILE_SYNC fsy
   const afterCommit = fs.readFileSync(log, 'utf8');
   await write(2); // FILE_SYNC
   await new Promise((r) => setTimeout(r, 300));
-  strace.kill('SIGINT');
-  await new Promise((r) => strace.once('exit', r));
+  await stop();
   const all = parse(fs.readFileSync(log, 'utf8'));
   const firstPart = parse(afterCommit).length;
 
@@ -134,20 +144,7 @@ test('CREATE, MKDIR, REMOVE, RENAME and SETATTR fsync the directories and object
   const lower = path.join(base, 'lower');
   fs.mkdirSync(path.join(lower, 'a/b'), { recursive: true });
   for (const f of ['f1', 'f2']) fs.writeFileSync(path.join(lower, 'a/b', f), f);
-  for (const d of ['upper', 'work']) fs.mkdirSync(path.join(base, d));
-  const server = new TestServer({ lowers: [lower], upper: path.join(base, 'upper'), workdir: path.join(base, 'work'), clients: INSECURE_LOOPBACK });
-  t.teardown(() => server.stop());
-  const ready = await server.start();
-  const log = path.join(base, 'strace.log');
-  const strace = spawn('strace', ['-f', '-qq', '-o', log, '-e', 'trace=openat,fsync,fdatasync,writev,write', '-p', String(server.pid)], { stdio: 'ignore' });
-  t.teardown(() => { strace.kill('SIGINT'); });
-  await new Promise((r) => setTimeout(r, 1500));
-
-  const c = await RpcClient.connect('tcp', '127.0.0.1', ready.nfsPort, { timeoutMs: 30_000 });
-  t.teardown(() => c.close());
-  const mnt = await c.ok(MOUNT_PROGRAM, 3, MOUNTPROC3.MNT, (w) => w.string('/union'));
-  t.is(mnt.enum(), 0);
-  const root = Buffer.from(mnt.opaque(64));
+  const { c, root, log, stop } = await tracedServer(t, base, lower, 'openat,fsync,fdatasync,writev,write');
   const lookup = async (dir: Buffer, name: string): Promise<Buffer> => {
     const r = await c.ok(NFS_PROGRAM, 3, NFSPROC3.LOOKUP, (w) => w.opaque(dir).string(name));
     t.is(r.uint32(), 0, `LOOKUP ${name}`);
@@ -185,8 +182,7 @@ test('CREATE, MKDIR, REMOVE, RENAME and SETATTR fsync the directories and object
   });
   await traced('SETATTR a/new', async () => (await c.ok(NFS_PROGRAM, 3, NFSPROC3.SETATTR, (w) => { w.opaque(made); sattr(w, 0o600); w.bool(false); })).uint32());
   await traced('MKDIR a/d', async () => (await c.ok(NFS_PROGRAM, 3, NFSPROC3.MKDIR, (w) => { w.opaque(a).string('d'); sattr(w, 0o755); })).uint32());
-  strace.kill('SIGINT');
-  await new Promise((r) => strace.once('exit', r));
+  await stop();
   const all = parse(fs.readFileSync(log, 'utf8'));
 
   const expect: Record<string, string[]> = {
