@@ -6,7 +6,7 @@
  * files), no unacknowledged one is half-done (a file has one of its two names after a rename,
  * and holds no byte the client did not send), no removed lower file is back, and the workdir
  * holds no temporary; at the end the lower layer is byte-identical.
- * The power-cut variant (UNFS_POWER_CUTS per format, default 50) keeps the upper and the
+ * The power-cut variant (UNFS_POWER_CUTS per format, default 30 in CI) keeps the upper and the
  * workdir on an ext4 loop disk and, after each kill, also drops everything the server had not
  * fsynced (test/helpers/loop-disk.ts): what a reply promised must have been on the disk.
  */
@@ -20,7 +20,7 @@ import { NfsView } from '../helpers/nfs-view.js';
 import { LoopDisk } from '../helpers/loop-disk.js';
 
 const KILLS = Math.max(1, Number(process.env['UNFS_CRASH_LOOP_KILLS'] ?? 100) || 100);
-const POWER_CUTS = Math.max(1, Number(process.env['UNFS_POWER_CUTS'] ?? 50) || 50);
+const POWER_CUTS = Math.max(1, Number(process.env['UNFS_POWER_CUTS'] ?? 30) || 30);
 const CLIENTS = 3;
 const LOWER_FILES = 300;
 const content = (k: number): Buffer => Buffer.from(`data of c${k} `.repeat(400));
