@@ -103,13 +103,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   try {
     if (metrics !== undefined && o.metrics !== undefined) endpoint = await listenMetrics(metrics.registry, o.metrics.host, o.metrics.port);
     if (o.control !== undefined) control = await listenControl(o.control, { reset: (path, client) => exports.reset(path, client) });
-    const nfsPort = await rpc.listenTcp(o.host, o.port);
-    await rpc.listenUdp(o.host, nfsPort);
+    const nfsPort = await rpc.listenBoth(o.host, o.port);
     let mountPort: number | undefined;
-    if (o.mountPort !== undefined) {
-      mountPort = await rpc.listenTcp(o.host, o.mountPort);
-      await rpc.listenUdp(o.host, mountPort);
-    }
+    if (o.mountPort !== undefined) mountPort = await rpc.listenBoth(o.host, o.mountPort);
     if (o.portmap) {
       const mountAt = mountPort ?? nfsPort;
       // Being unfindable is worth a warning, not a refusal to serve: clients can still be

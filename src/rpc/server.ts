@@ -17,6 +17,11 @@ export interface RpcServer {
   /** Resolves to the bound port. */
   listenTcp(host: string, port: number): Promise<number>;
   listenUdp(host: string, port: number): Promise<number>;
+  /**
+   * TCP and UDP on one port: `port`, or with 0 one the kernel picks for TCP that UDP can have
+   * too (another process may hold that number in UDP: then another is picked, up to 8 times).
+   */
+  listenBoth(host: string, port: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -47,13 +52,28 @@ export function createRpcServer(dispatcher: Dispatcher, o: Omit<TcpOptions & Udp
     listenUdp(host, port) {
       const socket = createUdpSocket(dispatcher, host, opts);
       return new Promise((resolve, reject) => {
-        socket.once('error', reject);
+        socket.once('error', (e) => {
+          try { socket.close(); } catch { /* never bound */ }
+          reject(e);
+        });
         socket.bind({ address: host, port, exclusive: true }, () => {
           socket.off('error', reject);
           udp.push(socket);
           resolve(socket.address().port);
         });
       });
+    },
+    async listenBoth(host, port) {
+      for (let attempt = 1; ; attempt++) {
+        const got = await this.listenTcp(host, port);
+        try {
+          return await this.listenUdp(host, got);
+        } catch (e) {
+          const server = tcp.pop()!;
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          if (port !== 0 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 8) throw e;
+        }
+      }
     },
     async close() {
       const closing = tcp.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
