@@ -11,6 +11,8 @@
  *   lset(path: Buffer, name: string, value: Buffer)      lsetxattr(2)
  *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
  *                                                        socket, character or block device
+ *   lchmod(path: Buffer, mode: number)                   fchmodat(2) without following a
+ *                                                        symlink (EOPNOTSUPP on one)
  *   rename2(from: Buffer, to: Buffer, flags: number)     renameat2(2): RENAME_EXCHANGE (2)
  *                                                        swaps two names, RENAME_WHITEOUT (4)
  *                                                        leaves a whiteout at from
@@ -25,11 +27,26 @@
  *                                                        synchronous calls that follow (one
  *                                                        pool job, where fs.promises.lstat
  *                                                        costs the event loop one per path)
- *   fsyncPaths(paths: Buffer[]): Promise<(string|null)[]>
- *                                                        open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK),
- *                                                        fsync(2) and close of each path, one
- *                                                        pool job; per path null, or the
- *                                                        errno's name of the step that failed
+ *   fsyncFds(fds: number[]): Promise<(string|null)[]>  fsync(2) and close(2) of each fd, one
+ *                                                        pool job; per fd null, or the errno's
+ *                                                        name of the fsync that failed
+ *   syncfsFds(fds: number[]): Promise<(string|null)[]> syncfs(2) and close(2) of each fd:
+ *                                                        the whole file system each is on
+ *   openRoot(path: Buffer): number                       open(O_PATH|O_DIRECTORY) of a layer's
+ *                                                        root, following what the admin named
+ *   openBeneath(dirfd: number, rel: Buffer): number      openat2(2) of the directory rel below
+ *                                                        dirfd, O_PATH, RESOLVE_BENEATH |
+ *                                                        RESOLVE_NO_SYMLINKS: no symlink is
+ *                                                        followed and nothing outside dirfd is
+ *                                                        reached (ELOOP, EXDEV); kernels before
+ *                                                        5.6 walk it a component at a time with
+ *                                                        openat(O_NOFOLLOW) instead
+ *   copyData(in: number, out: number): Promise<number>   in's data into the empty file out, on
+ *                                                        the pool: a reflink (FICLONE) where the
+ *                                                        file system shares blocks, else
+ *                                                        copy_file_range(2) 16 MiB at a time,
+ *                                                        else read/write; then fsync(out). The
+ *                                                        bytes copied
  *
  * A failure throws an Error whose code is the errno's name (ENOSPC, EPERM, ...), as node:fs
  * errors carry, so the union maps both the same way. Paths are bytes (any file name).
@@ -40,7 +57,11 @@
 #include <node_api.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <fcntl.h>
@@ -178,6 +199,23 @@ static napi_value mknod_(napi_env env, napi_callback_info info) {
   return r == 0 ? NULL : fail(env, err, "mknod");
 }
 
+static napi_value lchmod_(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  uint32_t mode;
+  if (!args(env, info, 2, argv)) return NULL;
+  if (napi_get_value_uint32(env, argv[1], &mode) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lchmod(path, mode)");
+    return NULL;
+  }
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  /* glibc does it on an O_PATH fd where the kernel lacks fchmodat2; a symlink: EOPNOTSUPP */
+  int r = fchmodat(AT_FDCWD, path, (mode_t)mode, AT_SYMLINK_NOFOLLOW);
+  int err = errno;
+  free(path);
+  return r == 0 ? NULL : fail(env, err, "fchmodat");
+}
+
 static bool timespec_arg(napi_env env, napi_value sec, napi_value nsec, struct timespec *ts) {
   int64_t s, ns;
   if (napi_get_value_int64(env, sec, &s) != napi_ok || napi_get_value_int64(env, nsec, &ns) != napi_ok ||
@@ -224,42 +262,27 @@ static napi_value rename2(napi_env env, napi_callback_info info) {
   return r == 0 ? NULL : fail(env, err, "renameat2");
 }
 
-/* A pool job over a list of paths: lstatAhead's or fsyncPaths'. */
+/* lstatAhead's pool job: the paths, one NUL-terminated after the other. */
 struct paths_job {
   napi_async_work work;
   napi_deferred deferred;
-  bool fsync;  /* fsyncPaths; else lstatAhead */
-  char *paths; /* n NUL-terminated paths, one after the other */
+  char *paths;
   uint32_t n;
-  int *errs;   /* fsyncPaths: per path, 0 or the errno */
 };
-
-static int fsync_path(const char *p) {
-  int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return errno;
-  int err = fsync(fd) == 0 ? 0 : errno;
-  close(fd);
-  return err;
-}
 
 static void paths_run(napi_env env, void *data) {
   (void)env;
   struct paths_job *a = data;
   const char *p = a->paths;
   for (uint32_t i = 0; i < a->n; i++) {
-    if (a->fsync) {
-      a->errs[i] = fsync_path(p);
-    } else {
-      struct stat st;
-      (void)lstat(p, &st); /* a missing name is cached too (a negative dentry) */
-    }
+    struct stat st;
+    (void)lstat(p, &st); /* a missing name is cached too (a negative dentry) */
     p += strlen(p) + 1;
   }
 }
 
 static void paths_free(struct paths_job *a) {
   free(a->paths);
-  free(a->errs);
   free(a);
 }
 
@@ -267,24 +290,27 @@ static void paths_done(napi_env env, napi_status status, void *data) {
   (void)status;
   struct paths_job *a = data;
   napi_value result;
-  if (a->fsync) {
-    napi_create_array_with_length(env, a->n, &result);
-    for (uint32_t i = 0; i < a->n; i++) {
-      napi_value v;
-      const char *code = a->errs[i] == 0 ? NULL : strerrorname_np(a->errs[i]);
-      if (a->errs[i] == 0) napi_get_null(env, &v);
-      else napi_create_string_utf8(env, code != NULL ? code : "EIO", NAPI_AUTO_LENGTH, &v);
-      napi_set_element(env, result, i, v);
-    }
-  } else {
-    napi_get_undefined(env, &result);
-  }
+  napi_get_undefined(env, &result);
   napi_resolve_deferred(env, a->deferred, result);
   napi_delete_async_work(env, a->work);
   paths_free(a);
 }
 
-static napi_value paths_queue(napi_env env, napi_callback_info info, bool fsync_them) {
+/* Queue work on the pool; the promise it settles, or NULL after throwing. */
+static napi_value queue(napi_env env, const char *what, napi_async_work *work, napi_deferred *deferred,
+                        napi_async_execute_callback run, napi_async_complete_callback done, void *data) {
+  napi_value promise, name;
+  if (napi_create_promise(env, deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, run, done, data, work) != napi_ok ||
+      napi_queue_async_work(env, *work) != napi_ok) {
+    fail(env, EIO, "napi_queue_async_work");
+    return NULL;
+  }
+  return promise;
+}
+
+static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t n;
   if (!args(env, info, 1, argv)) return NULL;
@@ -307,11 +333,9 @@ static napi_value paths_queue(napi_env env, napi_callback_info info, bool fsync_
   }
   struct paths_job *a = calloc(1, sizeof *a);
   char *buf = malloc(total > 0 ? total : 1);
-  int *errs = fsync_them ? calloc(n > 0 ? n : 1, sizeof *errs) : NULL;
-  if (a == NULL || buf == NULL || (fsync_them && errs == NULL)) {
+  if (a == NULL || buf == NULL) {
     free(a);
     free(buf);
-    free(errs);
     return fail(env, ENOMEM, "malloc");
   }
   char *p = buf;
@@ -327,31 +351,260 @@ static napi_value paths_queue(napi_env env, napi_callback_info info, bool fsync_
   }
   a->paths = buf;
   a->n = n;
-  a->fsync = fsync_them;
-  a->errs = errs;
-  napi_value promise, name;
-  if (napi_create_promise(env, &a->deferred, &promise) != napi_ok ||
-      napi_create_string_utf8(env, fsync_them ? "fsyncPaths" : "lstatAhead", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_create_async_work(env, NULL, name, paths_run, paths_done, a, &a->work) != napi_ok ||
-      napi_queue_async_work(env, a->work) != napi_ok) {
-    paths_free(a);
-    return fail(env, EIO, "napi_queue_async_work");
-  }
+  napi_value promise = queue(env, "lstatAhead", &a->work, &a->deferred, paths_run, paths_done, a);
+  if (promise == NULL) paths_free(a);
   return promise;
 }
 
-static napi_value lstat_ahead(napi_env env, napi_callback_info info) {
-  return paths_queue(env, info, false);
+/* fsyncFds' and syncfsFds' pool job: each fd is synced, then closed whatever happened. */
+struct fds_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  bool whole_fs; /* syncfs(2) rather than fsync(2) */
+  int32_t *fds;
+  int *errs; /* per fd, 0 or fsync's errno */
+  uint32_t n;
+};
+
+static void fds_run(napi_env env, void *data) {
+  (void)env;
+  struct fds_job *a = data;
+  for (uint32_t i = 0; i < a->n; i++) {
+    a->errs[i] = (a->whole_fs ? syncfs(a->fds[i]) : fsync(a->fds[i])) == 0 ? 0 : errno;
+    close(a->fds[i]);
+  }
 }
 
-static napi_value fsync_paths(napi_env env, napi_callback_info info) {
-  return paths_queue(env, info, true);
+static void fds_free(struct fds_job *a) {
+  free(a->fds);
+  free(a->errs);
+  free(a);
+}
+
+static void fds_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct fds_job *a = data;
+  napi_value result;
+  napi_create_array_with_length(env, a->n, &result);
+  for (uint32_t i = 0; i < a->n; i++) {
+    napi_value v;
+    const char *code = a->errs[i] == 0 ? NULL : strerrorname_np(a->errs[i]);
+    if (a->errs[i] == 0) napi_get_null(env, &v);
+    else napi_create_string_utf8(env, code != NULL ? code : "EIO", NAPI_AUTO_LENGTH, &v);
+    napi_set_element(env, result, i, v);
+  }
+  napi_resolve_deferred(env, a->deferred, result);
+  napi_delete_async_work(env, a->work);
+  fds_free(a);
+}
+
+static napi_value sync_fds(napi_env env, napi_callback_info info, bool whole_fs) {
+  napi_value argv[1];
+  uint32_t n;
+  if (!args(env, info, 1, argv)) return NULL;
+  if (napi_get_array_length(env, argv[0], &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fds: an array of numbers");
+    return NULL;
+  }
+  struct fds_job *a = calloc(1, sizeof *a);
+  int32_t *fds = calloc(n > 0 ? n : 1, sizeof *fds);
+  int *errs = calloc(n > 0 ? n : 1, sizeof *errs);
+  if (a == NULL || fds == NULL || errs == NULL) {
+    free(a);
+    free(fds);
+    free(errs);
+    return fail(env, ENOMEM, "malloc");
+  }
+  a->fds = fds;
+  a->errs = errs;
+  a->n = n;
+  a->whole_fs = whole_fs;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_int32(env, v, &fds[i]) != napi_ok) {
+      fds_free(a);
+      napi_throw_type_error(env, NULL, "fds: an array of numbers");
+      return NULL;
+    }
+  }
+  napi_value promise = queue(env, whole_fs ? "syncfsFds" : "fsyncFds", &a->work, &a->deferred, fds_run, fds_done, a);
+  if (promise == NULL) fds_free(a);
+  return promise;
+}
+
+static napi_value fsync_fds(napi_env env, napi_callback_info info) {
+  return sync_fds(env, info, false);
+}
+
+static napi_value syncfs_fds(napi_env env, napi_callback_info info) {
+  return sync_fds(env, info, true);
+}
+
+static napi_value fd_result(napi_env env, int fd, int err, const char *call) {
+  napi_value out;
+  if (fd < 0) return fail(env, err, call);
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
+static napi_value open_root(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!args(env, info, 1, argv)) return NULL;
+  char *path = path_arg(env, argv[0]);
+  if (path == NULL) return NULL;
+  int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int err = errno;
+  free(path);
+  return fd_result(env, fd, err, "open");
+}
+
+/* Without openat2 (Linux < 5.6): one component at a time, none of them a symlink or "..". */
+static int open_walk(int dirfd, char *rel) {
+  int fd = dup(dirfd);
+  for (char *save = NULL, *c = strtok_r(rel, "/", &save); fd >= 0 && c != NULL; c = strtok_r(NULL, "/", &save)) {
+    if (strcmp(c, "..") == 0) {
+      close(fd);
+      errno = EXDEV;
+      return -1;
+    }
+    int next = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    close(fd);
+    fd = next;
+    errno = err;
+  }
+  return fd;
+}
+
+static napi_value open_beneath(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t dirfd;
+  if (!args(env, info, 2, argv)) return NULL;
+  if (napi_get_value_int32(env, argv[0], &dirfd) != napi_ok || dirfd < 0) {
+    napi_throw_type_error(env, NULL, "openBeneath(dirfd, rel)");
+    return NULL;
+  }
+  char *rel = path_arg(env, argv[1]);
+  if (rel == NULL) return NULL;
+  struct open_how how = {
+    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd = (int)syscall(SYS_openat2, dirfd, rel[0] == 0 ? "." : rel, &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) fd = open_walk(dirfd, rel);
+  int err = errno;
+  free(rel);
+  return fd_result(env, fd, err, "openat2");
+}
+
+/* copyData's pool job. */
+struct copy_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int in, out;
+  int err;
+  int64_t copied;
+};
+
+#define COPY_CHUNK (16 << 20)
+
+static int copy_rw(struct copy_job *a) {
+  enum { SIZE = 1 << 20 };
+  char *buf = malloc(SIZE);
+  if (buf == NULL) return ENOMEM;
+  int err = 0;
+  for (;;) {
+    ssize_t n = read(a->in, buf, SIZE);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : 0;
+      break;
+    }
+    for (ssize_t off = 0; off < n && err == 0;) {
+      ssize_t w = write(a->out, buf + off, (size_t)(n - off));
+      if (w < 0 && errno != EINTR) err = errno;
+      if (w > 0) {
+        off += w;
+        a->copied += w;
+      }
+    }
+    if (err != 0) break;
+  }
+  free(buf);
+  return err;
+}
+
+static void copy_run(napi_env env, void *data) {
+  (void)env;
+  struct copy_job *a = data;
+  struct stat st;
+  if (fstat(a->in, &st) != 0) {
+    a->err = errno;
+    return;
+  }
+  if (st.st_size > 0 && ioctl(a->out, FICLONE, a->in) == 0) {
+    a->copied = st.st_size;
+  } else {
+    for (;;) {
+      ssize_t n = copy_file_range(a->in, NULL, a->out, NULL, COPY_CHUNK, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && a->copied == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        a->err = copy_rw(a);
+        break;
+      }
+      if (n < 0) {
+        a->err = errno;
+        break;
+      }
+      if (n == 0) break;
+      a->copied += n;
+    }
+  }
+  if (a->err == 0 && fsync(a->out) != 0) a->err = errno;
+}
+
+static void copy_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct copy_job *a = data;
+  napi_value v;
+  if (a->err == 0) {
+    napi_create_int64(env, a->copied, &v);
+    napi_resolve_deferred(env, a->deferred, v);
+  } else {
+    const char *code = strerrorname_np(a->err);
+    napi_value msg, c;
+    napi_create_string_utf8(env, "copy_file_range", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &v);
+    napi_create_string_utf8(env, code != NULL ? code : "EIO", NAPI_AUTO_LENGTH, &c);
+    napi_set_named_property(env, v, "code", c);
+    napi_reject_deferred(env, a->deferred, v);
+  }
+  napi_delete_async_work(env, a->work);
+  free(a);
+}
+
+static napi_value copy_data(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t in, out;
+  if (!args(env, info, 2, argv)) return NULL;
+  if (napi_get_value_int32(env, argv[0], &in) != napi_ok || napi_get_value_int32(env, argv[1], &out) != napi_ok) {
+    napi_throw_type_error(env, NULL, "copyData(in, out)");
+    return NULL;
+  }
+  struct copy_job *a = calloc(1, sizeof *a);
+  if (a == NULL) return fail(env, ENOMEM, "malloc");
+  a->in = in;
+  a->out = out;
+  napi_value promise = queue(env, "copyData", &a->work, &a->deferred, copy_run, copy_done, a);
+  if (promise == NULL) free(a);
+  return promise;
 }
 
 NAPI_MODULE_INIT() {
   const struct { const char *name; napi_callback fn; } fns[] = {
-    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"rename2", rename2}, {"lutimens", lutimens},
-    {"lstatAhead", lstat_ahead}, {"fsyncPaths", fsync_paths}};
+    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"lchmod", lchmod_}, {"rename2", rename2}, {"lutimens", lutimens},
+    {"lstatAhead", lstat_ahead}, {"fsyncFds", fsync_fds}, {"syncfsFds", syncfs_fds}, {"openRoot", open_root}, {"openBeneath", open_beneath},
+    {"copyData", copy_data}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value f;
     napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);

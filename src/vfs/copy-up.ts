@@ -7,9 +7,9 @@
  * partial object visible (a file's data is fsynced before the rename, as overlayfs does, so
  * after a power loss too); the temporaries are removed when the union opens. The object keeps
  * its id: its identity record gets the upper key before the rename (the origin key stays, so
- * a crash between the two still resolves). A SETATTR to size 0 copies no data. Data moves with
- * copyFile on the libuv thread pool (copy_file_range/reflink when the layers share a
- * filesystem), so a multi-GiB copy-up never blocks the event loop.
+ * a crash between the two still resolves). A SETATTR to size 0 copies no data. Data moves on
+ * the libuv thread pool (a reflink where the file system shares blocks, else copy_file_range
+ * in 16 MiB steps), so a multi-GiB copy-up never blocks the event loop.
  * Directory rename copies the whole subtree up (copyUpTree) and marks it opaque: see dir-ops.ts.
  * Example: WRITE to lower /a/b/f -> mkdir upper/a, upper/a/b (lower metadata), copy f to
  * tmp/#x, chown/chmod/utimes, rename to upper/a/b/f; node f: layer 2 -> 0, same id.
@@ -34,6 +34,7 @@ import { vfsCounters } from './stats.js';
 import { devNumbers, makeNode } from './special.js';
 import { copyTimes, timeOfNs } from './times.js';
 import { INDEX_MARK } from './metadata-sync.js';
+import { sys } from './syscalls.js';
 
 const log = child('vfs');
 
@@ -61,7 +62,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   if (n.id !== 1) await copyUp(u, u.node(n.parent));
   if (n.layer === 0) return;
   const t0 = performance.now();
-  const src = u.path(n); // lower paths never change: safe across awaits
+  const src = u.path(n); // good until the next await (beneath.ts): copyDurably opens it first
   const st = fs.lstatSync(src, { bigint: true });
   const tmp = pathBuf(u.tmpName());
   let indexed: Buffer | undefined;
@@ -131,12 +132,24 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
 /**
  * The data of `src` into the new file `tmp`, on disk before the copy is renamed into place
  * (overlayfs fsyncs its copy-up too): after a power loss the upper copy, which hides the
- * intact lower file, must not be empty or short. Both steps run on the thread pool.
+ * intact lower file, must not be empty or short. src is opened before anything is awaited;
+ * the copy (a reflink, else copy_file_range 16 MiB at a time) and the fsync run as one job on
+ * the thread pool (the syscalls addon), or as copyFile and fsync without it.
  */
 async function copyDurably(src: Buffer, tmp: Buffer): Promise<void> {
-  await fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_EXCL);
-  const fh = await fs.promises.open(tmp, fs.constants.O_RDONLY);
-  try { await fh.sync(); } finally { await fh.close(); }
+  if (sys === undefined) {
+    await fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_EXCL);
+    const fh = await fs.promises.open(tmp, fs.constants.O_RDONLY);
+    try { await fh.sync(); } finally { await fh.close(); }
+    return;
+  }
+  const inFd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const outFd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+    try { await sys.copyData(inFd, outFd); } finally { fs.closeSync(outFd); }
+  } finally {
+    fs.closeSync(inFd);
+  }
 }
 
 /** The nlink offset kept next to an index entry (`<entry>.n`, decimal). */
@@ -175,13 +188,13 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
       }
     }
   }
-  const dirS = u.layers.s(0, u.rel(d));
-  writeOpaque(u.whiteoutFormat, dirS, u.facts[0]!);
+  const dir = u.layers.dirAt(0, u.rel(d));
+  writeOpaque(u.whiteoutFormat, dir, u.facts[0]!);
   // Whiteouts in an opaque directory hide nothing; kernel overlayfs would list them (it reads a
   // non-merged directory as is), so they go.
-  for (const de of fs.readdirSync(pathBuf(dirS), { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[]) {
+  for (const de of fs.readdirSync(dir.inside, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[]) {
     const nm = (de.name as unknown as Buffer).toString('latin1');
-    const p = pathBuf(dirS + '/' + nm);
+    const p = pathBuf(dir.inside + '/' + nm);
     if ((nm.startsWith(WH_PREFIX) && nm !== WH_OPAQUE) || (de.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(p)))) fs.unlinkSync(p);
   }
   d.stack = [0];

@@ -48,6 +48,7 @@ import { isWhiteoutDev, writeOpaque, writeWhiteout } from './whiteout.js';
 import { copyUp, copyUpTree } from './copy-up.js';
 import { makeNode, makeWhiteoutDev } from './special.js';
 import { RENAME_EXCHANGE, RENAME_WHITEOUT, sys } from './syscalls.js';
+import { workdirDir, type DirAt } from './layers.js';
 import { setTimes } from './times.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
@@ -184,7 +185,7 @@ export async function mknodAny(u: Union, d: Node, name: string, type: FileType, 
     if (!serverOwned(own)) fs.lchownSync(tmp, own.uid, own.gid);
     const madeWithMode = (type === FileType.REG || type === FileType.DIR) && modeAsMade(mode);
     if (type !== FileType.LNK && !madeWithMode) fs.chmodSync(tmp, mode);
-    if (type === FileType.DIR && existsBelow(u, d, name)) writeOpaque(u.whiteoutFormat, pathBuf(tmp.toString('latin1')).toString('latin1'), u.facts[0]!);
+    if (type === FileType.DIR && existsBelow(u, d, name)) writeOpaque(u.whiteoutFormat, workdirDir(tmp.toString('latin1')), u.facts[0]!);
     setTimes(tmp, attr.atime, attr.mtime);
     if (type === FileType.REG && attr.size !== undefined && attr.size > 0) fs.truncateSync(tmp, attr.size);
     // After the awaits above: the name may have been taken meanwhile.
@@ -227,7 +228,7 @@ export async function create(u: Union, d: Node, name: string, how: CreateHow, cr
       atime: { how: 'client', time: { sec: v.readUInt32BE(0), nsec: 0 } },
       mtime: { how: 'client', time: { sec: v.readUInt32BE(4), nsec: 0 } },
     }, cred, { target: undefined, rdev: undefined });
-    const fd = fs.openSync(u.path(u.node(id)), 'r');
+    const fd = fs.openSync(u.path(u.node(id)), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
     return id;
   }
@@ -251,19 +252,19 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   if (n === null) throw new FsError('ENOENT');
   if (isDir && (n.type !== FileType.DIR || u.listing(n).names.length > 0)) throw new FsError('ENOTEMPTY');
   const dirRel = u.rel(d);
-  const dirUpper = u.layers.s(0, dirRel);
+  const dirUpper = u.layers.dirAt(0, dirRel);
   const objUpper = u.upperPath(dirRel + '/' + name);
   const below = n.layer !== 0 || existsBelow(u, d, name);
   // an indexed hard link removed by a name that only exists below: whiteout only
   const upperName = n.layer === 0 && upperIsCopy(n, objUpper);
   if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', dirUpper, name, '');
   if (upperName && below && u.whiteoutFormat === 'overlayfs') {
-    replaceByWhiteout(u, n.type === FileType.DIR, objUpper);
-    u.facts[0]!.removed(u.layers.s(0, dirRel + '/' + name));
+    replaceByWhiteout(u, n.type === FileType.DIR, dirRel + '/' + name);
+    upperDirGone(u, dirRel + '/' + name);
   } else if (upperName) {
-    if (n.type === FileType.DIR) removeEmptyUpperDir(objUpper.toString('latin1'));
+    if (n.type === FileType.DIR) removeEmptyUpperDir(u.layers.dirAt(0, dirRel + '/' + name));
     else fs.unlinkSync(objUpper);
-    u.facts[0]!.removed(u.layers.s(0, dirRel + '/' + name));
+    upperDirGone(u, dirRel + '/' + name);
   } else if (n.layer === 0 && n.index === undefined) {
     throw new FsError('EIO', 'upper copy missing');
   } else if (below && u.whiteoutFormat === 'overlayfs') {
@@ -288,10 +289,11 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
  * (which would show the lower object again); the workdir's tmp/ is emptied at start. Without
  * the syscalls addon a directory is removed first and the whiteout made after.
  */
-function replaceByWhiteout(u: Union, isDir: boolean, objUpper: Buffer): void {
+function replaceByWhiteout(u: Union, isDir: boolean, rel: string): void {
   const tmp = pathBuf(u.tmpName());
+  const objUpper = u.upperPath(rel);
   if (isDir && sys === undefined) {
-    removeEmptyUpperDir(objUpper.toString('latin1'));
+    removeEmptyUpperDir(u.layers.dirAt(0, rel));
     makeWhiteoutDev(tmp);
     fs.renameSync(tmp, objUpper);
     return;
@@ -302,14 +304,14 @@ function replaceByWhiteout(u: Union, isDir: boolean, objUpper: Buffer): void {
     return;
   }
   try {
-    markersOnly(objUpper.toString('latin1'));
+    markersOnly(u.layers.dirAt(0, rel));
     sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
   try {
-    removeEmptyUpperDir(tmp.toString('latin1'));
+    removeEmptyUpperDir(workdirDir(tmp.toString('latin1')));
   } catch (e) {
     // something appeared in it meanwhile: the directory goes back where it was
     sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
@@ -339,21 +341,27 @@ function moveLeavingWhiteout(from: Buffer, to: Buffer): boolean {
 
 /**
  * Removes an upper directory the union shows as empty (its listing, read whole, has no
- * names), given as an absolute binary-string path: first the whiteouts and markers it holds,
- * which hide names of the layers below, then the directory itself with rmdir(2). Never a
- * recursive delete: an entry that is no marker means the listing was wrong, and stops the
- * removal (ENOTEMPTY), as does the kernel's ENOTEMPTY for anything that appeared meanwhile.
+ * names): first the whiteouts and markers it holds, which hide names of the layers below, then
+ * the directory itself with rmdir(2). Never a recursive delete: an entry that is no marker
+ * means the listing was wrong, and stops the removal (ENOTEMPTY), as does the kernel's
+ * ENOTEMPTY for anything that appeared meanwhile.
  */
-function removeEmptyUpperDir(dir: string): void {
+function removeEmptyUpperDir(dir: DirAt): void {
   for (const p of markersOnly(dir)) fs.unlinkSync(pathBuf(p));
-  fs.rmdirSync(pathBuf(dir));
+  fs.rmdirSync(dir.self);
 }
 
-/** The markers an upper directory holds (absolute paths); ENOTEMPTY when it holds anything else. */
-function markersOnly(dir: string): string[] {
+/** The upper directory at rel is gone or moved: what the union keeps about it goes too. */
+function upperDirGone(u: Union, rel: string): void {
+  u.facts[0]!.removed(u.layers.s(0, rel));
+  u.layers.forget(0, rel);
+}
+
+/** The markers a directory holds (paths, binary strings); ENOTEMPTY when it holds anything else. */
+function markersOnly(dir: DirAt): string[] {
   const out: string[] = [];
-  for (const e of fs.readdirSync(pathBuf(dir), { withFileTypes: true, encoding: 'buffer' })) {
-    const p = dir + '/' + e.name.toString('latin1');
+  for (const e of fs.readdirSync(dir.inside, { withFileTypes: true, encoding: 'buffer' })) {
+    const p = dir.inside + '/' + e.name.toString('latin1');
     const marker = e.name.toString('latin1').startsWith(WH_PREFIX) ||
       (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p))));
     if (!marker) throw new FsError('ENOTEMPTY', `${p} is not in the directory's listing`);
@@ -419,18 +427,21 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   const srcBelow = existsBelow(u, sd, sn);
   if (src.type === FileType.DIR && existsBelow(u, td, tn) && !isOpaque(u.layers, u.facts, 0, sRel + '/' + sn)) {
     // a directory moved over a name that exists below must not merge with it
-    writeOpaque(u.whiteoutFormat, u.layers.s(0, sRel + '/' + sn), u.facts[0]!);
+    writeOpaque(u.whiteoutFormat, u.layers.dirAt(0, sRel + '/' + sn), u.facts[0]!);
     src.stack = [0];
     u.forgetListing(src.id);
   }
-  if (srcBelow && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.s(0, sRel), sn, '');
+  if (srcBelow && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.dirAt(0, sRel), sn, '');
   // the target's upper copy: an empty directory may still hold whiteouts
   const tgtUpperName = tgt !== null && tgt.layer === 0 && upperIsCopy(tgt, dstUpper);
   // a lower-only name of an indexed hard link moves as a new upper link of the copy
   const srcLink = src.index !== undefined && !upperIsCopy(src, srcUpper);
   const dst = lstatQuiet(dstUpper);
   if (dst !== undefined) {
-    if (dst.isDirectory()) removeEmptyUpperDir(u.layers.s(0, tRel + '/' + tn));
+    if (dst.isDirectory()) {
+      removeEmptyUpperDir(u.layers.dirAt(0, tRel + '/' + tn));
+      upperDirGone(u, tRel + '/' + tn);
+    }
     else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
   }
   let whiteoutLeft = false;
@@ -444,10 +455,10 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   }
   const wh = u.upperPath(tRel + '/' + WH_PREFIX + tn);
   if (tn.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
-  if (srcBelow && u.whiteoutFormat === 'overlayfs' && !whiteoutLeft) writeWhiteout('overlayfs', u.layers.s(0, sRel), sn, u.tmpName());
-  // opaque facts follow the directory
-  const oldS = u.layers.s(0, sRel + '/' + sn);
-  u.facts[0]!.moved(oldS, u.layers.s(0, tRel + '/' + tn));
+  if (srcBelow && u.whiteoutFormat === 'overlayfs' && !whiteoutLeft) writeWhiteout('overlayfs', u.layers.dirAt(0, sRel), sn, u.tmpName());
+  // opaque facts follow the directory; its open fds (beneath.ts) are dropped
+  u.facts[0]!.moved(u.layers.s(0, sRel + '/' + sn), u.layers.s(0, tRel + '/' + tn));
+  u.layers.forget(0, sRel + '/' + sn);
   // identity: the target name dies, the source name moves
   if (tgt !== null) {
     tgt.attr = null;
@@ -525,15 +536,21 @@ export async function setattr(u: Union, n: Node, a: SetAttr, cred: Cred): Promis
     let mode = a.mode & 0o7777;
     const gid = a.gid ?? cur.gid;
     if (cred.uid !== 0 && n.type !== FileType.DIR && !inGroup(cred, gid)) mode &= ~S_ISGID;
-    fs.chmodSync(p, mode);
+    setMode(p, mode);
   }
   if (a.size !== undefined) {
     const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
     try { fs.ftruncateSync(fd, a.size); } finally { fs.closeSync(fd); }
-    if (cred.uid !== 0 && (cur.mode & (S_ISUID | S_ISGID)) && a.mode === undefined) fs.chmodSync(p, cur.mode & ~(S_ISUID | S_ISGID));
+    if (cred.uid !== 0 && (cur.mode & (S_ISUID | S_ISGID)) && a.mode === undefined) setMode(p, cur.mode & ~(S_ISUID | S_ISGID));
   }
   setTimes(p, a.atime, a.mtime);
   n.attr = null;
+}
+
+/** chmod(2) of p itself: a symlink put at its name since is never followed (EOPNOTSUPP). */
+function setMode(p: Buffer, mode: number): void {
+  if (sys !== undefined) sys.lchmod(p, mode);
+  else fs.chmodSync(p, mode);
 }
 
 export async function write(u: Union, n: Node, offset: number, data: Buffer, stable: StableHow, cred: Cred): Promise<StableHow> {

@@ -32,19 +32,24 @@ export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
     throw new FsError('EINVAL', 'upper and workdir go together');
   }
   const layers = new Layers(o.lowers, o.upper);
-  let workdir: string | undefined;
-  if (o.workdir !== undefined) {
-    workdir = fs.realpathSync(path.resolve(o.workdir));
-    if (fs.statSync(workdir).dev !== layers.upper.dev) throw new FsError('EXDEV', 'upper and workdir must be on one filesystem');
+  try {
+    let workdir: string | undefined;
+    if (o.workdir !== undefined) {
+      workdir = fs.realpathSync(path.resolve(o.workdir));
+      if (fs.statSync(workdir).dev !== layers.upper.dev) throw new FsError('EXDEV', 'upper and workdir must be on one filesystem');
+    }
+    const store = new IdentityStore(stateDirFor(o), o.identityCacheRecords);
+    store.open();
+    const u = new Union(layers, store, o.whiteoutFormat, workdir, o);
+    if (workdir !== undefined) {
+      const w = prepareWorkdir(workdir);
+      u.tmpDir = w.tmp;
+      u.indexDir = w.index;
+    }
+    await u.init();
+    return u;
+  } catch (e) {
+    layers.release();
+    throw e;
   }
-  const store = new IdentityStore(stateDirFor(o), o.identityCacheRecords);
-  store.open();
-  const u = new Union(layers, store, o.whiteoutFormat, workdir, o);
-  if (workdir !== undefined) {
-    const w = prepareWorkdir(workdir);
-    u.tmpDir = w.tmp;
-    u.indexDir = w.index;
-  }
-  await u.init();
-  return u;
 }

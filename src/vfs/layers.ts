@@ -6,11 +6,13 @@
  * part of an object's backing key, so it must not change meaning between runs: the upper is
  * always 0 even when absent.
  * Example: `--lower A:B --upper U` -> [U, A, B]; union path '/etc/x' in B is 'B/etc/x'.
+ * Every path given out is resolved inside its layer, never through a symlink (beneath.ts).
  * Races: none here; lowers are assumed immutable while served (README).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FsError } from '../errors/fs-error.js';
+import { Beneath } from './beneath.js';
 import { pathBuf } from './names.js';
 
 export interface Layer {
@@ -19,6 +21,23 @@ export interface Layer {
   readonly root: string;
   readonly present: boolean;
   readonly dev: number;
+  /** Paths inside the layer (absent layer: none). */
+  readonly beneath: Beneath | undefined;
+}
+
+/** A directory, as the calls on it and in it need it. */
+export interface DirAt {
+  /** Its own path, for calls that do not follow a last symlink (rmdir, rename, lsetxattr). */
+  readonly self: Buffer;
+  /** The directory itself, followed (readdir), and the prefix of `/<name>` for what it holds. */
+  readonly inside: string;
+  /** Its name in caches keyed by path. */
+  readonly key: string;
+}
+
+/** A directory of the workdir's, which no client reaches (a temporary being built): by name. */
+export function workdirDir(s: string): DirAt {
+  return { self: pathBuf(s), inside: s, key: s };
 }
 
 export class Layers {
@@ -28,11 +47,12 @@ export class Layers {
   constructor(lowers: readonly string[], upper: string | undefined) {
     if (lowers.length === 0) throw new FsError('EINVAL', 'at least one lower layer is required');
     const mk = (index: number, p: string | undefined): Layer => {
-      if (p === undefined) return { index, root: '', present: false, dev: -1 };
+      if (p === undefined) return { index, root: '', present: false, dev: -1, beneath: undefined };
       const real = fs.realpathSync(path.resolve(p));
       const st = fs.statSync(real);
       if (!st.isDirectory()) throw new FsError('ENOTDIR', `layer ${p} is not a directory`);
-      return { index, root: Buffer.from(real, 'utf8').toString('latin1'), present: true, dev: st.dev };
+      const root = Buffer.from(real, 'utf8').toString('latin1');
+      return { index, root, present: true, dev: st.dev, beneath: Beneath.acquire(root) };
     };
     this.list = [mk(0, upper), ...lowers.map((l, i) => mk(i + 1, l))];
     this.hasUpper = upper !== undefined;
@@ -40,13 +60,44 @@ export class Layers {
 
   get upper(): Layer { return this.list[0]!; }
 
-  /** Buffer path of union-relative `rel` ('' or '/a/b') in layer `i`. */
+  /** The path of union-relative `rel` ('' or '/a/b') in layer `i`, good until the next await. */
   p(i: number, rel: string): Buffer {
-    return pathBuf(this.list[i]!.root + rel);
+    return this.at(i).path(rel);
   }
 
-  /** Binary-string path (for caches/sets keyed by path). */
+  /** The directory `rel` of layer `i` as a prefix for `/<name>` (binary string; beneath.ts dir). */
+  dir(i: number, rel: string): string {
+    return this.at(i).dir(rel);
+  }
+
+  /** The directory `rel` of layer `i` opened for one caller, across awaits (beneath.ts hold). */
+  hold(i: number, rel: string): { readonly inside: string; release(): void } {
+    return this.at(i).hold(rel);
+  }
+
+  /** The directory `rel` of layer `i`, resolved inside it. */
+  dirAt(i: number, rel: string): DirAt {
+    return { self: this.p(i, rel), inside: this.dir(i, rel), key: this.s(i, rel) };
+  }
+
+  /** The union moved or removed the directory `rel` of layer `i`. */
+  forget(i: number, rel: string): void {
+    this.at(i).forget(rel);
+  }
+
+  /** The name of `rel` in layer `i`, for caches keyed by path (binary string); not for system calls. */
   s(i: number, rel: string): string {
     return this.list[i]!.root + rel;
+  }
+
+  /** Let go of the layers' directories (once, when the union closes). */
+  release(): void {
+    for (const l of this.list) l.beneath?.release();
+  }
+
+  private at(i: number): Beneath {
+    const b = this.list[i]!.beneath;
+    if (b === undefined) throw new FsError('EROFS', 'no upper layer');
+    return b;
   }
 }

@@ -92,19 +92,32 @@ export class MetadataSync {
  */
 const NOTHING_TO_SYNC = new Set(['ENOENT', 'ELOOP', 'ENOTDIR', 'ENXIO', 'EINVAL', 'EACCES', 'EPERM']);
 
-/** open, fsync and close of each path: per path null, or the errno's name (one pool job with the addon). */
+/**
+ * open, fsync and close of each path: per path null, or the errno's name. The paths are opened
+ * at once, before anything is awaited (a layer path is good until then: beneath.ts), and
+ * never through a symlink or blocking (a FIFO); the fsyncs run as one pool job with the addon.
+ */
 export async function fsyncEach(paths: Buffer[]): Promise<(string | null)[]> {
-  if (paths.length === 0) return [];
-  if (sys !== undefined) return sys.fsyncPaths(paths);
-  return Promise.all(paths.map(async (p) => {
+  const out: (string | null)[] = [];
+  const fds: number[] = [];
+  const at: number[] = [];
+  for (const p of paths) {
     try {
-      const fh = await fs.promises.open(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-      try { await fh.sync(); } finally { await fh.close(); }
-      return null;
+      fds.push(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK));
+      at.push(out.length);
+      out.push(null);
     } catch (e) {
-      return (e as NodeJS.ErrnoException).code ?? 'EIO';
+      out.push((e as NodeJS.ErrnoException).code ?? 'EIO');
     }
-  }));
+  }
+  if (fds.length === 0) return out;
+  const synced = sys !== undefined ? await sys.fsyncFds(fds) : await Promise.all(fds.map(fsyncClose));
+  synced.forEach((code, i) => { out[at[i]!] = code; });
+  return out;
+}
+
+function fsyncClose(fd: number): Promise<string | null> {
+  return new Promise((resolve) => fs.fsync(fd, (err) => fs.close(fd, () => resolve(err?.code ?? null))));
 }
 
 /** statfs(2) f_type of the file systems that lose everything at power-off. */

@@ -5,9 +5,9 @@
  * decides: a whiteout there (char 0/0, xattr whiteout, or an OCI `.wh.<name>` in a layer where
  * the name itself is absent) means ENOENT; a non-directory is the object and hides everything
  * below; a directory merges with directories of the same name further down its parent's
- * stack, until an opaque one, a whiteout or a non-directory. Only lstat is used and only the
- * last component is new: every directory above it was itself found by lstat as a directory,
- * so no symlink is ever followed, whatever the layers or a client put there.
+ * stack, until an opaque one, a whiteout or a non-directory. Only lstat is used, on paths
+ * resolved inside the layer (beneath.ts): no symlink is ever followed, whatever the layers, a
+ * client or a local process put there.
  * Example: lowers A{d/}, B{d/ (opaque), d/x}, C{d/y} -> d stacks [A, B]; d/y is ENOENT.
  * Races: lowers are immutable; upper changes only through the union, synchronously with
  * respect to the path computed here.
@@ -43,9 +43,22 @@ export function lstatQuiet(p: Buffer): fs.BigIntStats | undefined {
   }
 }
 
+/** lstat of rel in layer i; undefined when it, or a directory above it, is not there. */
+export function lstatIn(layers: Layers, i: number, rel: string): fs.BigIntStats | undefined {
+  let p;
+  try {
+    p = layers.p(i, rel);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+  return lstatQuiet(p);
+}
+
 export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: string): boolean {
   if (facts[i]!.opaque(layers.s(i, rel))) return true;
-  return lstatQuiet(layers.p(i, rel + '/' + WH_OPAQUE)) !== undefined;
+  return lstatIn(layers, i, rel + '/' + WH_OPAQUE) !== undefined;
 }
 
 /** Is the object at abs (lstat st) in layer i an xattr whiteout (xattr.ts)? */
@@ -58,7 +71,7 @@ export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st:
 /** Does layer i have an OCI whiteout for name in dirRel? */
 function ociWhiteout(layers: Layers, i: number, dirRel: string, name: string): boolean {
   if (name.length + WH_PREFIX.length > 255) return false;
-  return lstatQuiet(layers.p(i, dirRel + '/' + WH_PREFIX + name)) !== undefined;
+  return lstatIn(layers, i, dirRel + '/' + WH_PREFIX + name) !== undefined;
 }
 
 /** Find `name` under the directory at `dirRel` whose merged layers are `stack`. */
@@ -67,7 +80,7 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
   let found: Found | null = null;
   let merged: number[] = [];
   for (const i of stack) {
-    const st = lstatQuiet(layers.p(i, rel));
+    const st = lstatIn(layers, i, rel);
     if (st === undefined) {
       if (ociWhiteout(layers, i, dirRel, name)) break;
       continue;

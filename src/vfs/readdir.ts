@@ -49,16 +49,17 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
 export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string, limit = Number.POSITIVE_INFINITY): Listing | null {
   const b = new Merge(facts);
   for (const i of stack) {
-    const dh = openLayerDir(layers, i, rel);
-    if (dh === null) continue;
-    const layer = b.layer(i, layers.s(i, rel));
+    const at = openLayerDir(layers, i, rel, false);
+    if (at === null) continue;
+    const layer = b.layer(i, layers.s(i, rel), at.inside);
     try {
-      for (let de = dh.readSync(); de !== null; de = dh.readSync()) {
+      for (let de = at.dh.readSync(); de !== null; de = at.dh.readSync()) {
         if (b.read >= limit) return null;
         layer.add(de);
       }
     } finally {
-      dh.closeSync();
+      at.dh.closeSync();
+      at.release();
     }
     layer.end();
   }
@@ -73,26 +74,37 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
 export async function buildListingAsync(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Promise<Listing> {
   const b = new Merge(facts);
   for (const i of stack) {
-    const dh = openLayerDir(layers, i, rel);
-    if (dh === null) continue;
-    const layer = b.layer(i, layers.s(i, rel));
+    const at = openLayerDir(layers, i, rel, true);
+    if (at === null) continue;
+    const layer = b.layer(i, layers.s(i, rel), at.inside);
     try {
-      for (let de = await dh.read(); de !== null; de = await dh.read()) layer.add(de);
+      for (let de = await at.dh.read(); de !== null; de = await at.dh.read()) layer.add(de);
     } finally {
-      await dh.close();
+      await at.dh.close();
+      at.release();
     }
     layer.end();
   }
   return b.listingInTurns();
 }
 
-/** Layer i's directory rel, or null when that layer has none. */
-function openLayerDir(layers: Layers, i: number, rel: string): fs.Dir | null {
+const NOTHING_HELD = { release: () => undefined };
+
+/**
+ * Layer i's directory rel, or null when that layer has none. `async`: opened for this listing
+ * alone (Layers.hold), so that its entries are looked up in it across the awaits of a listing
+ * read on the thread pool. The caller closes dh, then releases.
+ */
+function openLayerDir(layers: Layers, i: number, rel: string, async: boolean): { dh: fs.Dir; inside: string; release(): void } | null {
+  let held;
   try {
+    held = async ? layers.hold(i, rel) : { inside: layers.dir(i, rel), ...NOTHING_HELD };
     // opendir, not readdirSync: a 100k-entry layer directory is read in batches, so its
     // Dirents never all live at once (readdirSync took the RSS of a 100k listing to 135 MB)
-    return fs.opendirSync(layers.p(i, rel), { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
+    const dh = fs.opendirSync(held.inside, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
+    return { dh, inside: held.inside, release: held.release };
   } catch (e) {
+    held?.release();
     // a layer without this directory is normal (the stack says it has one, but be lenient)
     if ((e as { code?: string }).code === 'ENOENT') return null;
     throw e;
@@ -108,8 +120,8 @@ class Merge {
 
   constructor(private readonly facts: XattrFacts[]) {}
 
-  /** Layer i, whose directory is dirPath: add its entries, then end it. */
-  layer(i: number, dirPath: string): { add(de: fs.Dirent): void; end(): void } {
+  /** Layer i, whose directory is dirPath (its key) and `inside` (a path prefix, Layers.hold): add its entries, then end it. */
+  layer(i: number, dirPath: string, inside: string): { add(de: fs.Dirent): void; end(): void } {
     const whs: string[] = [];
     // only a directory marked for them holds xattr whiteouts: then its files are stat'ed
     const xw = this.facts[i]!.xwhiteouts(dirPath);
@@ -126,7 +138,7 @@ class Merge {
         let known = isDir || de.isFile() || de.isSymbolicLink() || de.isCharacterDevice() || de.isBlockDevice() || de.isFIFO() || de.isSocket();
         if (!known || de.isCharacterDevice() || (xw && de.isFile())) {
           // d_type unknown, a possible whiteout device or xattr whiteout: decide as namei does
-          const st = fs.lstatSync(Buffer.from(dirPath + '/' + n, 'latin1'), { throwIfNoEntry: false });
+          const st = fs.lstatSync(Buffer.from(inside + '/' + n, 'latin1'), { throwIfNoEntry: false });
           if (st === undefined) return;
           if (isWhiteoutDev(st) || (xw && isXattrWhiteout(this.facts, i, dirPath + '/' + n, st))) { whs.push(n); return; }
           isDir = st.isDirectory();

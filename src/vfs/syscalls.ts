@@ -2,7 +2,8 @@
  * The Linux calls of the syscalls addon (src/native/syscalls.c), or undefined when it was not
  * built: each user keeps a portable way (a getfattr walk at start, the mknod, mkfifo and
  * setfattr tools, a listening socket, fs.lutimes to the microsecond, fs.promises.lstat per
- * path), slower and with a child process per call.
+ * path, paths resolved by name, fs.copyFile), slower, with a child process per call, and
+ * without the containment of beneath.ts.
  * Errors carry the errno's name as `code`, like node:fs errors.
  */
 import { loadAddon } from '../native/addon.js';
@@ -22,8 +23,18 @@ export interface Syscalls {
   lutimens(path: Buffer, aSec: number, aNsec: number, mSec: number, mNsec: number): void;
   /** lstat(2) of each path on the thread pool, results dropped: warms the kernel's caches. */
   lstatAhead(paths: Buffer[]): Promise<void>;
-  /** open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK), fsync(2), close of each path on the pool: per path null or the errno's name. */
-  fsyncPaths(paths: Buffer[]): Promise<(string | null)[]>;
+  /** fsync(2) then close(2) of each fd, one pool job: per fd null or the errno's name. */
+  fsyncFds(fds: number[]): Promise<(string | null)[]>;
+  /** syncfs(2) then close(2) of each fd, one pool job: per fd null or the errno's name. */
+  syncfsFds(fds: number[]): Promise<(string | null)[]>;
+  /** open(O_PATH|O_DIRECTORY) of a layer's root. */
+  openRoot(path: Buffer): number;
+  /** openat2(2) O_PATH of the directory rel below dirfd, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS. */
+  openBeneath(dirfd: number, rel: Buffer): number;
+  /** fchmodat(2) with AT_SYMLINK_NOFOLLOW. */
+  lchmod(path: Buffer, mode: number): void;
+  /** in's data into the empty file out (FICLONE, else copy_file_range), then fsync(out), on the pool: the bytes copied. */
+  copyData(inFd: number, outFd: number): Promise<number>;
 }
 
 export const sys = loadAddon<Syscalls>('syscalls');

@@ -29,7 +29,7 @@ import { handleId, MacCache, parseHandle } from './identity.js';
 import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync.js';
 import { coldDisk } from './cold-disk.js';
 import { sys } from './syscalls.js';
-import { findInLayers, isOpaque, isXattrWhiteout, lstatQuiet, single, type Found } from './namei.js';
+import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import {
@@ -329,7 +329,7 @@ export class Union implements UnionFs {
       if (h !== HINT_UNKNOWN && (h & 1) === 0) {
         const layer = h >> 1;
         const rel = this.rel(dir) + '/' + name;
-        const st = lstatQuiet(this.layers.p(layer, rel));
+        const st = lstatIn(this.layers, layer, rel);
         if (st !== undefined && !st.isDirectory() && !isWhiteoutDev(st) && !isXattrWhiteout(this.facts, layer, this.layers.s(layer, rel), st)) {
           return { type: typeOfMode(Number(st.mode)), layer, st, stack: single(layer) };
         }
@@ -724,7 +724,7 @@ export class Union implements UnionFs {
 
   fsstat(id: NodeId): FsStat {
     const n = this.node(id);
-    const s = fs.statfsSync(this.layers.hasUpper ? this.layers.p(0, '') : this.path(n));
+    const s = fs.statfsSync(this.layers.p(this.layers.hasUpper ? 0 : n.layer, ''));
     const bs = s.bsize;
     return {
       tbytes: s.blocks * bs, fbytes: s.bfree * bs, abytes: this.readOnly ? 0 : s.bavail * bs,
@@ -770,11 +770,13 @@ export class Union implements UnionFs {
    * metadata commit. fsync runs on the thread pool.
    */
   async syncEntries(n: Node): Promise<void> {
+    const dirs: Buffer[] = [];
     for (let d = this.node(n.parent); ; d = this.node(d.parent)) {
-      const fh = await fs.promises.open(this.upperPath(this.rel(d)), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-      try { await fh.sync(); } finally { await fh.close(); }
+      dirs.push(this.upperPath(this.rel(d)));
       if (d.id === ROOT) break;
     }
+    const failed = (await fsyncEach(dirs)).find((code) => code !== null);
+    if (failed != null) throw new FsError(failed, 'fsync of a directory above a synced file');
     await this.meta.commit();
   }
 
@@ -887,6 +889,7 @@ export class Union implements UnionFs {
     this.releaseLowers();
     await this.fds.closeAll();
     await this.store.close();
+    this.layers.release();
   }
 }
 

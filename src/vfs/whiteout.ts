@@ -18,6 +18,7 @@
  */
 import * as fs from 'node:fs';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
+import type { DirAt } from './layers.js';
 import type { XattrFacts } from './xattr.js';
 import { makeWhiteoutDev, markOpaqueXattr } from './special.js';
 
@@ -34,26 +35,25 @@ export function ociWhiteoutName(name: string): string {
 
 export { WH_OPAQUE };
 
-/** Create a whiteout for `name` in upper directory `dirPath` (binary strings). */
-export function writeWhiteout(format: WhiteoutFormat, dirPath: string, name: string, tmpPath: string): void {
+/** Create a whiteout for `name` in the upper directory `dir` (tmpPath: a workdir name, binary string). */
+export function writeWhiteout(format: WhiteoutFormat, dir: DirAt, name: string, tmpPath: string): void {
   if (format === 'oci') {
-    const wh = pathBuf(dirPath + '/' + ociWhiteoutName(name));
-    createMarker(wh);
+    createMarker(pathBuf(dir.inside + '/' + ociWhiteoutName(name)));
     return;
   }
   // overlayfs: a 0/0 char device made in the workdir and renamed over the name.
   makeWhiteoutDev(pathBuf(tmpPath));
-  fs.renameSync(pathBuf(tmpPath), pathBuf(dirPath + '/' + name));
+  fs.renameSync(pathBuf(tmpPath), pathBuf(dir.inside + '/' + name));
 }
 
 /** Mark an upper directory opaque. */
-export function writeOpaque(format: WhiteoutFormat, dirPath: string, facts: XattrFacts): void {
+export function writeOpaque(format: WhiteoutFormat, dir: DirAt, facts: XattrFacts): void {
   if (format === 'oci') {
-    createMarker(pathBuf(dirPath + '/' + WH_OPAQUE));
+    createMarker(pathBuf(dir.inside + '/' + WH_OPAQUE));
   } else {
-    markOpaqueXattr(pathBuf(dirPath));
+    markOpaqueXattr(dir.self);
   }
-  facts.markOpaque(dirPath);
+  facts.markOpaque(dir.key);
 }
 
 /**

@@ -16,7 +16,7 @@
  * remembered (lowers do not change while served), up to MEMO_MAX paths. Without the addon,
  * one getfattr walk of the layer at open (scanFacts), kept as sets that our own writes in the
  * upper keep true (markOpaque, moved, removed).
- * Paths are absolute binary strings (names.ts).
+ * Paths are absolute binary strings (names.ts), read through the layer's Beneath.
  * Example: lower root and /etc with trusted.overlay.opaque="x", /etc/motd empty with
  * trusted.overlay.whiteout -> /etc/motd is a whiteout.
  */
@@ -25,6 +25,7 @@ import { FsError } from '../errors/fs-error.js';
 import { child } from '../log.js';
 import { sys, type Syscalls } from './syscalls.js';
 import { pathBuf } from './names.js';
+import { Beneath } from './beneath.js';
 import { SharedWhileHeld } from './shared.js';
 
 const log = child('vfs');
@@ -49,7 +50,7 @@ export const XATTR_MODE: 'lgetxattr' | 'getfattr' = sys === undefined ? 'getfatt
 
 /** The marks of the layer at `root`; `lower`: it may hold xattr whiteouts. */
 export function xattrFacts(root: string, lower: boolean): Promise<XattrFacts> {
-  return sys === undefined ? scanFacts(root, lower) : Promise.resolve(new LiveFacts(sys, lower));
+  return sys === undefined ? scanFacts(root, lower) : Promise.resolve(new LiveFacts(sys, root, lower));
 }
 
 /** A lower layer's marks, read once for all the unions that hold it (shared.ts). */
@@ -65,7 +66,7 @@ class LiveFacts implements XattrFacts {
   /** Lowers only: answers by question and path. */
   private readonly memo: Map<string, boolean> | undefined;
 
-  constructor(private readonly x: Pick<Syscalls, 'lget' | 'llist'>, private readonly lower: boolean) {
+  constructor(private readonly x: Pick<Syscalls, 'lget' | 'llist'>, private readonly root: string, private readonly lower: boolean) {
     this.memo = lower ? new Map() : undefined;
   }
 
@@ -107,8 +108,9 @@ class LiveFacts implements XattrFacts {
    */
   private marks(path: string): Map<string, string> {
     const found = new Map<string, string>();
-    const p = pathBuf(path);
     try {
+      // resolved inside the layer, never through a symlink (beneath.ts)
+      const p = Beneath.of(this.root).path(path.slice(this.root.length));
       const names = this.x.llist(p);
       if (names.length === 0) return found;
       for (const ns of NAMESPACES) {

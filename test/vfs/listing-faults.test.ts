@@ -20,7 +20,8 @@ const b = (s: string): Buffer => Buffer.from(s);
 /** opendir of any path under `root` fails with `code` until the returned function is called. */
 function failOpendir(root: string, code: string): () => void {
   cjsFs.opendirSync = ((p: fs.PathLike, o?: fs.OpenDirOptions) => {
-    if (Buffer.from(p as Buffer | string).toString('latin1').startsWith(root)) {
+    // the union opens a layer's directories through /proc/self/fd (vfs/beneath.ts)
+    if (cjsFs.realpathSync(p as Buffer | string).startsWith(root)) {
       throw Object.assign(new Error(`${code}: injected, opendir '${String(p)}'`), { code });
     }
     return realOpendir(p, o);

@@ -1,0 +1,188 @@
+/**
+ * beneath: every path the union hands the kernel, resolved inside its layer.
+ *
+ * Rule: a layer's directories are opened from the fd of the layer's root with openat2(2)
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (O_PATH; the syscalls addon), and a call is given
+ * `/proc/self/fd/<that fd>/<name>`: the kernel jumps to the very directory the fd holds (a
+ * magic link is not walked again by name) and looks up one name in it, a name every caller
+ * already treats as possibly a symlink (lstat, O_NOFOLLOW, unlink, rename). So no directory
+ * on the way is ever a symlink followed, and nothing a local process does to a layer (a
+ * subdirectory swapped for a symlink to /etc) moves a read or a write outside it: the call
+ * fails with ELOOP or ENOENT instead. The path stays short however deep the directory: one
+ * deeper than PATH_MAX is opened a piece at a time from an open ancestor.
+ * One Beneath per layer root for the whole process, shared by the unions that hold it (a
+ * per-client export's unions over one lower), closed when the last lets go.
+ * The fds are kept (LRU, DIR_FDS for the process). The union's own moves and removals of an
+ * upper directory forget it and everything below (forget); the lowers do not change. An fd
+ * dropped is closed on the next event-loop turn, so a path is good until its caller's next
+ * await: what crosses an await opens an fd of its own first (copy-up's source, the metadata
+ * commit's fsyncs).
+ * What a local process can still do: move a directory the union holds open to outside the
+ * layer, on the same file system; the union then follows it there, as kernel overlayfs, which
+ * also works from the dentries it holds, would.
+ * Without the syscalls addon: the plain root + rel path, and a warning at start.
+ * Example: layer /srv/lower, rel '/etc/ssh/sshd_config' -> openat2(root fd, 'etc/ssh') = 23 ->
+ * '/proc/self/fd/23/sshd_config'.
+ */
+import * as fs from 'node:fs';
+import { child } from '../log.js';
+import { pathBuf } from './names.js';
+import { sys } from './syscalls.js';
+
+const log = child('vfs');
+
+/** Directory fds kept open for the whole process (all layers of all unions). */
+const DIR_FDS = 1024;
+/** Longest rel given to one openat2 (PATH_MAX 4096 with room to spare). */
+const PIECE = 3072;
+
+interface Entry { readonly owner: Beneath; readonly rel: string; readonly fd: number }
+
+/** The process's open directories, least recently used first (a Map keeps insertion order). */
+const open = new Map<string, Entry>();
+let retired: number[] = [];
+
+function retire(e: Entry): void {
+  open.delete(e.owner.key(e.rel));
+  if (retired.length === 0) setImmediate(closeRetired);
+  retired.push(e.fd);
+}
+
+function closeRetired(): void {
+  const fds = retired;
+  retired = [];
+  for (const fd of fds) fs.close(fd, () => undefined);
+}
+
+let warned = false;
+
+/** The Beneath of each root some union holds, with how many hold it. */
+const held = new Map<string, { b: Beneath; users: number }>();
+
+export class Beneath {
+  private static seq = 0;
+  private readonly id = (Beneath.seq++).toString(36);
+  private rootFd = -1;
+  /** `/proc/self/fd/<root fd>` (binary string), or the root itself without the addon. */
+  private readonly rootDir: string;
+
+  /** The Beneath of root (the layer's real path as a binary string, names.ts); release it once. */
+  static acquire(root: string): Beneath {
+    let e = held.get(root);
+    if (e === undefined) held.set(root, e = { b: new Beneath(root), users: 0 });
+    e.users++;
+    return e.b;
+  }
+
+  /** The Beneath of root while a union holds it (the xattr marks of a layer read through it). */
+  static of(root: string): Beneath {
+    const e = held.get(root);
+    if (e === undefined) throw new Error(`no union holds the layer ${root}`);
+    return e.b;
+  }
+
+  private constructor(private readonly root: string) {
+    if (sys === undefined) {
+      if (!warned) log.warn('the syscalls addon is not built: layer paths are resolved by name, and a symlink a local process puts in a layer is followed');
+      warned = true;
+      this.rootDir = root;
+      return;
+    }
+    this.rootFd = sys.openRoot(pathBuf(root));
+    this.rootDir = `/proc/self/fd/${this.rootFd}`;
+  }
+
+  key(rel: string): string {
+    return this.id + '\0' + rel;
+  }
+
+  /**
+   * The path of rel ('' for the root, else '/a/b'): its directory's fd and its own name. The
+   * root is `<fd>/.`: the magic link itself is a symlink to lstat, but not when a name follows.
+   */
+  path(rel: string): Buffer {
+    if (rel === '') return pathBuf(this.rootFd < 0 ? this.rootDir : this.rootDir + '/.');
+    const slash = rel.lastIndexOf('/');
+    return pathBuf(this.dir(rel.slice(0, slash)) + rel.slice(slash));
+  }
+
+  /**
+   * The directory rel as a path whose children are `<it>/<name>`, each looked up in that very
+   * directory (binary string). Throws the errno (ENOENT, ENOTDIR, ELOOP, EXDEV) when rel is not
+   * a directory reached without a symlink.
+   */
+  dir(rel: string): string {
+    if (rel === '' || this.rootFd < 0) return this.rootDir + rel;
+    return `/proc/self/fd/${this.fdOf(rel)}`;
+  }
+
+  /**
+   * The directory rel opened for the caller alone, for use across awaits (a listing read on
+   * the thread pool): `inside` as from dir(), until release().
+   */
+  hold(rel: string): { readonly inside: string; release(): void } {
+    if (this.rootFd < 0) return { inside: this.rootDir + rel, release: () => undefined };
+    const fd = this.openDir(rel);
+    let open = true;
+    return {
+      inside: `/proc/self/fd/${fd}`,
+      release: () => {
+        if (open) fs.closeSync(fd);
+        open = false;
+      },
+    };
+  }
+
+  /** rel (a directory of this layer) was moved or removed: drop it and what is below it. */
+  forget(rel: string): void {
+    if (this.rootFd < 0) return;
+    const k = this.key(rel);
+    for (const [key, e] of open) {
+      if (e.owner === this && (key === k || (key.startsWith(k) && key.charCodeAt(k.length) === 0x2f))) retire(e);
+    }
+  }
+
+  release(): void {
+    const e = held.get(this.root);
+    if (e === undefined || e.b !== this || --e.users > 0) return;
+    held.delete(this.root);
+    this.close();
+  }
+
+  private close(): void {
+    if (this.rootFd < 0) return;
+    for (const e of open.values()) if (e.owner === this) retire(e);
+    retired.push(this.rootFd);
+    setImmediate(closeRetired);
+    this.rootFd = -1;
+  }
+
+  private fdOf(rel: string): number {
+    const k = this.key(rel);
+    const hit = open.get(k);
+    if (hit !== undefined) {
+      open.delete(k);
+      open.set(k, hit);
+      return hit.fd;
+    }
+    const fd = this.openDir(rel);
+    open.set(k, { owner: this, rel, fd });
+    if (open.size > DIR_FDS) retire(open.values().next().value as Entry);
+    return fd;
+  }
+
+  /** A new fd of rel: from the root in one step, or from the kept fd of a piece above it when deep. */
+  private openDir(rel: string): number {
+    if (rel === '') return sys!.openBeneath(this.rootFd, Buffer.alloc(0));
+    let from = this.rootFd;
+    let rest = rel;
+    if (rel.length > PIECE) {
+      const cut = rel.indexOf('/', rel.length - PIECE);
+      if (cut > 0) {
+        from = this.fdOf(rel.slice(0, cut));
+        rest = rel.slice(cut);
+      }
+    }
+    return sys!.openBeneath(from, pathBuf(rest.slice(1)));
+  }
+}
