@@ -3,9 +3,16 @@
  * `union-nfsd ready nfs=<port> mount=<port> portmap=<111|rpcbind|off>` line, and stops it with
  * SIGTERM (SIGKILL after a grace period) or SIGKILL on purpose (crash tests). restart() starts
  * it again with the same arguments, so the same layers and state directory.
+ * Every server runs under `strace -f -e trace=execve` (seccomp-bpf: only execve stops it), and
+ * stop() throws when it started any process (issue 11: no child process on any path of the
+ * server), so the whole suite's servers are checked. Outside CI without strace: not traced, said
+ * once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { serverCli } from './env.js';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inCi, serverCli } from './env.js';
 
 export { withPort111Lock } from '../../helpers/port111.js';
 
@@ -36,6 +43,34 @@ export interface ServerArgs {
   extraArgs?: string[];
   /** A command the server runs under (e.g. setpriv with a capability bounding set). */
   wrap?: string[];
+  /** false: not under strace, for a test that attaches its own (one tracer per process). */
+  traceExec?: boolean;
+}
+
+function hasStrace(): boolean {
+  try {
+    execFileSync('strace', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const straceAtHand = hasStrace();
+if (!straceAtHand) {
+  if (inCi) throw new Error('strace is missing: CI checks that no server starts a process');
+  console.warn('\n*** strace is missing: the test servers are not checked for child processes ***\n');
+}
+let traces = 0;
+
+/**
+ * The processes a traced server started: every execve but those of its first process (the
+ * wrapper's and node's own), as "pid path" lines.
+ */
+function startedProcesses(trace: string): string[] {
+  const execs = trace.split('\n').map((l) => /^(\d+)\s+execve\("([^"]*)"/.exec(l)).filter((m) => m !== null);
+  const first = execs[0]?.[1];
+  return execs.filter((m) => m[1] !== first).map((m) => `${m[1]} ${m[2]}`);
 }
 
 /** The rule for loopback clients that connect from unprivileged ports (socat, RpcClient). */
@@ -51,6 +86,9 @@ export interface Ready {
 
 export class TestServer {
   private child: ChildProcess | undefined;
+  /** The server's own process (the child is strace when traced). */
+  private serverPid: number | undefined;
+  private trace: string | undefined;
   private log: string[] = [];
   ready: Ready | undefined;
 
@@ -83,12 +121,16 @@ export class TestServer {
 
   async start(timeoutMs = 30_000): Promise<Ready> {
     if (this.child) throw new Error('server already running');
-    const wrap = this.args.wrap ?? [];
-    const child = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length > 0 ? [process.execPath] : []), ...this.argv()], {
+    this.checkTrace(); // of a run that ended by itself
+    const command = [...(this.args.wrap ?? []), process.execPath, ...this.argv()];
+    this.trace = straceAtHand && this.args.traceExec !== false ? join(tmpdir(), `union-nfsd-execve-${process.pid}-${traces++}.log`) : undefined;
+    if (this.trace !== undefined) command.unshift('strace', '--seccomp-bpf', '-f', '-qq', '-e', 'trace=execve', '-o', this.trace, '--');
+    const child = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.args.env },
     });
     this.child = child;
+    this.serverPid = undefined;
     const push = (b: Buffer) => {
       for (const l of b.toString('utf8').split('\n')) if (l) this.log.push(l);
       if (this.log.length > 2000) this.log.splice(0, this.log.length - 1000);
@@ -132,7 +174,8 @@ export class TestServer {
 
   /** Send the server a signal (SIGHUP: reread its configuration). */
   signal(sig: NodeJS.Signals): void {
-    this.child?.kill(sig);
+    const pid = this.pid;
+    if (pid !== undefined) process.kill(pid, sig);
   }
 
   /** Wait until the server has printed a line matching `re` (after `from` lines of output). */
@@ -144,9 +187,17 @@ export class TestServer {
     }
   }
 
-  /** The server's process id while it runs. */
+  /** The server's process id while it runs (under strace: strace's child). */
   get pid(): number | undefined {
-    return this.child?.pid;
+    const child = this.child;
+    if (child?.pid === undefined || this.trace === undefined) return child?.pid;
+    if (this.serverPid === undefined) {
+      try {
+        const first = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0];
+        if (first) this.serverPid = Number(first);
+      } catch { /* exited */ }
+    }
+    return this.serverPid;
   }
 
   get running(): boolean {
@@ -155,17 +206,37 @@ export class TestServer {
 
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM', graceMs = 10_000): Promise<void> {
     const child = this.child;
-    if (!child) return;
-    if (child.exitCode !== null || child.signalCode !== null) {
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
       this.child = undefined;
+      this.checkTrace();
       return;
     }
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const kill = (sig: NodeJS.Signals): void => {
+      try {
+        process.kill(this.pid ?? child.pid!, sig);
+      } catch { /* gone */ }
+    };
+    kill(signal);
+    const timer = setTimeout(() => kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
     this.child = undefined;
+    this.checkTrace();
+  }
+
+  /** Throws when the server that just stopped started a process. */
+  private checkTrace(): void {
+    const file = this.trace;
+    this.trace = undefined;
+    if (file === undefined) return;
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+      fs.rmSync(file, { force: true });
+    } catch { /* strace never wrote it */ }
+    const started = startedProcesses(text);
+    if (started.length > 0) throw new Error(`the server started processes (strace -f -e trace=execve): ${started.join(', ')}\n${this.output()}`);
   }
 
   async restart(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<Ready> {
