@@ -19,10 +19,11 @@
  * stays: a record whose layers are gone is not used.
  */
 import { promises as fsp } from 'node:fs';
+import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { FsError } from '../errors/fs-error.js';
+import { sys } from '../vfs/syscalls.js';
 import { child } from '../log.js';
 import { stateHome } from '../state-dir.js';
 import { parseDigest } from './digest.js';
@@ -32,7 +33,6 @@ import type { ImageSource } from './source.js';
 import { unpackLayer } from './unpack.js';
 
 const log = child('image');
-const run = promisify(execFile);
 
 function short(text: string): string {
   return text.slice(0, 'sha256:'.length + 12);
@@ -54,6 +54,23 @@ async function fsyncDir(path: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * What was written under path, on disk: syncfs(2) of its file system on the thread pool (the
+ * syscalls addon), no child process. Node has no syncfs: without the addon each file and
+ * directory under path is fsynced.
+ */
+async function syncFileSystem(path: string): Promise<void> {
+  if (sys !== undefined) {
+    const [code] = await sys.syncfsFds([fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)]);
+    if (code != null) throw new FsError(code, `syncfs of ${path}`);
+    return;
+  }
+  for (const e of await fsp.readdir(path, { recursive: true, withFileTypes: true })) {
+    if (e.isFile() || e.isDirectory()) await fsyncDir(join(e.parentPath ?? e.path, e.name));
+  }
+  await fsyncDir(path);
 }
 
 /** The cache when none is configured: beside the server's other state. */
@@ -104,7 +121,7 @@ export class LayerCache {
       unpacking.end();
       if (stats.skipped.length > 0) log.warn(`${label}: without the privilege to make them (root; CAP_SETFCAP for file capabilities), these and any like them were not kept: ${stats.skipped.join(', ')}`);
       // Whole on disk before it becomes visible under layers/.
-      await run('sync', ['--file-system', tmp]);
+      await syncFileSystem(tmp);
       await fsp.mkdir(join(this.dir, 'layers', layer.diffId.algorithm), { recursive: true });
       try {
         await fsp.rename(tmp, dir);
