@@ -5,7 +5,7 @@
 #   $CACHE/vmlinuz        Debian bookworm's kernel (bzImage)
 #   $CACHE/vmlinux        the same kernel as an ELF, for qemu's faster PVH entry (optional)
 #   $CACHE/initramfs.gz   busybox-static + NFS/virtio/9p modules + mount.nfs, rpcbind, rpc.statd,
-#                         sm-notify, and locktool (locktool.c, built static here)
+#                         sm-notify, locktool and fstool (locktool.c, fstool.c, built static here)
 #   $CACHE/ready          written last; holds the kernel version
 # CACHE defaults to <repo>/.cache/guest, or $UNION_NFSD_CACHE/guest.
 #
@@ -19,7 +19,7 @@ repo=$(cd "$here/../../.." && pwd)
 CACHE=${UNION_NFSD_CACHE:-$repo/.cache}/guest
 FORCE=${FORCE:-0}
 
-if [ -f "$CACHE/ready" ] && [ "$FORCE" != 1 ] && [ "$CACHE/ready" -nt "$here/setup.sh" ] && [ "$CACHE/ready" -nt "$here/init" ] && [ "$CACHE/ready" -nt "$here/locktool.c" ]; then
+if [ -f "$CACHE/ready" ] && [ "$FORCE" != 1 ] && [ "$CACHE/ready" -nt "$here/setup.sh" ] && [ "$CACHE/ready" -nt "$here/init" ] && [ "$CACHE/ready" -nt "$here/locktool.c" ] && [ "$CACHE/ready" -nt "$here/fstool.c" ]; then
   echo "guest already built: $CACHE ($(cat "$CACHE/ready"))"
   exit 0
 fi
@@ -139,6 +139,8 @@ ln -sf /proc/mounts "$root/etc/mtab"
 
 # fcntl/flock locks from the shell (the lock tests).
 gcc -static -O2 -o "$root/bin/locktool" "$here/locktool.c"
+# nanosecond times and AF_UNIX bind on the mount (the kernel suite's phase d).
+gcc -static -O2 -o "$root/bin/fstool" "$here/fstool.c"
 
 cp "$here/init" "$root/init"
 chmod 755 "$root/init"

@@ -24,6 +24,32 @@ printf '#!/bin/sh\n[ "$(cat "$1")" = "$2" ]\n' >/tmp/bin/eq
 chmod +x /tmp/bin/eq
 export PATH=/tmp/bin:$PATH
 
+# deeptree: below the current directory, a tree of 42 levels of 200-byte names (a path of
+# over 8 KiB, which neither the client's nor the server's PATH_MAX can hold in one piece):
+# built, a file in it written, stat'ed, renamed, its directory renamed, then all removed a
+# level at a time; says which step failed
+cat >/tmp/bin/deeptree <<'EOF'
+#!/bin/sh
+# cd -P: by name, from the current directory (ash's logical cd would chdir to the whole path)
+fail() { echo "deeptree: $1 failed"; exit 1; }
+n=$(head -c 200 /dev/zero | tr '\0' d)
+mkdir deep && cd -P deep || fail "mkdir deep"
+i=0
+while [ $i -lt 42 ]; do mkdir $n && cd -P $n || fail "mkdir of level $i"; i=$((i + 1)); done
+echo bottom >f || fail "create"
+eq f bottom || fail "read back"
+stat f >/dev/null || fail "stat"
+mv f g && [ ! -e f ] || fail "rename of the file"
+eq g bottom || fail "read after rename"
+cd -P .. && mv $n m && cd -P m || fail "rename of the deepest directory"
+eq g bottom || fail "read in the renamed directory"
+rm g && cd -P .. && rmdir m || fail "remove of the deepest level"
+i=1
+while [ $i -lt 42 ]; do cd -P .. && rmdir $n || fail "rmdir of level $((42 - i))"; i=$((i + 1)); done
+cd -P .. && rmdir deep && [ ! -e deep ] || fail "rmdir deep"
+EOF
+chmod +x /tmp/bin/deeptree
+
 mounted() { grep -q " $1 nfs " /proc/mounts; }
 
 # ---- (a) mount.nfs, no options ------------------------------------------------------------
@@ -117,6 +143,14 @@ if [ $WRITES = 1 ]; then
   check d_mkdir_over_removed sh -c 'mkdir tree && [ -z "$(ls -A tree)" ]'
   check d_no_markers_after sh -c '! find . -name ".wh.*" | grep -q . && ! find . -type c -exec stat -c "%t:%T %n" {} \; | grep -q "^0:0 "'
   expect_fail d_wh_name_rejected touch .wh.sneaky
+  # issue 11: times to the nanosecond; a socket made by bind(2); a tree whose path on the
+  # server is over 8 KiB (42 levels of 200-byte names), built, renamed and removed a level at a
+  # time (a path the client's own PATH_MAX cannot hold)
+  check d_times_ns sh -c 'echo t >tns && fstool utimens tns 981173106 123456789 && [ "$(fstool mtime tns)" = 981173106.123456789 ] && rm tns'
+  check d_socket sh -c 'fstool bind sock && [ -S sock ] && chown 1234:5678 sock && [ "$(stat -c %u:%g sock)" = 1234:5678 ] &&
+    mv sock sock2 && [ ! -e sock ] && [ -S sock2 ] && ln sock2 sock3 && [ "$(stat -c %h sock2)" = 2 ] && rm sock2 sock3 && [ ! -e sock3 ]'
+  check d_deep_path deeptree
+
   check d_open_fd_after_copy_up sh -c 'echo more-deep >>a-moved/sub/deeper/deep.txt && eq a-moved/sub/deeper/deep.txt "$(printf "deep in l3\nmore-deep")"'
   check d_open_fd_reads_copy sh -c '[ "$(cat <&3)" = more-deep ]'
   check d_open_fd_write_lower sh -c 'echo via-fd >&4 && [ "$(tail -n1 b/y)" = via-fd ] && [ "$(head -n1 b/y)" = "L1 b/y (L3 b/x stays hidden)" ]'

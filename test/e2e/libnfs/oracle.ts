@@ -38,7 +38,15 @@ export function cleanupTemp(dir: string): void {
       execFileSync('umount', ['-l', m]);
     }
   }
-  if (mountedUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+  if (mountedUnder(dir).length > 0) return;
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    // Node's recursive rm builds full paths: a tree deeper than PATH_MAX (a test of deep
+    // paths left it) needs rm(1), which works from directory descriptors
+    if ((e as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw e;
+    execFileSync('rm', ['-rf', '--one-file-system', dir]);
+  }
 }
 
 export interface OverlayMount {
