@@ -11,6 +11,13 @@
  *   lset(path: Buffer, name: string, value: Buffer)      lsetxattr(2)
  *   mknod(path: Buffer, mode: number, major: number, minor: number)   mknod(2): FIFO,
  *                                                        socket, character or block device
+ *   lstatAt(dirfd, name: string, out: BigInt64Array): boolean
+ *                                                        fstatat(2) of name (a binary string;
+ *                                                        '' for dirfd itself) in dirfd, not
+ *                                                        following a symlink: its dev, ino,
+ *                                                        mode, nlink, uid, gid, rdev, size,
+ *                                                        blocks and a/m/ctime in ns into out;
+ *                                                        false when absent (ENOENT, ENOTDIR)
  *   lchmod(path: Buffer, mode: number)                   fchmodat(2) without following a
  *                                                        symlink (EOPNOTSUPP on one)
  *   rename2(from: Buffer, to: Buffer, flags: number)     renameat2(2): RENAME_EXCHANGE (2)
@@ -214,6 +221,49 @@ static napi_value lchmod_(napi_env env, napi_callback_info info) {
   int err = errno;
   free(path);
   return r == 0 ? NULL : fail(env, err, "fchmodat");
+}
+
+/* lstatAt's fields, in this order, as int64 (times in nanoseconds since the epoch). */
+enum { ST_DEV, ST_INO, ST_MODE, ST_NLINK, ST_UID, ST_GID, ST_RDEV, ST_SIZE, ST_BLOCKS, ST_ATIME, ST_MTIME, ST_CTIME, ST_FIELDS };
+
+static napi_value lstat_at(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int32_t dirfd;
+  char name[256];
+  size_t n;
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (!args(env, info, 3, argv)) return NULL;
+  if (napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
+      napi_get_value_string_latin1(env, argv[1], name, sizeof name, &n) != napi_ok || n >= 255 ||
+      napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok ||
+      type != napi_bigint64_array || len < ST_FIELDS) {
+    napi_throw_type_error(env, NULL, "lstatAt(dirfd, name: a binary string under 255 bytes, out: BigInt64Array(12))");
+    return NULL;
+  }
+  struct stat st;
+  napi_value out;
+  if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | (n == 0 ? AT_EMPTY_PATH : 0)) != 0) {
+    if (errno != ENOENT && errno != ENOTDIR) return fail(env, errno, "fstatat");
+    napi_get_boolean(env, false, &out);
+    return out;
+  }
+  int64_t *f = data;
+  f[ST_DEV] = (int64_t)st.st_dev;
+  f[ST_INO] = (int64_t)st.st_ino;
+  f[ST_MODE] = st.st_mode;
+  f[ST_NLINK] = (int64_t)st.st_nlink;
+  f[ST_UID] = st.st_uid;
+  f[ST_GID] = st.st_gid;
+  f[ST_RDEV] = (int64_t)st.st_rdev;
+  f[ST_SIZE] = st.st_size;
+  f[ST_BLOCKS] = st.st_blocks;
+  f[ST_ATIME] = (int64_t)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
+  f[ST_MTIME] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  f[ST_CTIME] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  napi_get_boolean(env, true, &out);
+  return out;
 }
 
 static bool timespec_arg(napi_env env, napi_value sec, napi_value nsec, struct timespec *ts) {
@@ -602,7 +652,7 @@ static napi_value copy_data(napi_env env, napi_callback_info info) {
 
 NAPI_MODULE_INIT() {
   const struct { const char *name; napi_callback fn; } fns[] = {
-    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"lchmod", lchmod_}, {"rename2", rename2}, {"lutimens", lutimens},
+    {"lget", lget}, {"llist", llist}, {"lset", lset}, {"mknod", mknod_}, {"lchmod", lchmod_}, {"lstatAt", lstat_at}, {"rename2", rename2}, {"lutimens", lutimens},
     {"lstatAhead", lstat_ahead}, {"fsyncFds", fsync_fds}, {"syncfsFds", syncfs_fds}, {"openRoot", open_root}, {"openBeneath", open_beneath},
     {"copyData", copy_data}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -10,6 +10,7 @@
  * makes one lstat per entry, so the Dates are paid once per listed object, not 3-4 times).
  * Example: lower file ino 1234 as node 7 -> fileid 7, fsid FSID.
  */
+import type { LStat } from './lstat.js';
 import * as fs from 'node:fs';
 import { FileType, type Attr, type Time } from './types.js';
 
@@ -36,7 +37,7 @@ function t(ns: bigint): Time {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }
 
-export function attrOf(st: fs.BigIntStats, id: number, merged: boolean, fsid: number): Attr {
+export function attrOf(st: LStat, id: number, merged: boolean, fsid: number): Attr {
   const mode = Number(st.mode);
   const type = typeOfMode(mode);
   const rdev = st.rdev;

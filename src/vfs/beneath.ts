@@ -12,7 +12,7 @@
  * deeper than PATH_MAX is opened a piece at a time from an open ancestor.
  * One Beneath per layer root for the whole process, shared by the unions that hold it (a
  * per-client export's unions over one lower), closed when the last lets go.
- * The fds are kept (LRU, DIR_FDS for the process). The union's own moves and removals of an
+ * The fds are kept (DIR_FDS for the process, least recently used dropped first). The union's own moves and removals of an
  * upper directory forget it and everything below (forget); the lowers do not change. An fd
  * dropped is closed on the next event-loop turn, so a path is good until its caller's next
  * await: what crosses an await opens an fd of its own first (copy-up's source, the metadata
@@ -28,6 +28,7 @@ import * as fs from 'node:fs';
 import { child } from '../log.js';
 import { pathBuf } from './names.js';
 import { sys } from './syscalls.js';
+import { AddonStat, lstatQuiet, statFields, type LStat } from './lstat.js';
 
 const log = child('vfs');
 
@@ -36,16 +37,32 @@ const DIR_FDS = 1024;
 /** Longest rel given to one openat2 (PATH_MAX 4096 with room to spare). */
 const PIECE = 3072;
 
-interface Entry { readonly owner: Beneath; readonly rel: string; readonly fd: number }
+interface Entry { readonly owner: Map<string, Entry>; readonly rel: string; readonly fd: number; used: boolean }
 
-/** The process's open directories, least recently used first (a Map keeps insertion order). */
-const open = new Map<string, Entry>();
+/**
+ * The process's open directories, oldest first (a Set keeps insertion order), evicted by the
+ * clock rule: one used since it last came round gets another round, so a hit costs one flag.
+ */
+const open = new Set<Entry>();
 let retired: number[] = [];
 
 function retire(e: Entry): void {
-  open.delete(e.owner.key(e.rel));
+  e.owner.delete(e.rel);
+  open.delete(e);
   if (retired.length === 0) setImmediate(closeRetired);
   retired.push(e.fd);
+}
+
+function evictOne(): void {
+  for (const e of open) {
+    if (!e.used) {
+      retire(e);
+      return;
+    }
+    e.used = false;
+    open.delete(e);
+    open.add(e);
+  }
 }
 
 function closeRetired(): void {
@@ -60,9 +77,9 @@ let warned = false;
 const held = new Map<string, { b: Beneath; users: number }>();
 
 export class Beneath {
-  private static seq = 0;
-  private readonly id = (Beneath.seq++).toString(36);
   private rootFd = -1;
+  /** This layer's open directories, by rel. */
+  private readonly dirs = new Map<string, Entry>();
   /** `/proc/self/fd/<root fd>` (binary string), or the root itself without the addon. */
   private readonly rootDir: string;
 
@@ -92,10 +109,6 @@ export class Beneath {
     this.rootDir = `/proc/self/fd/${this.rootFd}`;
   }
 
-  key(rel: string): string {
-    return this.id + '\0' + rel;
-  }
-
   /**
    * The path of rel ('' for the root, else '/a/b'): its directory's fd and its own name. The
    * root is `<fd>/.`: the magic link itself is a symlink to lstat, but not when a name follows.
@@ -104,6 +117,26 @@ export class Beneath {
     if (rel === '') return pathBuf(this.rootFd < 0 ? this.rootDir : this.rootDir + '/.');
     const slash = rel.lastIndexOf('/');
     return pathBuf(this.dir(rel.slice(0, slash)) + rel.slice(slash));
+  }
+
+  /**
+   * lstat of rel, by its name in its directory's fd (fstatat: one component for the kernel);
+   * undefined when it or a directory above it is not there.
+   */
+  lstat(rel: string): LStat | undefined {
+    if (this.rootFd < 0) return lstatQuiet(pathBuf(this.root + rel));
+    const slash = rel.lastIndexOf('/');
+    let fd = this.rootFd;
+    if (slash > 0) {
+      try {
+        fd = this.fdOf(rel.slice(0, slash));
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+        throw e;
+      }
+    }
+    return sys!.lstatAt(fd, rel.slice(slash + 1), statFields) ? new AddonStat() : undefined;
   }
 
   /**
@@ -136,9 +169,8 @@ export class Beneath {
   /** rel (a directory of this layer) was moved or removed: drop it and what is below it. */
   forget(rel: string): void {
     if (this.rootFd < 0) return;
-    const k = this.key(rel);
-    for (const [key, e] of open) {
-      if (e.owner === this && (key === k || (key.startsWith(k) && key.charCodeAt(k.length) === 0x2f))) retire(e);
+    for (const [r, e] of this.dirs) {
+      if (r === rel || (r.startsWith(rel) && r.charCodeAt(rel.length) === 0x2f)) retire(e);
     }
   }
 
@@ -151,23 +183,23 @@ export class Beneath {
 
   private close(): void {
     if (this.rootFd < 0) return;
-    for (const e of open.values()) if (e.owner === this) retire(e);
+    for (const e of this.dirs.values()) retire(e);
     retired.push(this.rootFd);
     setImmediate(closeRetired);
     this.rootFd = -1;
   }
 
   private fdOf(rel: string): number {
-    const k = this.key(rel);
-    const hit = open.get(k);
+    const hit = this.dirs.get(rel);
     if (hit !== undefined) {
-      open.delete(k);
-      open.set(k, hit);
+      hit.used = true;
       return hit.fd;
     }
     const fd = this.openDir(rel);
-    open.set(k, { owner: this, rel, fd });
-    if (open.size > DIR_FDS) retire(open.values().next().value as Entry);
+    const e: Entry = { owner: this.dirs, rel, fd, used: false };
+    this.dirs.set(rel, e);
+    open.add(e);
+    if (open.size > DIR_FDS) evictOne();
     return fd;
   }
 

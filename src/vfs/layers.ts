@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { FsError } from '../errors/fs-error.js';
 import { Beneath } from './beneath.js';
 import { pathBuf } from './names.js';
+import type { LStat } from './lstat.js';
 
 export interface Layer {
   readonly index: number;
@@ -68,6 +69,11 @@ export class Layers {
   /** The directory `rel` of layer `i` as a prefix for `/<name>` (binary string; beneath.ts dir). */
   dir(i: number, rel: string): string {
     return this.at(i).dir(rel);
+  }
+
+  /** lstat of `rel` in layer `i`; undefined when it or a directory above it is not there. */
+  lstat(i: number, rel: string): LStat | undefined {
+    return this.at(i).lstat(rel);
   }
 
   /** The directory `rel` of layer `i` opened for one caller, across awaits (beneath.ts hold). */

@@ -12,18 +12,20 @@
  * Races: lowers are immutable; upper changes only through the union, synchronously with
  * respect to the path computed here.
  */
-import * as fs from 'node:fs';
 import { WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev } from './whiteout.js';
 import type { XattrFacts } from './xattr.js';
 import { typeOfMode } from './attrs.js';
 import type { Layers } from './layers.js';
 import { FileType } from './types.js';
+import { lstatQuiet, type LStat } from './lstat.js';
+
+export { lstatQuiet };
 
 export interface Found {
   type: FileType;
   layer: number;
-  st: fs.BigIntStats;
+  st: LStat;
   stack: readonly number[];
 }
 
@@ -33,27 +35,9 @@ export function single(i: number): readonly number[] {
   return singles[i] ??= Object.freeze([i]);
 }
 
-export function lstatQuiet(p: Buffer): fs.BigIntStats | undefined {
-  try {
-    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
 /** lstat of rel in layer i; undefined when it, or a directory above it, is not there. */
-export function lstatIn(layers: Layers, i: number, rel: string): fs.BigIntStats | undefined {
-  let p;
-  try {
-    p = layers.p(i, rel);
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
-  return lstatQuiet(p);
+export function lstatIn(layers: Layers, i: number, rel: string): LStat | undefined {
+  return layers.lstat(i, rel);
 }
 
 export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: string): boolean {
@@ -62,7 +46,7 @@ export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: st
 }
 
 /** Is the object at abs (lstat st) in layer i an xattr whiteout (xattr.ts)? */
-export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st: fs.BigIntStats | fs.Stats): boolean {
+export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st: LStat | { isFile(): boolean; size: number }): boolean {
   if (!st.isFile() || Number(st.size) !== 0) return false;
   const f = facts[i]!;
   return f.xwhiteouts(abs.slice(0, abs.lastIndexOf('/'))) && f.xwhiteout(abs);

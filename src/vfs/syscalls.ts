@@ -31,6 +31,8 @@ export interface Syscalls {
   openRoot(path: Buffer): number;
   /** openat2(2) O_PATH of the directory rel below dirfd, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS. */
   openBeneath(dirfd: number, rel: Buffer): number;
+  /** fstatat(2) of name ('' = dirfd itself) not following a symlink, into out (lstat.ts); false when absent. */
+  lstatAt(dirfd: number, name: string, out: BigInt64Array): boolean;
   /** fchmodat(2) with AT_SYMLINK_NOFOLLOW. */
   lchmod(path: Buffer, mode: number): void;
   /** in's data into the empty file out (FICLONE, else copy_file_range), then fsync(out), on the pool: the bytes copied. */

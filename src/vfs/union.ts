@@ -29,6 +29,7 @@ import { handleId, MacCache, parseHandle } from './identity.js';
 import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync.js';
 import { coldDisk } from './cold-disk.js';
 import { sys } from './syscalls.js';
+import type { LStat } from './lstat.js';
 import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, single, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
@@ -98,7 +99,7 @@ export class Union implements UnionFs {
    * the stat is not of the node's current copy): callers build attributes from it instead of
    * stat-ing again. Valid until the next lookupNode call.
    */
-  lastSt: fs.BigIntStats | undefined;
+  lastSt: LStat | undefined;
   /** Listings being built on the thread pool (buildAhead), and whether their directory changed since. */
   private readonly building = new Map<NodeId, { stale: boolean; done: Promise<void> }>();
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
@@ -495,13 +496,13 @@ export class Union implements UnionFs {
   }
 
   statUncached(n: Node): Attr {
-    const st = lstatQuiet(this.path(n));
+    const st = n.index !== undefined ? lstatQuiet(n.index) : lstatIn(this.layers, n.layer, this.rel(n));
     if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
     return this.attrFrom(n, st);
   }
 
   /** Attributes of node n from an lstat of its current copy. */
-  attrFrom(n: Node, st: fs.BigIntStats): Attr {
+  attrFrom(n: Node, st: LStat): Attr {
     const a = attrOf(st, n.id, n.type === FileType.DIR && n.stack.length > 1, this.attrFsid);
     return n.index === undefined ? a : { ...a, nlink: Math.max(0, a.nlink + (n.nlinkOff ?? 0)) };
   }
@@ -712,7 +713,7 @@ export class Union implements UnionFs {
     }
   }
 
-  private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean, st?: fs.BigIntStats): DirEntry {
+  private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean, st?: LStat): DirEntry {
     if (!plus) return { fileid: n.id, name, cookie };
     // Not cached on the node: a 100k-entry READDIRPLUS walk would keep 100k Attrs (~245 B
     // each) alive; a later GETATTR pays one lstat instead. A node met for the first time

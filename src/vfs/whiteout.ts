@@ -19,13 +19,14 @@
 import * as fs from 'node:fs';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import type { DirAt } from './layers.js';
+import type { LStat } from './lstat.js';
 import type { XattrFacts } from './xattr.js';
 import { makeWhiteoutDev, markOpaqueXattr } from './special.js';
 
 export type WhiteoutFormat = 'oci' | 'overlayfs';
 
 /** True when an lstat result is an overlayfs whiteout device. */
-export function isWhiteoutDev(st: fs.Stats | fs.BigIntStats): boolean {
+export function isWhiteoutDev(st: LStat | fs.Stats): boolean {
   return st.isCharacterDevice() && Number(st.rdev) === 0;
 }
 
