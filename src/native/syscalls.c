@@ -229,17 +229,17 @@ enum { ST_DEV, ST_INO, ST_MODE, ST_NLINK, ST_UID, ST_GID, ST_RDEV, ST_SIZE, ST_B
 static napi_value lstat_at(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   int32_t dirfd;
-  char name[256];
+  char name[257]; /* NAME_MAX (255), a NUL, and one more to tell a longer name (truncated) */
   size_t n;
   napi_typedarray_type type;
   size_t len;
   void *data;
   if (!args(env, info, 3, argv)) return NULL;
   if (napi_get_value_int32(env, argv[0], &dirfd) != napi_ok ||
-      napi_get_value_string_latin1(env, argv[1], name, sizeof name, &n) != napi_ok || n >= 255 ||
+      napi_get_value_string_latin1(env, argv[1], name, sizeof name, &n) != napi_ok || n > 255 ||
       napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) != napi_ok ||
       type != napi_bigint64_array || len < ST_FIELDS) {
-    napi_throw_type_error(env, NULL, "lstatAt(dirfd, name: a binary string under 255 bytes, out: BigInt64Array(12))");
+    napi_throw_type_error(env, NULL, "lstatAt(dirfd, name: a binary string of at most 255 bytes, out: BigInt64Array(12))");
     return NULL;
   }
   struct stat st;
