@@ -30,7 +30,10 @@ export interface ExportConfig {
   readonly workdir?: string;
   /** Where the identity store lives when there is no workdir. */
   readonly state?: string;
+  /** The upper's format, and the lower directories' (vfs/layers.ts). */
   readonly whiteoutFormat: WhiteoutFormat;
+  /** Each lower's format where it is not whiteoutFormat: an image's layers are OCI. */
+  readonly lowerFormats?: readonly WhiteoutFormat[];
   /** The export's id in its file handles (src/vfs/identity.ts). */
   readonly fsid: number;
   readonly clients: readonly ParsedRule[];
@@ -147,7 +150,8 @@ With none of --lower, --image and --config, serves a small demo union that it cr
   --port N           NFS port, MOUNT answers here too (default ${DEFAULTS.port}, 0 = any)
   --mount-port N     an additional port for MOUNT
   --no-portmap       do not serve or register with a portmapper on port 111
-  --whiteout FORMAT  how the upper layer records deletions: oci (default) or overlayfs
+  --whiteout FORMAT  how the upper layer records deletions, and how the lowers are read:
+                     oci (default) or overlayfs (.wh.* is then an ordinary name)
   --grace-period S   after a restart, grant only reclaims of locks for S seconds (default
                      ${DEFAULT_GRACE_SECONDS}; only when clients held locks before it)
   --nsm-dir DIR      where the lock manager keeps its status monitor state: the clients to

@@ -85,7 +85,8 @@ export class ExportSet {
       }
       if (this.images === undefined) throw new UsageError(`${c.source}: export ${c.path}: images are not served here`);
       try {
-        out.push({ ...c, lowers: [...c.lowers, ...await this.images.lowers(c.image)] });
+        const layers = await this.images.lowers(c.image);
+        out.push({ ...c, lowers: [...c.lowers, ...layers], lowerFormats: [...c.lowers.map(() => c.whiteoutFormat), ...layers.map(() => 'oci' as const)] });
       } catch (err) {
         throw new UsageError(`${c.source}: export ${c.path}: ${(err as Error).message}`);
       }

@@ -53,6 +53,7 @@ function unionOptions(e: ExportConfig, upper?: string, workdir?: string): Parame
     ...((workdir ?? e.workdir) !== undefined && { workdir: workdir ?? e.workdir }),
     ...(e.state !== undefined && { state: e.state }),
     whiteoutFormat: e.whiteoutFormat,
+    ...(e.lowerFormats !== undefined && { lowerFormats: e.lowerFormats }),
     fsid: e.fsid,
   };
 }

@@ -195,7 +195,8 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
   for (const de of fs.readdirSync(dir.inside, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[]) {
     const nm = (de.name as unknown as Buffer).toString('latin1');
     const p = pathBuf(dir.inside + '/' + nm);
-    if ((nm.startsWith(WH_PREFIX) && nm !== WH_OPAQUE) || (de.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(p)))) fs.unlinkSync(p);
+    const marker = u.layers.markers(0) && nm.startsWith(WH_PREFIX) && nm !== WH_OPAQUE;
+    if (marker || (de.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(p)))) fs.unlinkSync(p);
   }
   d.stack = [0];
   u.forgetListing(d.id);

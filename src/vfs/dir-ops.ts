@@ -98,10 +98,14 @@ function install(u: Union, d: Node, name: string, tmp: Buffer, isDir: boolean): 
   clearOciWhiteout(u, dirRel, name);
 }
 
-/** A real entry now exists at upper <dirRel>/<name>: its own layer's `.wh.<name>` goes. */
+/**
+ * A real entry now exists at upper <dirRel>/<name>: in an OCI-format upper its own `.wh.<name>`
+ * goes (in an overlayfs-format one that is a file of its own).
+ */
 function clearOciWhiteout(u: Union, dirRel: string, name: string): void {
+  if (u.whiteoutFormat !== 'oci' || name.length + WH_PREFIX.length > 255) return;
   const wh = u.upperPath(dirRel + '/' + WH_PREFIX + name);
-  if (name.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+  if (lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
 }
 
 /**
@@ -262,7 +266,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
     replaceByWhiteout(u, n.type === FileType.DIR, dirRel + '/' + name);
     upperDirGone(u, dirRel + '/' + name);
   } else if (upperName) {
-    if (n.type === FileType.DIR) removeEmptyUpperDir(u.layers.dirAt(0, dirRel + '/' + name));
+    if (n.type === FileType.DIR) removeEmptyUpperDir(u.layers.dirAt(0, dirRel + '/' + name), u.layers.markers(0));
     else fs.unlinkSync(objUpper);
     upperDirGone(u, dirRel + '/' + name);
   } else if (n.layer === 0 && n.index === undefined) {
@@ -293,7 +297,7 @@ function replaceByWhiteout(u: Union, isDir: boolean, rel: string): void {
   const tmp = pathBuf(u.tmpName());
   const objUpper = u.upperPath(rel);
   if (isDir && sys === undefined) {
-    removeEmptyUpperDir(u.layers.dirAt(0, rel));
+    removeEmptyUpperDir(u.layers.dirAt(0, rel), u.layers.markers(0));
     makeWhiteoutDev(tmp);
     fs.renameSync(tmp, objUpper);
     return;
@@ -304,14 +308,14 @@ function replaceByWhiteout(u: Union, isDir: boolean, rel: string): void {
     return;
   }
   try {
-    markersOnly(u.layers.dirAt(0, rel));
+    markersOnly(u.layers.dirAt(0, rel), u.layers.markers(0));
     sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
   try {
-    removeEmptyUpperDir(workdirDir(tmp.toString('latin1')));
+    removeEmptyUpperDir(workdirDir(tmp.toString('latin1')), u.layers.markers(0));
   } catch (e) {
     // something appeared in it meanwhile: the directory goes back where it was
     sys!.rename2(tmp, objUpper, RENAME_EXCHANGE);
@@ -346,8 +350,8 @@ function moveLeavingWhiteout(from: Buffer, to: Buffer): boolean {
  * means the listing was wrong, and stops the removal (ENOTEMPTY), as does the kernel's
  * ENOTEMPTY for anything that appeared meanwhile.
  */
-function removeEmptyUpperDir(dir: DirAt): void {
-  for (const p of markersOnly(dir)) fs.unlinkSync(pathBuf(p));
+function removeEmptyUpperDir(dir: DirAt, markerNames: boolean): void {
+  for (const p of markersOnly(dir, markerNames)) fs.unlinkSync(pathBuf(p));
   fs.rmdirSync(dir.self);
 }
 
@@ -357,12 +361,15 @@ function upperDirGone(u: Union, rel: string): void {
   u.layers.forget(0, rel);
 }
 
-/** The markers a directory holds (paths, binary strings); ENOTEMPTY when it holds anything else. */
-function markersOnly(dir: DirAt): string[] {
+/**
+ * The markers a directory holds (paths, binary strings): whiteout devices, and `.wh.*` names
+ * where they are markers (an OCI-format upper); ENOTEMPTY when it holds anything else.
+ */
+function markersOnly(dir: DirAt, markerNames: boolean): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(dir.inside, { withFileTypes: true, encoding: 'buffer' })) {
     const p = dir.inside + '/' + e.name.toString('latin1');
-    const marker = e.name.toString('latin1').startsWith(WH_PREFIX) ||
+    const marker = (markerNames && e.name.toString('latin1').startsWith(WH_PREFIX)) ||
       (e.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(pathBuf(p))));
     if (!marker) throw new FsError('ENOTEMPTY', `${p} is not in the directory's listing`);
     out.push(p);
@@ -439,7 +446,7 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   const dst = lstatQuiet(dstUpper);
   if (dst !== undefined) {
     if (dst.isDirectory()) {
-      removeEmptyUpperDir(u.layers.dirAt(0, tRel + '/' + tn));
+      removeEmptyUpperDir(u.layers.dirAt(0, tRel + '/' + tn), u.layers.markers(0));
       upperDirGone(u, tRel + '/' + tn);
     }
     else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
@@ -453,8 +460,7 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   } else {
     fs.renameSync(srcUpper, dstUpper);
   }
-  const wh = u.upperPath(tRel + '/' + WH_PREFIX + tn);
-  if (tn.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+  clearOciWhiteout(u, tRel, tn);
   if (srcBelow && u.whiteoutFormat === 'overlayfs' && !whiteoutLeft) writeWhiteout('overlayfs', u.layers.dirAt(0, sRel), sn, u.tmpName());
   // opaque facts follow the directory; its open fds (beneath.ts) are dropped
   u.facts[0]!.moved(u.layers.s(0, sRel + '/' + sn), u.layers.s(0, tRel + '/' + tn));
@@ -502,8 +508,7 @@ export async function link(u: Union, n: Node, d: Node, name: string, cred: Cred)
   const st = lstatQuiet(dst);
   if (st !== undefined && isWhiteoutDev(st)) fs.unlinkSync(dst);
   fs.linkSync(u.path(n), dst);
-  const wh = u.upperPath(dirRel + '/' + WH_PREFIX + name);
-  if (name.length + WH_PREFIX.length <= 255 && lstatQuiet(wh) !== undefined) fs.unlinkSync(wh);
+  clearOciWhiteout(u, dirRel, name);
   const rec = u.store.get(n.id);
   if (rec !== undefined) u.store.put({ ...rec, names: [...rec.names, { parent: d.id, name }] });
   (d.children ??= new Map()).set(name, n.id);

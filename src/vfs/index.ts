@@ -31,7 +31,7 @@ export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
   if ((o.upper === undefined) !== (o.workdir === undefined)) {
     throw new FsError('EINVAL', 'upper and workdir go together');
   }
-  const layers = new Layers(o.lowers, o.upper);
+  const layers = new Layers(o.lowers, o.upper, { upper: o.whiteoutFormat, ...(o.lowerFormats !== undefined && { lowers: o.lowerFormats }) });
   try {
     let workdir: string | undefined;
     if (o.workdir !== undefined) {

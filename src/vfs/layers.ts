@@ -5,6 +5,8 @@
  * 1..N are the lowers, the first lower named being the top-most (index 1). A layer index is
  * part of an object's backing key, so it must not change meaning between runs: the upper is
  * always 0 even when absent.
+ * Each layer has a format (whiteout.ts): the upper's is --whiteout, a lower directory's the
+ * same unless declared (an image's layers are OCI).
  * Example: `--lower A:B --upper U` -> [U, A, B]; union path '/etc/x' in B is 'B/etc/x'.
  * Every path given out is resolved inside its layer, never through a symlink (beneath.ts).
  * Races: none here; lowers are assumed immutable while served (README).
@@ -15,6 +17,7 @@ import { FsError } from '../errors/fs-error.js';
 import { Beneath } from './beneath.js';
 import { pathBuf } from './names.js';
 import type { LStat } from './lstat.js';
+import type { WhiteoutFormat } from './whiteout.js';
 
 export interface Layer {
   readonly index: number;
@@ -24,6 +27,8 @@ export interface Layer {
   readonly dev: number;
   /** Paths inside the layer (absent layer: none). */
   readonly beneath: Beneath | undefined;
+  /** How the layer marks deletions: in an 'oci' layer every `.wh.*` name is a marker, in an 'overlayfs' one it is a name like any other. */
+  readonly format: WhiteoutFormat;
 }
 
 /** A directory, as the calls on it and in it need it. */
@@ -45,21 +50,28 @@ export class Layers {
   readonly list: Layer[];
   readonly hasUpper: boolean;
 
-  constructor(lowers: readonly string[], upper: string | undefined) {
+  /** formats: the upper's, and each lower's (default: the upper's). */
+  constructor(lowers: readonly string[], upper: string | undefined, formats: { upper: WhiteoutFormat; lowers?: readonly WhiteoutFormat[] }) {
     if (lowers.length === 0) throw new FsError('EINVAL', 'at least one lower layer is required');
     const mk = (index: number, p: string | undefined): Layer => {
-      if (p === undefined) return { index, root: '', present: false, dev: -1, beneath: undefined };
+      const format = index === 0 ? formats.upper : formats.lowers?.[index - 1] ?? formats.upper;
+      if (p === undefined) return { index, root: '', present: false, dev: -1, beneath: undefined, format };
       const real = fs.realpathSync(path.resolve(p));
       const st = fs.statSync(real);
       if (!st.isDirectory()) throw new FsError('ENOTDIR', `layer ${p} is not a directory`);
       const root = Buffer.from(real, 'utf8').toString('latin1');
-      return { index, root, present: true, dev: st.dev, beneath: Beneath.acquire(root) };
+      return { index, root, present: true, dev: st.dev, beneath: Beneath.acquire(root), format };
     };
     this.list = [mk(0, upper), ...lowers.map((l, i) => mk(i + 1, l))];
     this.hasUpper = upper !== undefined;
   }
 
   get upper(): Layer { return this.list[0]!; }
+
+  /** Are `.wh.*` names markers in layer i (an OCI-format layer)? */
+  markers(i: number): boolean {
+    return this.list[i]!.format === 'oci';
+  }
 
   /** The path of union-relative `rel` ('' or '/a/b') in layer `i`, good until the next await. */
   p(i: number, rel: string): Buffer {

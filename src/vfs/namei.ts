@@ -2,17 +2,19 @@
  * namei: looking a name up across the layers.
  *
  * Rule (overlayfs): search the parent's stack top-down. The first layer holding the name
- * decides: a whiteout there (char 0/0, xattr whiteout, or an OCI `.wh.<name>` in a layer where
- * the name itself is absent) means ENOENT; a non-directory is the object and hides everything
+ * decides: a whiteout there (char 0/0, xattr whiteout, or in an OCI-format layer a `.wh.<name>`
+ * where the name itself is absent) means ENOENT; a non-directory is the object and hides everything
  * below; a directory merges with directories of the same name further down its parent's
- * stack, until an opaque one, a whiteout or a non-directory. Only lstat is used, on paths
+ * stack, until an opaque one, a whiteout or a non-directory. A `.wh.*` name is a marker, never
+ * an object, in an OCI-format layer, and a name like any other in an overlayfs-format one (as
+ * kernel overlayfs reads its layers). Only lstat is used, on paths
  * resolved inside the layer (beneath.ts): no symlink is ever followed, whatever the layers, a
  * client or a local process put there.
  * Example: lowers A{d/}, B{d/ (opaque), d/x}, C{d/y} -> d stacks [A, B]; d/y is ENOENT.
  * Races: lowers are immutable; upper changes only through the union, synchronously with
  * respect to the path computed here.
  */
-import { WH_OPAQUE, WH_PREFIX } from './names.js';
+import { isMarkerName, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev } from './whiteout.js';
 import type { XattrFacts } from './xattr.js';
 import { typeOfMode } from './attrs.js';
@@ -42,7 +44,7 @@ export function lstatIn(layers: Layers, i: number, rel: string): LStat | undefin
 
 export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: string): boolean {
   if (facts[i]!.opaque(layers.s(i, rel))) return true;
-  return lstatIn(layers, i, rel + '/' + WH_OPAQUE) !== undefined;
+  return layers.markers(i) && lstatIn(layers, i, rel + '/' + WH_OPAQUE) !== undefined;
 }
 
 /** Is the object at abs (lstat st) in layer i an xattr whiteout (xattr.ts)? */
@@ -52,9 +54,9 @@ export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st:
   return f.xwhiteouts(abs.slice(0, abs.lastIndexOf('/'))) && f.xwhiteout(abs);
 }
 
-/** Does layer i have an OCI whiteout for name in dirRel? */
+/** Does layer i (an OCI-format one) have a whiteout for name in dirRel? */
 function ociWhiteout(layers: Layers, i: number, dirRel: string, name: string): boolean {
-  if (name.length + WH_PREFIX.length > 255) return false;
+  if (!layers.markers(i) || name.length + WH_PREFIX.length > 255) return false;
   return lstatIn(layers, i, dirRel + '/' + WH_PREFIX + name) !== undefined;
 }
 
@@ -63,7 +65,9 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
   const rel = dirRel + '/' + name;
   let found: Found | null = null;
   let merged: number[] = [];
+  const marker = isMarkerName(name);
   for (const i of stack) {
+    if (marker && layers.markers(i)) continue; // a marker there, never an object
     const st = lstatIn(layers, i, rel);
     if (st === undefined) {
       if (ociWhiteout(layers, i, dirRel, name)) break;

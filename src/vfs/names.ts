@@ -2,11 +2,12 @@
  * Names: the one place a client-supplied component is checked, and the READDIR cookie of a name.
  *
  * Rule: a component is raw bytes. It may not be empty, '.', '..', contain '/' or NUL, or be
- * longer than 255 bytes; names that would be union markers (`.wh.*`, OCI/aufs whiteouts) are
- * invisible and cannot be created. Internally names are "binary strings" (latin1 of the raw
+ * longer than 255 bytes. Names that are union markers in OCI-format layers (`.wh.*`, OCI/aufs
+ * whiteouts) are invisible there and cannot be created in an OCI-format upper (namei.ts,
+ * union.ts checkNewName); in overlayfs-format layers they are names like any other. Internally names are "binary strings" (latin1 of the raw
  * bytes), a lossless 1:1 mapping that Map keys and path concatenation can use; node:fs gets the
  * bytes back through Buffer.from(s, 'latin1').
- * Example: Buffer 'a/b' -> EINVAL; '.wh.foo' -> EPERM on create, ENOENT on lookup.
+ * Example: Buffer 'a/b' -> EINVAL; '.wh.foo' in OCI format -> EPERM on create, ENOENT on lookup.
  * Races: none (pure functions).
  */
 import { FsError } from '../errors/fs-error.js';

@@ -2,8 +2,8 @@
  * Merged READDIR: the sorted listing of a directory over its layer stack.
  *
  * Rule: walk the stack top-down; a name is listed once, from its top-most layer; whiteouts
- * (char 0/0, xattr whiteouts, `.wh.<name>`) hide the name in the layers below, and no marker
- * (`.wh.*`) or whiteout is ever listed. Entries are sorted by cookie (names.ts cookieOf), so a
+ * (char 0/0, xattr whiteouts, `.wh.<name>` in an OCI-format layer) hide the name in the layers
+ * below, and no marker (`.wh.*` of an OCI-format layer) or whiteout is ever listed. Entries are sorted by cookie (names.ts cookieOf), so a
  * page resumes at the first cookie greater than the client's: stable across adds, removes,
  * copy-ups and restarts, with no per-client state. The listing is cached per directory in an
  * LRU bounded by heap bytes (ListingCache) and patched (not rebuilt) by our own mutations.
@@ -51,7 +51,7 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
   for (const i of stack) {
     const at = openLayerDir(layers, i, rel, false);
     if (at === null) continue;
-    const layer = b.layer(i, layers.s(i, rel), at.inside);
+    const layer = b.layer(i, layers.s(i, rel), at.inside, layers.markers(i));
     try {
       for (let de = at.dh.readSync(); de !== null; de = at.dh.readSync()) {
         if (b.read >= limit) return null;
@@ -76,7 +76,7 @@ export async function buildListingAsync(layers: Layers, facts: XattrFacts[], sta
   for (const i of stack) {
     const at = openLayerDir(layers, i, rel, true);
     if (at === null) continue;
-    const layer = b.layer(i, layers.s(i, rel), at.inside);
+    const layer = b.layer(i, layers.s(i, rel), at.inside, layers.markers(i));
     try {
       for (let de = await at.dh.read(); de !== null; de = await at.dh.read()) layer.add(de);
     } finally {
@@ -120,8 +120,11 @@ class Merge {
 
   constructor(private readonly facts: XattrFacts[]) {}
 
-  /** Layer i, whose directory is dirPath (its key) and `inside` (a path prefix, Layers.hold): add its entries, then end it. */
-  layer(i: number, dirPath: string, inside: string): { add(de: fs.Dirent): void; end(): void } {
+  /**
+   * Layer i, whose directory is dirPath (its key) and `inside` (a path prefix, Layers.hold),
+   * `.wh.*` names markers there or not (Layers.markers): add its entries, then end it.
+   */
+  layer(i: number, dirPath: string, inside: string, markers: boolean): { add(de: fs.Dirent): void; end(): void } {
     const whs: string[] = [];
     // only a directory marked for them holds xattr whiteouts: then its files are stat'ed
     const xw = this.facts[i]!.xwhiteouts(dirPath);
@@ -129,7 +132,7 @@ class Merge {
       add: (de) => {
         this.read++;
         const n = (de.name as unknown as Buffer).toString('latin1');
-        if (n.startsWith(WH_PREFIX)) {
+        if (markers && n.startsWith(WH_PREFIX)) {
           if (n !== WH_OPAQUE && !n.startsWith(WH_PREFIX + WH_PREFIX)) whs.push(n.slice(WH_PREFIX.length));
           return;
         }

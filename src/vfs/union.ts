@@ -60,6 +60,8 @@ export interface UnionOptions {
   /** State directory; default <workdir>/union-nfsd, else $XDG_STATE_HOME/union-nfsd/<hash>. */
   state?: string;
   whiteoutFormat: WhiteoutFormat;
+  /** Each lower's format, when not whiteoutFormat (an image's layers: 'oci'). */
+  lowerFormats?: readonly WhiteoutFormat[];
   /** Bound of the merged-listing cache in heap bytes (default 32 MiB, readdir.ts). */
   listingCacheBytes?: number;
   /** Optional extra bound of the merged-listing cache, in entries (default none). */
@@ -254,7 +256,7 @@ export class Union implements UnionFs {
       const n = this.nodes.get(cid);
       if (n !== undefined) return n;
     }
-    if (isMarkerName(name)) return null;
+    if (isMarkerName(name) && dir.stack.every((i) => this.layers.markers(i))) return null;
     let found = this.find(dir, name);
     if (found === null) {
       const stale = this.store.idByName(dir.id, name);
@@ -783,22 +785,22 @@ export class Union implements UnionFs {
 
   async create(dir: NodeId, name: Buffer, how: CreateHow, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.committed(() => ops.create(this, this.dirNode(dir), checkNewName(name), how, cred), [dir]);
+    return this.committed(() => ops.create(this, this.dirNode(dir), checkNewName(name, this.whiteoutFormat), how, cred), [dir]);
   }
 
   async mkdir(dir: NodeId, name: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }), [dir]);
+    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name, this.whiteoutFormat), FileType.DIR, attr, cred, { target: undefined, rdev: undefined }), [dir]);
   }
 
   async symlink(dir: NodeId, name: Buffer, target: Buffer, attr: SetAttr, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), FileType.LNK, attr, cred, { target, rdev: undefined }), [dir]);
+    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name, this.whiteoutFormat), FileType.LNK, attr, cred, { target, rdev: undefined }), [dir]);
   }
 
   async mknod(dir: NodeId, name: Buffer, type: FileType, attr: SetAttr, rdev: { major: number; minor: number }, cred: Cred): Promise<NodeId> {
     this.ensureWritable();
-    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name), type, attr, cred, { target: undefined, rdev }), [dir]);
+    return this.committed(() => ops.mknodAny(this, this.dirNode(dir), checkNewName(name, this.whiteoutFormat), type, attr, cred, { target: undefined, rdev }), [dir]);
   }
 
   async remove(dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
@@ -813,13 +815,13 @@ export class Union implements UnionFs {
 
   async rename(fromDir: NodeId, fromName: Buffer, toDir: NodeId, toName: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
-    await this.committed(() => ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName), cred), [fromDir, toDir]);
+    await this.committed(() => ops.rename(this, this.dirNode(fromDir), checkName(fromName), this.dirNode(toDir), checkNewName(toName, this.whiteoutFormat), cred), [fromDir, toDir]);
   }
 
   async link(id: NodeId, dir: NodeId, name: Buffer, cred: Cred): Promise<void> {
     this.ensureWritable();
     const n = this.node(id);
-    await this.committed(() => ops.link(this, n, this.dirNode(dir), checkNewName(name), cred), [dir, id], n);
+    await this.committed(() => ops.link(this, n, this.dirNode(dir), checkNewName(name, this.whiteoutFormat), cred), [dir, id], n);
   }
 
   copyUp(n: Node, opts?: { noData?: boolean }): Promise<void> {
@@ -894,15 +896,15 @@ export class Union implements UnionFs {
   }
 }
 
-/** A name a client wants to create: also refuse union marker names. */
+/** A name a client wants to create: also refuse marker names where they are markers (an OCI-format upper). */
 const markerRefusals = new RateLimitedLog(log, 60_000);
 
-export function checkNewName(name: Buffer): string {
+export function checkNewName(name: Buffer, format: WhiteoutFormat): string {
   const s = checkName(name);
-  if (isMarkerName(s)) {
+  if (isMarkerName(s) && format === 'oci') {
     // A client can ask for such names as fast as it likes: one line a minute.
     markerRefusals.warn('marker name', 'refused to create a name reserved for union whiteout markers', { name: s });
-    throw new FsError('EPERM', `names starting with .wh. are reserved for whiteouts`);
+    throw new FsError('EPERM', 'names starting with .wh. are whiteout markers in an OCI-format upper layer (--whiteout oci)');
   }
   return s;
 }

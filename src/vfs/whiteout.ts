@@ -7,6 +7,8 @@
  *    the merge when it carries `trusted.overlay.opaque="y"` (or `user.overlay.opaque`);
  *  - OCI/aufs: an empty file `.wh.<name>` beside it; a directory is opaque when it contains
  *    `.wh..wh..opq`. Every other `.wh.*` name (`.wh..wh.plnk`, ...) is a marker and invisible.
+ *    Only in an OCI-format layer (Layers.markers): in an overlayfs-format one, as in kernel
+ *    overlayfs, `.wh.*` is a name like any other.
  * Within one layer a real entry wins over its own `.wh.` whiteout (OCI applies whiteouts to the
  * layers below only).
  * The overlayfs xattr marks are read by xattr.ts.

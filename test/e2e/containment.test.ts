@@ -131,7 +131,7 @@ for (const format of ['oci', 'overlayfs'] as const) {
         const hash = result.split(' ')[1];
         t.false(hash !== undefined && canaryHashes.has(hash), `a READ returned data from outside the layers: ${line}`);
         if (op.startsWith('cat d0/f') && hash === sha256(`lower ${op.slice(4)}\n`)) lowerReads++;
-        const kind = op.split(' ').slice(0, 2).join(' ').replace(/c\d+\.\d+/, 'N').replace(/\d+/, 'I');
+        const kind = op.split(' ').slice(0, 2).join(' ').replace(/c\d+\.\d+/, 'N').replace(/\d+$/, 'I');
         if (!byOp.has(kind)) byOp.set(kind, `${status} ${result}`);
       }
     }
