@@ -93,3 +93,17 @@ test('an image\'s layers (lowerFormats oci) keep their markers under an overlayf
     L.cleanup();
   }
 });
+
+test('OCI format: a lower name of 252-255 bytes cannot be removed (its .wh. whiteout would pass NAME_MAX), and stays', async (t) => {
+  const long = 'n'.repeat(253);
+  const L = makeLayers('oci', [[[long, 'file', 'long']]]);
+  try {
+    const u = await openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: 'oci' });
+    await t.throwsAsync(u.remove(u.root, b(long), rootCred), { code: 'ENAMETOOLONG' });
+    t.is(await cat(u, long), 'long');
+    t.deepEqual(ls(u, ''), [long]);
+    await u.close();
+  } finally {
+    L.cleanup();
+  }
+});
