@@ -29,7 +29,7 @@ import type { Union } from './union.js';
 import { FileType } from './types.js';
 import { pathBuf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev, writeOpaque } from './whiteout.js';
-import { lstatQuiet, single } from './namei.js';
+import { lstatIn, lstatQuiet, single } from './namei.js';
 import { vfsCounters } from './stats.js';
 import { devNumbers, makeNode } from './special.js';
 import { copyTimes, timeOfNs } from './times.js';
@@ -168,10 +168,15 @@ export function writeNlinkOff(u: Union, ip: Buffer, off: number): void {
   fs.renameSync(tmp, Buffer.concat([ip, Buffer.from('.n')]));
 }
 
-/** Copy a directory and everything below it up, then make it opaque (its merge is complete). */
+/**
+ * Copy a directory and everything below it up, then make it opaque (its merge is complete).
+ * Each directory keeps the times it had before: what is copied into it is no change of its
+ * own (kernel overlayfs, redirect_dir=on, moves the directory alone and its mtime stays).
+ */
 export async function copyUpTree(u: Union, d: Node): Promise<void> {
   await copyUp(u, d);
   if (d.stack.length === 1) return; // upper only: nothing below to copy
+  const times = lstatIn(u.layers, 0, u.rel(d));
   const l = u.listing(d);
   for (const name of [...l.names]) {
     const c = u.child(d, name);
@@ -198,6 +203,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
     const marker = u.layers.markers(0) && nm.startsWith(WH_PREFIX) && nm !== WH_OPAQUE;
     if (marker || (de.isCharacterDevice() && isWhiteoutDev(fs.lstatSync(p)))) fs.unlinkSync(p);
   }
+  if (times !== undefined) copyTimes(u.upperPath(u.rel(d)), timeOfNs(times.atimeNs), timeOfNs(times.mtimeNs));
   d.stack = [0];
   u.forgetListing(d.id);
   u.meta.mark(d.id);

@@ -107,6 +107,7 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
     try {
       let u = await openUnion(opts);
       const h = walk(u, 'h'), d = walk(u, 'd'), deep = walk(u, 'd/sub/deep');
+      const dTimes = u.getattr(d).mtime, subTimes = u.getattr(walk(u, 'd/sub')).mtime;
       await u.rename(u.root, b('h'), walk(u, 'e'), b('h2'), rootCred);
       t.is(walk(u, 'e/h2'), h);
       t.throws(() => walk(u, 'h'), { code: 'ENOENT' });
@@ -115,6 +116,8 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
       t.is(walk(u, 'e/dd/sub/deep'), deep);
       t.deepEqual(await ls(u, 'e/dd'), ['b', 'f', 'g', 'sub']);
       t.deepEqual(await ls(u, 'e/dd/sub'), ['deep', 'deep2']);
+      // as kernel overlayfs with redirect_dir=on: the moved directories keep their mtimes
+      t.deepEqual([u.getattr(d).mtime, u.getattr(walk(u, 'e/dd/sub')).mtime], [dTimes, subTimes]);
       t.deepEqual(await ls(u, ''), ['e', 'ln', 'only-b']);
       const hh = u.handleOf(h), hd = u.handleOf(deep);
       await u.close();
