@@ -6,30 +6,13 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openUnion } from '../../src/vfs/index.js';
-import { StableHow, type Cred, type UnionFs } from '../../src/vfs/types.js';
+import { StableHow, type UnionFs } from '../../src/vfs/types.js';
 import { canOverlayFormat, makeLayers, rootCred, treeDigest, type Format, type TmpUnion } from '../helpers/layers.js';
+import { cat, ls, walk } from '../helpers/union-paths.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
 type U = UnionFs & { close(): Promise<void> };
 
-function walk(u: UnionFs, p: string, cred: Cred = rootCred): number {
-  let id = u.root;
-  for (const c of p.split('/').filter(Boolean)) id = u.lookup(id, b(c), cred);
-  return id;
-}
-function ls(u: UnionFs, p: string): string[] {
-  const out: string[] = [];
-  let cookie = 0n;
-  for (let i = 0; i < 100; i++) {
-    const pg = u.readdir(walk(u, p), cookie, 4, false, rootCred);
-    for (const e of pg.entries) { out.push(e.name.toString()); cookie = e.cookie; }
-    if (pg.eof) break;
-  }
-  return out.filter((n) => n !== '.' && n !== '..').sort();
-}
-async function cat(u: UnionFs, p: string): Promise<string> {
-  return (await u.read(walk(u, p), 0, 1 << 20, rootCred)).data.toString();
-}
 const nlink = (u: UnionFs, p: string): number => u.getattr(walk(u, p)).nlink;
 const dir = (u: UnionFs, p: string): number => walk(u, p);
 

@@ -9,28 +9,10 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openUnion } from '../../src/vfs/index.js';
-import type { Cred, UnionFs } from '../../src/vfs/types.js';
 import { canOverlayFormat, makeLayers, rootCred, treeDigest, type Entry } from '../helpers/layers.js';
+import { cat, ls, walk } from '../helpers/union-paths.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
-function walk(u: UnionFs, p: string, cred: Cred = rootCred): number {
-  let id = u.root;
-  for (const c of p.split('/').filter(Boolean)) id = u.lookup(id, b(c), cred);
-  return id;
-}
-function ls(u: UnionFs, p: string): string[] {
-  const out: string[] = [];
-  let cookie = 0n;
-  for (;;) {
-    const pg = u.readdir(walk(u, p), cookie, 64, false, rootCred);
-    for (const e of pg.entries) { out.push(e.name.toString('latin1')); cookie = e.cookie; }
-    if (pg.eof) break;
-  }
-  return out.filter((n) => n !== '.' && n !== '..').sort();
-}
-async function cat(u: UnionFs, p: string): Promise<string> {
-  return (await u.read(walk(u, p), 0, 1 << 20, rootCred)).data.toString();
-}
 
 // the top lower holds files named like OCI markers; the one below holds what they would hide
 const top: Entry[] = [['d/.wh.x', 'file', 'a file named .wh.x'], ['d/.wh..wh..opq', 'file', 'not an opaque mark'], ['.wh.top', 'file', 'top']];

@@ -6,26 +6,9 @@ import { openUnion } from '../../src/vfs/index.js';
 import { FileType, StableHow, type Cred, type UnionFs } from '../../src/vfs/types.js';
 import { sys } from '../../src/vfs/syscalls.js';
 import { canOverlayFormat, makeLayers, rootCred, treeDigest, type Entry, type Format, type TmpUnion } from '../helpers/layers.js';
+import { cat, ls, walk } from '../helpers/union-paths.js';
 
 const b = (s: string): Buffer => Buffer.from(s);
-function walk(u: UnionFs, p: string, cred: Cred = rootCred): number {
-  let id = u.root;
-  for (const c of p.split('/').filter(Boolean)) id = u.lookup(id, b(c), cred);
-  return id;
-}
-async function ls(u: UnionFs, p: string): Promise<string[]> {
-  const out: string[] = [];
-  let cookie = 0n;
-  for (;;) {
-    const pg = u.readdir(walk(u, p), cookie, 4, false, rootCred);
-    for (const e of pg.entries) { out.push(e.name.toString()); cookie = e.cookie; }
-    if (pg.eof) break;
-  }
-  return out.filter((n) => n !== '.' && n !== '..').sort();
-}
-async function cat(u: UnionFs, p: string): Promise<string> {
-  return (await u.read(walk(u, p), 0, 1 << 20, rootCred)).data.toString();
-}
 
 const lowerA: Entry[] = [['d/f', 'file', 'lower-f'], ['d/g', 'file', 'g'], ['d/sub/deep', 'file', 'deep'], ['e/', 'dir'], ['h', 'file', 'hh'], ['ln', 'symlink', '/etc/passwd']];
 const lowerB: Entry[] = [['d/b', 'file', 'from-b'], ['d/sub/deep2', 'file', 'deep2'], ['only-b', 'file', 'ob']];
