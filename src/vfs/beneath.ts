@@ -12,11 +12,11 @@
  * deeper than PATH_MAX is opened a piece at a time from an open ancestor.
  * One Beneath per layer root for the whole process, shared by the unions that hold it (a
  * per-client export's unions over one lower), closed when the last lets go.
- * The fds are kept (DIR_FDS for the process, least recently used dropped first). The union's own moves and removals of an
- * upper directory forget it and everything below (forget); the lowers do not change. An fd
- * dropped is closed on the next event-loop turn, so a path is good until its caller's next
- * await: what crosses an await opens an fd of its own first (copy-up's source, the metadata
- * commit's fsyncs).
+ * The fds are kept (DIR_FDS for the process, the least recently used dropped first). The
+ * union's own moves and removals of an upper directory forget it and everything below
+ * (forget); the lowers do not change. An fd dropped is closed on the next event-loop turn, so
+ * a path is good until its caller's next await: what crosses an await opens an fd of its own
+ * first (copy-up's source, the metadata commit's fsyncs, a listing read on the pool: hold).
  * What a local process can still do: move a directory the union holds open to outside the
  * layer, on the same file system; the union then follows it there, as kernel overlayfs, which
  * also works from the dentries it holds, would.
@@ -156,12 +156,12 @@ export class Beneath {
   hold(rel: string): { readonly inside: string; release(): void } {
     if (this.rootFd < 0) return { inside: this.rootDir + rel, release: () => undefined };
     const fd = this.openDir(rel);
-    let open = true;
+    let live = true;
     return {
       inside: `/proc/self/fd/${fd}`,
       release: () => {
-        if (open) fs.closeSync(fd);
-        open = false;
+        if (live) fs.closeSync(fd);
+        live = false;
       },
     };
   }

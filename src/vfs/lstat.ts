@@ -2,7 +2,8 @@
  * lstat: what the union reads of an object's status, from either source: node's BigIntStats
  * (a path, fs.lstatSync) or the syscalls addon's lstatAt (one name in an open directory, which
  * costs the kernel one component instead of a path walk, and no /proc/self/fd lookup).
- * Example: lstatQuiet(Buffer.from('/srv/x')) and new AddonStat(fields) answer st.ino alike.
+ * Example: lstatQuiet(Buffer.from('/srv/x')).ino, and after sys.lstatAt(dirfd, 'x',
+ * statFields), new AddonStat().ino: the same inode number.
  */
 import * as fs from 'node:fs';
 
