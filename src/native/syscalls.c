@@ -1,8 +1,10 @@
 /*
  * Linux calls Node's fs lacks, for the union (src/vfs/syscalls.ts): extended attributes that
- * never follow a symlink, mknod of every file type, and file times to the nanosecond (fs.utimes
- * takes seconds as a double, which rounds them). All synchronous but lstatAhead: each is one
- * system call on a local file system, like the fs calls the union makes on the event loop.
+ * never follow a symlink, mknod of every file type, file times to the nanosecond (fs.utimes
+ * takes seconds as a double, which rounds them), directories opened beneath a layer's root
+ * and names looked up in them (beneath.ts), syncs and data copies by fd. The calls that return
+ * a promise run on the libuv thread pool (they can take long: fsync, copy); the others are one
+ * system call on a local file system each, like the fs calls the union makes on the event loop.
  *
  *   lget(path: Buffer, name: string): Buffer | null     lgetxattr(2); null when the attribute
  *                                                        is absent (ENODATA) or unsupported

@@ -3,9 +3,9 @@
  *
  * Rule: walk the stack top-down; a name is listed once, from its top-most layer; whiteouts
  * (char 0/0, xattr whiteouts, `.wh.<name>` in an OCI-format layer) hide the name in the layers
- * below, and no marker (`.wh.*` of an OCI-format layer) or whiteout is ever listed. Entries are sorted by cookie (names.ts cookieOf), so a
- * page resumes at the first cookie greater than the client's: stable across adds, removes,
- * copy-ups and restarts, with no per-client state. The listing is cached per directory in an
+ * below, and no marker (`.wh.*` of an OCI-format layer) or whiteout is ever listed. Entries
+ * are sorted by cookie (names.ts cookieOf), so a page resumes at the first cookie greater than
+ * the client's: stable across adds, removes, copy-ups and restarts, with no per-client state. The listing is cached per directory in an
  * LRU bounded by heap bytes (ListingCache) and patched (not rebuilt) by our own mutations.
  * Example: upper {b, .wh.c}, lower {a, c} -> [a, b] in cookie order.
  * The listing also keeps, per entry, a hint of where its name was found (top-most layer and
