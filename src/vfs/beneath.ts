@@ -20,7 +20,8 @@
  * What a local process can still do: move a directory the union holds open to outside the
  * layer, on the same file system; the union then follows it there, as kernel overlayfs, which
  * also works from the dentries it holds, would.
- * Without the syscalls addon: the plain root + rel path, and a warning at start.
+ * Without the syscalls addon, or without /proc: the plain root + rel path, and a warning at
+ * start.
  * Example: layer /srv/lower, rel '/etc/ssh/sshd_config' -> openat2(root fd, 'etc/ssh') = 23 ->
  * '/proc/self/fd/23/sshd_config'.
  */
@@ -73,6 +74,26 @@ function closeRetired(): void {
 
 let warned = false;
 
+/** Paths by name (no containment): said once, loudly. */
+function byName(why: string): void {
+  if (!warned) log.warn(`${why}: layer paths are resolved by name, and a symlink a local process puts in a layer is followed`);
+  warned = true;
+}
+
+let procFd: boolean | undefined;
+
+/** Does /proc/self/fd/<fd> lead to the directory fd holds (a container may have no /proc)? */
+function procFdWorks(fd: number): boolean {
+  if (procFd === undefined) {
+    try {
+      procFd = fs.statSync(`/proc/self/fd/${fd}`).isDirectory();
+    } catch {
+      procFd = false;
+    }
+  }
+  return procFd;
+}
+
 /** The Beneath of each root some union holds, with how many hold it. */
 const held = new Map<string, { b: Beneath; users: number }>();
 
@@ -99,14 +120,19 @@ export class Beneath {
   }
 
   private constructor(private readonly root: string) {
+    this.rootDir = root;
     if (sys === undefined) {
-      if (!warned) log.warn('the syscalls addon is not built: layer paths are resolved by name, and a symlink a local process puts in a layer is followed');
-      warned = true;
-      this.rootDir = root;
+      byName('the syscalls addon is not built');
       return;
     }
-    this.rootFd = sys.openRoot(pathBuf(root));
-    this.rootDir = `/proc/self/fd/${this.rootFd}`;
+    const fd = sys.openRoot(pathBuf(root));
+    if (!procFdWorks(fd)) {
+      fs.closeSync(fd);
+      byName('/proc is not mounted (/proc/self/fd)');
+      return;
+    }
+    this.rootFd = fd;
+    this.rootDir = `/proc/self/fd/${fd}`;
   }
 
   /**
