@@ -20,7 +20,8 @@ export const driverSrcDir = join(repoRoot, 'test/e2e/libnfs/driver');
 
 export const inCi = process.env.CI === 'true';
 
-function has(cmd: string): boolean {
+/** Is cmd on the PATH? */
+export function has(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
     return true;

@@ -8,11 +8,11 @@
  * server), so the whole suite's servers are checked. Outside CI without strace: not traced, said
  * once.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inCi, serverCli } from './env.js';
+import { has, inCi, serverCli } from './env.js';
 
 export { withPort111Lock } from '../../helpers/port111.js';
 
@@ -47,16 +47,7 @@ export interface ServerArgs {
   traceExec?: boolean;
 }
 
-function hasStrace(): boolean {
-  try {
-    execFileSync('strace', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const straceAtHand = hasStrace();
+const straceAtHand = has('strace');
 if (!straceAtHand) {
   if (inCi) throw new Error('strace is missing: CI checks that no server starts a process');
   console.warn('\n*** strace is missing: the test servers are not checked for child processes ***\n');
