@@ -52,12 +52,13 @@ export function createRpcServer(dispatcher: Dispatcher, o: Omit<TcpOptions & Udp
     listenUdp(host, port) {
       const socket = createUdpSocket(dispatcher, host, opts);
       return new Promise((resolve, reject) => {
-        socket.once('error', (e) => {
+        const failed = (e: Error): void => {
           try { socket.close(); } catch { /* never bound */ }
           reject(e);
-        });
+        };
+        socket.once('error', failed);
         socket.bind({ address: host, port, exclusive: true }, () => {
-          socket.off('error', reject);
+          socket.off('error', failed); // a later error is the socket's own, not a failed bind
           udp.push(socket);
           resolve(socket.address().port);
         });

@@ -256,23 +256,22 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   if (n === null) throw new FsError('ENOENT');
   if (isDir && (n.type !== FileType.DIR || u.listing(n).names.length > 0)) throw new FsError('ENOTEMPTY');
   const dirRel = u.rel(d);
-  const dirUpper = u.layers.dirAt(0, dirRel);
   const objUpper = u.upperPath(dirRel + '/' + name);
   const below = n.layer !== 0 || existsBelow(u, d, name);
   // an indexed hard link removed by a name that only exists below: whiteout only
   const upperName = n.layer === 0 && upperIsCopy(n, objUpper);
-  if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', dirUpper, name, '');
+  if (below && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.dirAt(0, dirRel), name, '');
   if (upperName && below && u.whiteoutFormat === 'overlayfs') {
     replaceByWhiteout(u, n.type === FileType.DIR, dirRel + '/' + name);
-    upperDirGone(u, dirRel + '/' + name);
+    if (n.type === FileType.DIR) upperDirGone(u, dirRel + '/' + name);
   } else if (upperName) {
     if (n.type === FileType.DIR) removeEmptyUpperDir(u.layers.dirAt(0, dirRel + '/' + name), u.layers.markers(0));
     else fs.unlinkSync(objUpper);
-    upperDirGone(u, dirRel + '/' + name);
+    if (n.type === FileType.DIR) upperDirGone(u, dirRel + '/' + name);
   } else if (n.layer === 0 && n.index === undefined) {
     throw new FsError('EIO', 'upper copy missing');
   } else if (below && u.whiteoutFormat === 'overlayfs') {
-    writeWhiteout('overlayfs', dirUpper, name, u.tmpName());
+    writeWhiteout('overlayfs', u.layers.dirAt(0, dirRel), name, u.tmpName());
   }
   if (n.index !== undefined) {
     if (!upperName) u.setNlinkOff(n, (n.nlinkOff ?? 0) - 1);
@@ -355,7 +354,10 @@ function removeEmptyUpperDir(dir: DirAt, markerNames: boolean): void {
   fs.rmdirSync(dir.self);
 }
 
-/** The upper directory at rel is gone or moved: what the union keeps about it goes too. */
+/**
+ * The upper directory at rel is gone or moved: what the union keeps about it goes too (its
+ * opaque mark; its open fds, a scan of the layer's open directories: not for other objects).
+ */
 function upperDirGone(u: Union, rel: string): void {
   u.facts[0]!.removed(u.layers.s(0, rel));
   u.layers.forget(0, rel);
@@ -463,8 +465,10 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   clearOciWhiteout(u, tRel, tn);
   if (srcBelow && u.whiteoutFormat === 'overlayfs' && !whiteoutLeft) writeWhiteout('overlayfs', u.layers.dirAt(0, sRel), sn, u.tmpName());
   // opaque facts follow the directory; its open fds (beneath.ts) are dropped
-  u.facts[0]!.moved(u.layers.s(0, sRel + '/' + sn), u.layers.s(0, tRel + '/' + tn));
-  u.layers.forget(0, sRel + '/' + sn);
+  if (src.type === FileType.DIR) {
+    u.facts[0]!.moved(u.layers.s(0, sRel + '/' + sn), u.layers.s(0, tRel + '/' + tn));
+    u.layers.forget(0, sRel + '/' + sn);
+  }
   // identity: the target name dies, the source name moves
   if (tgt !== null) {
     tgt.attr = null;
