@@ -10,7 +10,8 @@
  * a crash between the two still resolves). A SETATTR to size 0 copies no data. Data moves on
  * the libuv thread pool (a reflink where the file system shares blocks, else copy_file_range
  * in 16 MiB steps), so a multi-GiB copy-up never blocks the event loop.
- * Directory rename copies the whole subtree up (copyUpTree) and marks it opaque: see dir-ops.ts.
+ * A directory rename whose redirect record would be too long copies the whole subtree up
+ * (copyUpTree) and marks it opaque: see dir-ops.ts and redirect.ts.
  * Example: WRITE to lower /a/b/f -> mkdir upper/a, upper/a/b (lower metadata), copy f to
  * tmp/#x, chown/chmod/utimes, rename to upper/a/b/f; node f: layer 2 -> 0, same id.
  * Races: two copy-ups of one object share one promise (the second waits for the first); the

@@ -14,11 +14,11 @@
  * - REMOVE/RMDIR of a name present below leaves a whiteout (OCI: written before the upper
  *   object is removed, so a crash shows the old state). RMDIR of a directory whose merged view
  *   is empty removes the upper copy with the whiteouts it holds.
- * - RENAME of a directory that exists below: the subtree is copied up and the directory marked
- *   opaque, then renamed like any upper directory. Chosen over overlayfs redirects because it
- *   needs no new marker in the OCI format, and an upper directory handed to kernel overlayfs
- *   (with or without redirect_dir) reads the same. Cost: proportional to the subtree, done
- *   asynchronously (the server keeps serving).
+ * - RENAME of a directory that exists below (overlayfs redirect_dir=on): the directory alone
+ *   is copied up, its upper copy records where its lower part is (redirect.ts), and it is
+ *   renamed like any upper directory; the old name gets a whiteout. The cost does not grow with
+ *   the subtree. Only a record longer than REDIRECT_MAX makes the subtree be copied up and the
+ *   directory marked opaque instead.
  * - Hard links (overlayfs index=on): lower hard links share one id (found by backing key). A
  *   copy-up of a lower file with st_nlink > 1 also links the copy at
  *   <workdir>/union-nfsd/index/<lower dev>.<lower ino>; every name of that lower inode, upper
@@ -50,6 +50,7 @@ import { makeNode, makeWhiteoutDev } from './special.js';
 import { RENAME_EXCHANGE, RENAME_WHITEOUT, sys } from './syscalls.js';
 import { workdirDir, type DirAt } from './layers.js';
 import { setTimes } from './times.js';
+import { dropRedirect, prepareRedirect, recordRedirect, type PreparedRedirect } from './redirect.js';
 
 const S_ISUID = 0o4000, S_ISGID = 0o2000;
 const SERVER_UID = process.geteuid?.() ?? -1;
@@ -64,7 +65,7 @@ function lowerStack(d: Node): number[] {
 /** Does the name exist (unhidden) in one of the directory's lower layers? */
 function existsBelow(u: Union, d: Node, name: string): boolean {
   const ls = lowerStack(d);
-  return ls.length > 0 && findInLayers(u.layers, u.facts, ls, u.rel(d), name) !== null;
+  return ls.length > 0 && findInLayers(u.layers, u.facts, ls, u.rels(d), name) !== null;
 }
 
 /** A lower non-directory with other hard links: copied up before a name of it is removed. */
@@ -417,11 +418,42 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
 
 /** rename past its first checks, with `src` held (Union.hold) across the copy-ups. */
 async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, src: Node, tgt: Node | null, check1: () => Node | null): Promise<void> {
-  if (src.type === FileType.DIR && (src.layer !== 0 || src.stack.length > 1)) {
-    await copyUpTree(u, src);
-  } else {
-    await copyUp(u, src);
+  const redirect = await movedDirCopyUp(u, src, sd.id === td.id);
+  try {
+    await renameCopiedUp(u, sd, sn, td, tn, src, tgt, check1, redirect);
+  } finally {
+    dropRedirect(redirect);
   }
+}
+
+/**
+ * Copy up what a rename of src needs: a directory with lower parts alone, with its redirect
+ * record made ready (redirect.ts); the whole subtree when the record would be too long (as the
+ * kernel's EXDEV leaves it to mv); anything else as itself. A directory that has a record
+ * keeps it within its parent (`samedir`); moved elsewhere, it gets an absolute one, which a
+ * record the kernel wrote (a name, relative to the parent) may not be.
+ */
+async function movedDirCopyUp(u: Union, src: Node, samedir: boolean): Promise<PreparedRedirect | undefined> {
+  if (src.type !== FileType.DIR || (src.layer === 0 && src.stack.length === 1) || (src.below !== undefined && samedir)) {
+    await copyUp(u, src);
+    return undefined;
+  }
+  const r = await prepareRedirect(u.layers.markers(0), u.rels(src).lower, u.tmpName());
+  if (r === undefined) {
+    await copyUpTree(u, src);
+    return undefined;
+  }
+  try {
+    await copyUp(u, src);
+  } catch (e) {
+    dropRedirect(r);
+    throw e;
+  }
+  return r;
+}
+
+/** rename once src is copied up (movedDirCopyUp) and its redirect, if it needs one, is ready. */
+async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: string, src: Node, tgt: Node | null, check1: () => Node | null, redirect: PreparedRedirect | undefined): Promise<void> {
   if (tgt !== null && lowerHardlink(u, tgt)) await copyUp(u, tgt);
   if (tgt !== null) await settled(u, tgt);
   await copyUp(u, sd);
@@ -434,7 +466,12 @@ async function renameHeld(u: Union, sd: Node, sn: string, td: Node, tn: string, 
   const srcUpper = u.upperPath(sRel + '/' + sn);
   const dstUpper = u.upperPath(tRel + '/' + tn);
   const srcBelow = existsBelow(u, sd, sn);
-  if (src.type === FileType.DIR && existsBelow(u, td, tn) && !isOpaque(u.layers, u.facts, 0, sRel + '/' + sn)) {
+  if (redirect !== undefined && (src.below === undefined || sd.id !== td.id)) {
+    // the lower part stays where it is and the upper copy says where (redirect.ts)
+    recordRedirect(redirect, u.layers.dirAt(0, sRel + '/' + sn), u.facts[0]!);
+    u.redirect(src, redirect.value);
+  }
+  if (src.type === FileType.DIR && src.below === undefined && existsBelow(u, td, tn) && !isOpaque(u.layers, u.facts, 0, sRel + '/' + sn)) {
     // a directory moved over a name that exists below must not merge with it
     writeOpaque(u.whiteoutFormat, u.layers.dirAt(0, sRel + '/' + sn), u.facts[0]!);
     src.stack = [0];

@@ -5,9 +5,10 @@
  * decides: a whiteout there (char 0/0, xattr whiteout, or in an OCI-format layer a `.wh.<name>`
  * where the name itself is absent) means ENOENT; a non-directory is the object and hides everything
  * below; a directory merges with directories of the same name further down its parent's
- * stack, until an opaque one, a whiteout or a non-directory. A `.wh.*` name is a marker, never
- * an object, in an OCI-format layer, and a name like any other in an overlayfs-format one (as
- * kernel overlayfs reads its layers). Only lstat is used, on paths
+ * stack, until an opaque one, a whiteout or a non-directory. An upper directory that redirects
+ * (redirect.ts) merges with the lower directories at the path it names instead. A `.wh.*` name
+ * is a marker, never an object, in an OCI-format layer, and a name like any other in an
+ * overlayfs-format one (as kernel overlayfs reads its layers). Only lstat is used, on paths
  * resolved inside the layer (beneath.ts): no symlink is ever followed, whatever the layers, a
  * client or a local process put there.
  * Example: lowers A{d/}, B{d/ (opaque), d/x}, C{d/y} -> d stacks [A, B]; d/y is ENOENT.
@@ -21,6 +22,7 @@ import { typeOfMode } from './attrs.js';
 import type { Layers } from './layers.js';
 import { FileType } from './types.js';
 import { lstatQuiet, type LStat } from './lstat.js';
+import { readRedirect } from './redirect.js';
 
 export { lstatQuiet };
 
@@ -29,6 +31,8 @@ export interface Found {
   layer: number;
   st: LStat;
   stack: readonly number[];
+  /** A directory whose upper copy redirects: the union path of its lower part (redirect.ts). */
+  below?: string;
 }
 
 const singles: (readonly number[])[] = [];
@@ -54,23 +58,53 @@ export function isXattrWhiteout(facts: XattrFacts[], i: number, abs: string, st:
   return f.xwhiteouts(abs.slice(0, abs.lastIndexOf('/'))) && f.xwhiteout(abs);
 }
 
-/** Does layer i (an OCI-format one) have a whiteout for name in dirRel? */
-function ociWhiteout(layers: Layers, i: number, dirRel: string, name: string): boolean {
-  if (!layers.markers(i) || name.length + WH_PREFIX.length > 255) return false;
-  return lstatIn(layers, i, dirRel + '/' + WH_PREFIX + name) !== undefined;
+/** Does layer i (an OCI-format one) have a whiteout for rel ('/dir/name')? */
+function ociWhiteout(layers: Layers, i: number, rel: string): boolean {
+  const slash = rel.lastIndexOf('/');
+  if (!layers.markers(i) || rel.length - slash - 1 + WH_PREFIX.length > 255) return false;
+  return lstatIn(layers, i, rel.slice(0, slash + 1) + WH_PREFIX + rel.slice(slash + 1)) !== undefined;
 }
 
-/** Find `name` under the directory at `dirRel` whose merged layers are `stack`. */
-export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonly number[], dirRel: string, name: string): Found | null {
-  const rel = dirRel + '/' + name;
+/**
+ * A directory's path in the upper layer and in the lower ones: they differ below a directory
+ * whose upper copy redirects (redirect.ts).
+ */
+export interface DirRels {
+  readonly upper: string;
+  readonly lower: string;
+}
+
+/** The path of the directory `at` in layer i. */
+export function relIn(at: DirRels, i: number): string {
+  return i === 0 ? at.upper : at.lower;
+}
+
+/** A directory at the same path in every layer. */
+export function sameRel(rel: string): DirRels {
+  return { upper: rel, lower: rel };
+}
+
+const NO_LAYERS: readonly number[] = [];
+
+/**
+ * Find `name` under the directory `at` whose merged layers are `stack`. A directory found in
+ * the upper layer with a redirect goes on at the path it names (Found.below): an absolute one
+ * in `rootLowers`, the root's lower layers, as the kernel does.
+ */
+export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonly number[], at: DirRels, name: string, rootLowers = NO_LAYERS): Found | null {
+  const upperRel = at.upper + '/' + name;
+  let lowerRel = at.lower === at.upper ? upperRel : at.lower + '/' + name;
   let found: Found | null = null;
   let merged: number[] = [];
-  const marker = isMarkerName(name);
-  for (const i of stack) {
+  let marker = isMarkerName(name);
+  let list = stack;
+  for (let k = 0; k < list.length; k++) {
+    const i = list[k]!;
     if (marker && layers.markers(i)) continue; // a marker there, never an object
+    const rel = i === 0 ? upperRel : lowerRel;
     const st = lstatIn(layers, i, rel);
     if (st === undefined) {
-      if (ociWhiteout(layers, i, dirRel, name)) break;
+      if (ociWhiteout(layers, i, rel)) break;
       continue;
     }
     if (isWhiteoutDev(st) || isXattrWhiteout(facts, i, layers.s(i, rel), st)) break;
@@ -80,6 +114,15 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
       merged = [i];
       found = { type, layer: i, st, stack: merged };
       if (isOpaque(layers, facts, i, rel)) return found;
+      const r = i === 0 ? readRedirect(layers, facts[0]!, rel, at.lower) : undefined;
+      if (r !== undefined) {
+        found.below = lowerRel = r.path;
+        marker = isMarkerName(r.path.slice(r.path.lastIndexOf('/') + 1));
+        if (r.absolute) {
+          list = rootLowers;
+          k = -1;
+        }
+      }
       continue;
     }
     if (type !== FileType.DIR) break;
@@ -87,10 +130,4 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
     if (isOpaque(layers, facts, i, rel)) break;
   }
   return found;
-}
-
-/** Layers whose copy of `rel` (a directory known in `stack`) hides or holds a name below the top. */
-export function existsBelow(layers: Layers, facts: XattrFacts[], stack: readonly number[], dirRel: string, name: string): boolean {
-  const lower = stack.filter((i) => i !== 0);
-  return findInLayers(layers, facts, lower, dirRel, name) !== null;
 }

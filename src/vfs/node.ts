@@ -4,7 +4,8 @@
  * Rule: a node records where its object lives now (top-most layer) and, for a directory, the
  * layers whose directories it merges (its "stack", top-down, cut after an opaque one). Its
  * union path is derived from its parent chain on demand, so a directory rename moves every
- * descendant at once. Paths are computed synchronously right before each syscall and never
+ * descendant at once; so is its path in the lower layers, which differs below a redirected
+ * directory. Paths are computed synchronously right before each syscall and never
  * carried across an await (a concurrent rename cannot redirect a write).
  * Example: /a merged from upper and lower 2 -> { id 5, layer 0, stack [0, 2] }.
  */
@@ -20,6 +21,11 @@ export interface Node {
   layer: number;
   /** Directories: merged layers, top-down. Non-directories: [layer], a shared array (never mutate in place). */
   stack: readonly number[];
+  /**
+   * A directory whose upper copy redirects (redirect.ts): the union path of its lower part.
+   * What lies below it is at that path in the lower layers (Union.rels).
+   */
+  below?: string;
   attr: Attr | null;
   /** Live children by name (verified this run). */
   children: Map<string, NodeId> | null;

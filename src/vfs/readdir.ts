@@ -8,6 +8,7 @@
  * the client's: stable across adds, removes, copy-ups and restarts, with no per-client state. The listing is cached per directory in an
  * LRU bounded by heap bytes (ListingCache) and patched (not rebuilt) by our own mutations.
  * Example: upper {b, .wh.c}, lower {a, c} -> [a, b] in cookie order.
+ * A redirected directory's lower layers are read at the path its record names (redirect.ts).
  * The listing also keeps, per entry, a hint of where its name was found (top-most layer and
  * whether it is a directory, from d_type) so that resolving a listed name costs one lstat in
  * that layer instead of a walk of the stack (namei.ts findInLayers), and a name a listing
@@ -23,7 +24,7 @@ import * as fs from 'node:fs';
 import { cookieOf, WH_OPAQUE, WH_PREFIX } from './names.js';
 import { isWhiteoutDev } from './whiteout.js';
 import type { XattrFacts } from './xattr.js';
-import { isXattrWhiteout } from './namei.js';
+import { isXattrWhiteout, relIn, type DirRels } from './namei.js';
 import type { Layers } from './layers.js';
 import { SharedWhileHeld } from './shared.js';
 
@@ -42,13 +43,17 @@ export function hintOf(layer: number, isDir: boolean): number {
   return (layer << 1) | (isDir ? 1 : 0);
 }
 
-/** Throws the error of a layer that cannot be read (a missing directory is no error). */
-export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Listing;
+/**
+ * The listing of the directory `dir` (its paths, namei.ts DirRels) over `stack`. Throws the
+ * error of a layer that cannot be read (a missing directory is no error).
+ */
+export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], dir: DirRels): Listing;
 /** With `limit`: null as soon as more than `limit` entries were read (the caller gives up). */
-export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string, limit: number): Listing | null;
-export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string, limit = Number.POSITIVE_INFINITY): Listing | null {
+export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], dir: DirRels, limit: number): Listing | null;
+export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonly number[], dir: DirRels, limit = Number.POSITIVE_INFINITY): Listing | null {
   const b = new Merge(facts);
   for (const i of stack) {
+    const rel = relIn(dir, i);
     const at = openLayerDir(layers, i, rel, false);
     if (at === null) continue;
     const layer = b.layer(i, layers.s(i, rel), at.inside, layers.markers(i));
@@ -71,9 +76,10 @@ export function buildListing(layers: Layers, facts: XattrFacts[], stack: readonl
  * event loop serves other calls between batches (a directory of 300,000 entries is thousands
  * of batches). The caller must make sure the directory did not change meanwhile.
  */
-export async function buildListingAsync(layers: Layers, facts: XattrFacts[], stack: readonly number[], rel: string): Promise<Listing> {
+export async function buildListingAsync(layers: Layers, facts: XattrFacts[], stack: readonly number[], dir: DirRels): Promise<Listing> {
   const b = new Merge(facts);
   for (const i of stack) {
+    const rel = relIn(dir, i);
     const at = openLayerDir(layers, i, rel, true);
     if (at === null) continue;
     const layer = b.layer(i, layers.s(i, rel), at.inside, layers.markers(i));

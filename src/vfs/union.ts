@@ -30,7 +30,7 @@ import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync
 import { coldDisk } from './cold-disk.js';
 import { sys } from './syscalls.js';
 import type { LStat } from './lstat.js';
-import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, single, type Found } from './namei.js';
+import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, relIn, sameRel, single, type DirRels, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import {
@@ -112,6 +112,10 @@ export class Union implements UnionFs {
   readonly meta: MetadataSync;
   /** Nodes that mutations in flight hold across awaits (hold/release): never evicted. */
   private readonly held = new Map<NodeId, number>();
+  /** The root's lower layers: where an absolute redirect is looked up (namei.ts). */
+  private rootLowers: readonly number[] = [];
+  /** Has a node with a redirect (Node.below) been met? Until then every layer has the same paths. */
+  private redirected = false;
 
   private readonly nodesMax: number;
   /** The export id in this union's handles. */
@@ -149,6 +153,7 @@ export class Union implements UnionFs {
       stack.push(l.index);
       if (isOpaque(this.layers, this.facts, l.index, '')) break;
     }
+    this.rootLowers = stack.filter((i) => i !== 0);
     this.nodes.set(ROOT, { id: ROOT, type: FileType.DIR, parent: ROOT, name: '', layer: stack[0]!, stack, attr: null, children: new Map() });
   }
 
@@ -187,9 +192,51 @@ export class Union implements UnionFs {
     return s;
   }
 
+  /**
+   * The node's paths in the upper layer and in the lower ones: rel(n), and below a redirected
+   * directory (Node.below) the path its lower part has.
+   */
+  rels(n: Node): DirRels {
+    if (!this.redirected) {
+      const r = this.rel(n);
+      return { upper: r, lower: r };
+    }
+    let s = '';
+    let lower: string | undefined;
+    let guard = 0;
+    while (n.id !== ROOT) {
+      if (lower === undefined && n.below !== undefined) lower = n.below + s;
+      s = '/' + n.name + s;
+      n = this.nodes.get(n.parent) ?? this.resolveId(n.parent, 0);
+      if (++guard > 4096) throw new FsError('ELOOP');
+    }
+    return { upper: s, lower: lower ?? s };
+  }
+
+  /** The node's path in layer i. */
+  relIn(n: Node, i: number): string {
+    return i === 0 ? this.rel(n) : this.rels(n).lower;
+  }
+
+  /**
+   * n's upper copy now redirects to `below` (dir-ops.ts rename): its lower part is where a
+   * lookup after a restart finds it, at that path from the root's lower layers (namei.ts).
+   */
+  redirect(n: Node, below: string): void {
+    n.below = below;
+    this.redirected = true;
+    const cut = below.lastIndexOf('/');
+    const f = findInLayers(this.layers, this.facts, this.rootLowers, sameRel(below.slice(0, cut)), below.slice(cut + 1));
+    const stack = f?.type === FileType.DIR ? [0, ...f.stack] : [0];
+    if (stack.join() !== n.stack.join()) {
+      n.stack = stack;
+      this.forgetListing(n.id);
+    }
+  }
+
   /** Buffer path of the node's current copy. */
   path(n: Node): Buffer {
-    return n.index ?? this.layers.p(n.layer, this.rel(n));
+    return n.index ?? this.layers.p(n.layer, this.relIn(n, n.layer));
   }
 
   upperPath(rel: string): Buffer {
@@ -331,13 +378,13 @@ export class Union implements UnionFs {
       const h = l.hints?.[i] ?? HINT_UNKNOWN;
       if (h !== HINT_UNKNOWN && (h & 1) === 0) {
         const layer = h >> 1;
-        const rel = this.rel(dir) + '/' + name;
+        const rel = this.relIn(dir, layer) + '/' + name;
         const st = lstatIn(this.layers, layer, rel);
         if (st !== undefined && !st.isDirectory() && !isWhiteoutDev(st) && !isXattrWhiteout(this.facts, layer, this.layers.s(layer, rel), st)) {
           return { type: typeOfMode(Number(st.mode)), layer, st, stack: single(layer) };
         }
       }
-      return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+      return findInLayers(this.layers, this.facts, dir.stack, this.rels(dir), name, this.rootLowers);
     }
     const w = (this.walks.get(dir.id) ?? 0) + 1;
     let next = w;
@@ -359,7 +406,7 @@ export class Union implements UnionFs {
     }
     if (this.walks.size >= 4096) this.walks.clear();
     this.walks.set(dir.id, next);
-    return findInLayers(this.layers, this.facts, dir.stack, this.rel(dir), name);
+    return findInLayers(this.layers, this.facts, dir.stack, this.rels(dir), name, this.rootLowers);
   }
 
   private viaPrimary(id: NodeId, parent: NodeId, name: string): Node | null {
@@ -382,6 +429,10 @@ export class Union implements UnionFs {
       layer: found.layer, stack: found.stack,
       attr: null, children: found.type === FileType.DIR ? new Map() : null,
     };
+    if (found.below !== undefined) {
+      n.below = found.below;
+      this.redirected = true;
+    }
     // A copied-up lower hard link (found by any of its names): it lives at its index entry.
     if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined && rec.origin.layer !== 0 && this.indexDir !== '') {
       const ip = this.indexPath(rec.origin.dev, rec.origin.ino);
@@ -498,7 +549,7 @@ export class Union implements UnionFs {
   }
 
   statUncached(n: Node): Attr {
-    const st = n.index !== undefined ? lstatQuiet(n.index) : lstatIn(this.layers, n.layer, this.rel(n));
+    const st = n.index !== undefined ? lstatQuiet(n.index) : lstatIn(this.layers, n.layer, this.relIn(n, n.layer));
     if (st === undefined) throw new FsError('ESTALE', 'backing object vanished');
     return this.attrFrom(n, st);
   }
@@ -583,10 +634,10 @@ export class Union implements UnionFs {
   private build(d: Node): Listing;
   private build(d: Node, limit: number): Listing | null;
   private build(d: Node, limit = Number.POSITIVE_INFINITY): Listing | null {
-    const rel = this.rel(d);
-    const read = () => buildListing(this.layers, this.facts, d.stack, rel, limit);
+    const at = this.rels(d);
+    const read = () => buildListing(this.layers, this.facts, d.stack, at, limit);
     if (this.lowerListings === undefined || d.stack.includes(0)) return read();
-    return this.lowerListings.get(d.stack, rel, read);
+    return this.lowerListings.get(d.stack, at.lower, read);
   }
 
   /** The cached listing of dir, to patch: a shared one is copied first (readdir.ts ownListing). */
@@ -645,13 +696,13 @@ export class Union implements UnionFs {
     } catch {
       return;
     }
-    const rel = this.rel(d);
+    const at = this.rels(d);
     const paths: Buffer[] = [];
     const start = firstAfter(l, cookie);
     for (let i = start; i < l.names.length && i < start + maxEntries; i++) {
       const h = l.hints?.[i] ?? HINT_UNKNOWN;
       const where = h !== HINT_UNKNOWN && (h & 1) === 0 ? [h >> 1] : d.stack;
-      for (const layer of where) paths.push(this.layers.p(layer, rel + '/' + l.names[i]!));
+      for (const layer of where) paths.push(this.layers.p(layer, relIn(at, layer) + '/' + l.names[i]!));
     }
     // one pool job for the page; without the addon, one per path
     if (sys !== undefined) await sys.lstatAhead(paths);
@@ -669,13 +720,14 @@ export class Union implements UnionFs {
     if (inFlight !== undefined) return inFlight.done;
     if (this.listings.peek(d.id) !== undefined) return Promise.resolve();
     const stack = d.stack;
-    const rel = this.rel(d);
+    const at = this.rels(d);
     const shared = this.lowerListings !== undefined && !stack.includes(0) ? this.lowerListings : undefined;
-    if (shared?.has(stack, rel) === true) return Promise.resolve();
+    if (shared?.has(stack, at.lower) === true) return Promise.resolve();
     const b = { stale: false, done: Promise.resolve() };
-    b.done = buildListingAsync(this.layers, this.facts, stack, rel).then((l) => {
-      if (b.stale || d.stack !== stack || this.rel(d) !== rel || this.listings.peek(d.id) !== undefined) return;
-      if (shared !== undefined) shared.put(stack, rel, l);
+    b.done = buildListingAsync(this.layers, this.facts, stack, at).then((l) => {
+      const now = this.rels(d);
+      if (b.stale || d.stack !== stack || now.upper !== at.upper || now.lower !== at.lower || this.listings.peek(d.id) !== undefined) return;
+      if (shared !== undefined) shared.put(stack, at.lower, l);
       else this.listings.set(d.id, l);
     }, () => undefined).finally(() => this.building.delete(d.id));
     this.building.set(d.id, b);

@@ -1,5 +1,5 @@
 /**
- * overlayfs's xattr marks in a layer: opaque directories and xattr whiteouts.
+ * overlayfs's xattr marks in a layer: opaque directories, xattr whiteouts, redirects.
  *
  * Rule, as kernel overlayfs (6.8 and later) reads them, under trusted.overlay.* or
  * user.overlay.* (a userxattr mount's):
@@ -10,7 +10,8 @@
  *  - elsewhere such a file is a file. The kernel's LOOKUP hides it anywhere while its listing
  *    shows it (a name it then cannot stat); the union is consistent instead, and does not pay
  *    a system call per empty file looked up (0.3 s per 100,000) for layers no tool writes;
- *  - the upper layer holds no xattr whiteouts (ours are character devices 0/0).
+ *  - the upper layer holds no xattr whiteouts (ours are character devices 0/0);
+ *  - a directory's overlay.redirect is where its lower part lives (redirect.ts).
  * How: with the syscalls addon (syscalls.ts), llistxattr(2) (and lgetxattr(2) for a listed
  * mark) when a directory or a zero-size file is looked up or listed; a lower's answers are
  * remembered (lowers do not change while served), up to MEMO_MAX paths. Without the addon,
@@ -39,8 +40,11 @@ export interface XattrFacts {
   xwhiteouts(dir: string): boolean;
   /** Does the file carry overlay.whiteout (ask for zero-size files where xwhiteouts holds)? */
   xwhiteout(file: string): boolean;
-  /** Our own writes in the upper: a directory was marked opaque, moved, or removed. */
+  /** The directory's overlay.redirect, as written (redirect.ts reads it); undefined: none. */
+  redirect(dir: string): string | undefined;
+  /** Our own writes in the upper: a directory was marked opaque or redirected, moved, or removed. */
   markOpaque(dir: string): void;
+  markRedirect(dir: string, value: string): void;
   moved(from: string, to: string): void;
   removed(dir: string): void;
 }
@@ -58,8 +62,8 @@ export const lowerFacts = new SharedWhileHeld<Promise<XattrFacts>>((root) => xat
 
 /** A layer that is not there (no upper): no marks. */
 export const NO_FACTS: XattrFacts = {
-  opaque: () => false, xwhiteouts: () => false, xwhiteout: () => false,
-  markOpaque: () => undefined, moved: () => undefined, removed: () => undefined,
+  opaque: () => false, xwhiteouts: () => false, xwhiteout: () => false, redirect: () => undefined,
+  markOpaque: () => undefined, markRedirect: () => undefined, moved: () => undefined, removed: () => undefined,
 };
 
 class LiveFacts implements XattrFacts {
@@ -85,8 +89,14 @@ class LiveFacts implements XattrFacts {
     return this.lower && this.remember('w', file, () => this.marks(file).has('whiteout'));
   }
 
+  /** Read live, never remembered: only the upper's are asked for. */
+  redirect(dir: string): string | undefined {
+    return this.marks(dir).get('redirect');
+  }
+
   // lgetxattr answers these after our writes: nothing to keep
   markOpaque(): void { /* read live */ }
+  markRedirect(): void { /* read live */ }
   moved(): void { /* read live */ }
   removed(): void { /* read live */ }
 
@@ -134,15 +144,28 @@ class ScannedFacts implements XattrFacts {
   readonly opaqueDirs = new Set<string>();
   readonly xwDirs = new Set<string>();
   readonly xwFiles = new Set<string>();
+  readonly redirects = new Map<string, string>();
 
   constructor(private readonly lower: boolean) {}
 
   opaque(dir: string): boolean { return this.opaqueDirs.has(dir); }
   xwhiteouts(dir: string): boolean { return this.lower && this.xwDirs.has(dir); }
   xwhiteout(file: string): boolean { return this.lower && this.xwFiles.has(file); }
+  redirect(dir: string): string | undefined { return this.redirects.get(dir); }
   markOpaque(dir: string): void { this.opaqueDirs.add(dir); }
-  moved(from: string, to: string): void { if (this.opaqueDirs.delete(from)) this.opaqueDirs.add(to); }
-  removed(dir: string): void { this.opaqueDirs.delete(dir); }
+  markRedirect(dir: string, value: string): void { this.redirects.set(dir, value); }
+  moved(from: string, to: string): void {
+    if (this.opaqueDirs.delete(from)) this.opaqueDirs.add(to);
+    const r = this.redirects.get(from);
+    if (r !== undefined) {
+      this.redirects.delete(from);
+      this.redirects.set(to, r);
+    }
+  }
+  removed(dir: string): void {
+    this.opaqueDirs.delete(dir);
+    this.redirects.delete(dir);
+  }
 }
 
 /** One `getfattr -R -P` of the layer (no symlink followed), for hosts without the addon. */
@@ -172,6 +195,7 @@ export async function scanFacts(root: string, lower: boolean): Promise<XattrFact
     else if (/^(trusted|user)\.overlay\.opaque="y"$/.test(line)) facts.opaqueDirs.add(file);
     else if (/^(trusted|user)\.overlay\.(opaque="x"|whiteouts=)/.test(line)) facts.xwDirs.add(file);
     else if (/^(trusted|user)\.overlay\.whiteout=/.test(line)) facts.xwFiles.add(file);
+    else if (/^(trusted|user)\.overlay\.redirect="/.test(line)) facts.redirects.set(file, unescapeGetfattr(line.slice(line.indexOf('"') + 1, -1)));
   }
   return facts;
 }

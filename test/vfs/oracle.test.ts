@@ -24,7 +24,7 @@ function canMount(): boolean {
 function mountOverlay(lowers: string[], upper?: string, work?: string): { dir: string; umount(): void } {
   const dir = mkTmp('unfs-mnt-');
   const opts = [`lowerdir=${lowers.join(':')}`];
-  if (upper && work) opts.push(`upperdir=${upper}`, `workdir=${work}`);
+  if (upper && work) opts.push(`upperdir=${upper}`, `workdir=${work}`, 'redirect_dir=on');
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', opts.join(','), dir]);
   return { dir, umount: () => { execFileSync('umount', [dir]); fs.rmSync(dir, { recursive: true, force: true }); } };
 }
@@ -111,6 +111,10 @@ test('overlayfs-format upper written by the union reads the same under the kerne
     await u.symlink(u.root, b('sl'), b('/nowhere'), {}, rootCred);
     const mine = await unionTree(u);
     await u.close();
+    // the lower directory moved alone (redirect_dir): a redirect on its upper copy, its lower
+    // files not copied
+    t.is(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.redirect', path.join(L.upper, 'q/a2')], { encoding: 'latin1' }), '/a');
+    t.deepEqual(fs.readdirSync(path.join(L.upper, 'q/a2')).sort(), ['y', 'z']);
     const work2 = path.join(L.base, 'kwork');
     fs.mkdirSync(work2);
     const m = mountOverlay(L.lowers, L.upper, work2);
