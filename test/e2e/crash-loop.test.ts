@@ -3,9 +3,10 @@
  * clients, KILLS times per whiteout format (UNFS_CRASH_LOOP_KILLS, default 100: 200 in all).
  * After every restart, through the server: every acknowledged operation is there (files
  * created and written FILE_SYNC or UNSTABLE+COMMIT, renames, removals of lower and of new
- * files), no unacknowledged one is half-done (a file has one of its two names after a rename,
- * and holds no byte the client did not send), no removed lower file is back, and the workdir
- * holds no temporary; at the end the lower layer is byte-identical.
+ * files, renames of lower directories), no unacknowledged one is half-done (a file or a lower
+ * directory has one of its two names after a rename, a file holds no byte the client did not
+ * send, a renamed directory holds what it held), no removed lower file is back, and the
+ * workdir holds no temporary; at the end the lower layer is byte-identical.
  * The power-cut variant (UNFS_POWER_CUTS per format, default 30 in CI) keeps the upper and the
  * workdir on an ext4 loop disk and, after each kill, also drops everything the server had not
  * fsynced (test/helpers/loop-disk.ts): what a reply promised must have been on the disk.
@@ -23,8 +24,11 @@ const KILLS = Math.max(1, Number(process.env['UNFS_CRASH_LOOP_KILLS'] ?? 100) ||
 const POWER_CUTS = Math.max(1, Number(process.env['UNFS_POWER_CUTS'] ?? 30) || 30);
 const CLIENTS = 3;
 const LOWER_FILES = 300;
+/** Lower directories ld<i> ({f, s/g}), each renamed at most once, to md<i> (redirect.ts). */
+const LOWER_DIRS = 300;
 const content = (k: number): Buffer => Buffer.from(`data of c${k} `.repeat(400));
 const lowerContent = (i: number): string => `lower file ${i}\n`;
+const dirContent = (i: number, f: string): string => `${f} in lower directory ${i}\n`;
 
 /** What the clients were told, and what they tried without being told. */
 interface Journal {
@@ -39,6 +43,10 @@ interface Journal {
   removing: Set<number>;
   lowerRemoved: Set<number>;
   lowerRemoving: Set<number>;
+  dirRenamed: Set<number>;
+  dirRenaming: Set<number>;
+  /** Directories whose rename was sent since the last check (their contents are read then). */
+  dirRecent: Set<number>;
 }
 
 const rand = (n: number): number => Math.floor(Math.random() * n);
@@ -81,6 +89,14 @@ async function load(port: number, j: Journal): Promise<void> {
         if (await v.remove(`r${k}`) !== 0) throw new Error(`REMOVE r${k}`);
         j.removed.add(k);
         j.removing.delete(k);
+      } else if (op < 8) {
+        const i = rand(LOWER_DIRS);
+        if (j.dirRenamed.has(i) || j.dirRenaming.has(i)) continue;
+        j.dirRenaming.add(i);
+        j.dirRecent.add(i);
+        if (await v.rename(`ld${i}`, `md${i}`) !== 0) throw new Error(`RENAME ld${i}`);
+        j.dirRenamed.add(i);
+        j.dirRenaming.delete(i);
       } else {
         const i = rand(LOWER_FILES);
         if (j.lowerRemoved.has(i) || j.lowerRemoving.has(i)) continue;
@@ -112,6 +128,20 @@ async function check(v: NfsView, j: Journal, from: number): Promise<string[]> {
     if (!j.lowerRemoved.has(i) && !j.lowerRemoving.has(i) && !there) bad.push(`l${i}: never removed but gone`);
     if (from === 0 && there && (await v.read(`l${i}`)).toString() !== lowerContent(i)) bad.push(`l${i}: content changed`);
   }
+  for (let i = 0; i < LOWER_DIRS; i++) {
+    const [l, m] = [has(`ld${i}`), has(`md${i}`)];
+    if (l && m) bad.push(`ld${i}: both names`);
+    if (j.dirRenamed.has(i) && !m) bad.push(`md${i}: renamed (acknowledged) but missing`);
+    if (!j.dirRenamed.has(i) && !j.dirRenaming.has(i) && !l) bad.push(`ld${i}: never renamed but gone`);
+    if (!l && !m) bad.push(`ld${i}: gone under both names`);
+    const name = m ? `md${i}` : l ? `ld${i}` : undefined;
+    if (name === undefined || (from > 0 && !j.dirRecent.has(i))) continue;
+    for (const f of ['f', 's/g']) {
+      const there = await v.read(`${name}/${f}`).catch(() => undefined);
+      if (there?.toString() !== dirContent(i, f)) bad.push(`${name}/${f}: ${there === undefined ? 'missing' : 'content changed'}`);
+    }
+  }
+  j.dirRecent.clear();
   for (let k = 0; k < j.next; k++) {
     const [c, r] = [has(`c${k}`), has(`r${k}`)];
     if (j.removed.has(k)) {
@@ -155,6 +185,10 @@ async function crashLoop(t: ExecutionContext, whiteout: 'oci' | 'overlayfs', kil
   const lower = path.join(base, 'lower');
   fs.mkdirSync(lower);
   for (let i = 0; i < LOWER_FILES; i++) fs.writeFileSync(path.join(lower, `l${i}`), lowerContent(i));
+  for (let i = 0; i < LOWER_DIRS; i++) {
+    fs.mkdirSync(path.join(lower, `ld${i}`, 's'), { recursive: true });
+    for (const f of ['f', 's/g']) fs.writeFileSync(path.join(lower, `ld${i}`, f), dirContent(i, f));
+  }
   let disk: LoopDisk | undefined;
   if (power) {
     disk = new LoopDisk(path.join(base, 'disk.img'), path.join(base, 'disk'));
@@ -167,7 +201,7 @@ async function crashLoop(t: ExecutionContext, whiteout: 'oci' | 'overlayfs', kil
   t.teardown(() => server.stop('SIGKILL'));
   const j: Journal = {
     next: 0, created: new Set(), tried: new Set(), renamed: new Set(), renaming: new Set(), removed: new Set(), removing: new Set(),
-    lowerRemoved: new Set(), lowerRemoving: new Set(),
+    lowerRemoved: new Set(), lowerRemoving: new Set(), dirRenamed: new Set(), dirRenaming: new Set(), dirRecent: new Set(),
   };
   const started = Date.now();
   let problems: string[] = [];
@@ -192,7 +226,8 @@ async function crashLoop(t: ExecutionContext, whiteout: 'oci' | 'overlayfs', kil
   problems.push(...(await check(v, j, 0)).map((p) => `after the last kill: ${p}`));
   v.close();
   t.log(`${kills} kills in ${((Date.now() - started) / 1000).toFixed(0)} s: ${j.created.size} files created, ${j.renamed.size} renamed, ` +
-    `${j.removed.size} removed, ${j.lowerRemoved.size} lower files removed (acknowledged); ${j.tried.size + j.renaming.size + j.removing.size + j.lowerRemoving.size} cut short by a kill`);
+    `${j.removed.size} removed, ${j.lowerRemoved.size} lower files removed, ${j.dirRenamed.size} lower directories renamed (acknowledged); ` +
+    `${j.tried.size + j.renaming.size + j.removing.size + j.lowerRemoving.size + j.dirRenaming.size} cut short by a kill`);
   t.deepEqual(problems.slice(0, 20), []);
   t.is(layerFingerprint(lower), lowerBefore, 'the lower is byte-identical');
 }
