@@ -18,7 +18,9 @@
  *   is copied up, its upper copy records where its lower part is (redirect.ts), and it is
  *   renamed like any upper directory; the old name gets a whiteout. The cost does not grow with
  *   the subtree. Only a record longer than REDIRECT_MAX makes the subtree be copied up and the
- *   directory marked opaque instead.
+ *   directory marked opaque instead. A directory moved over an empty one whose upper copy holds
+ *   whiteouts takes its place in one renameat2(RENAME_EXCHANGE) (exchangeOverEmptyDir), so the
+ *   names those whiteouts hide never show.
  * - Hard links (overlayfs index=on): lower hard links share one id (found by backing key). A
  *   copy-up of a lower file with st_nlink > 1 also links the copy at
  *   <workdir>/union-nfsd/index/<lower dev>.<lower ino>; every name of that lower inode, upper
@@ -344,6 +346,34 @@ function moveLeavingWhiteout(from: Buffer, to: Buffer): boolean {
 }
 
 /**
+ * Moves the upper directory at `fromRel` over the one at `toRel`, which holds only markers (the
+ * rename's target is empty), as one renameat2(RENAME_EXCHANGE): the target is never missing,
+ * so the lower names its whiteouts hide never show (removing it first, then renaming, would
+ * show them until the rename). The old target, marked opaque first so that it shows nothing
+ * where it lands, then leaves `fromRel` for the workdir: replaced by a whiteout in the same
+ * step when `fromRel` hides a lower name in an overlayfs-format upper (returns true; an OCI one
+ * has its `.wh.` file already), renamed away otherwise. A crash between the two steps leaves an
+ * empty directory at `fromRel` (the workdir's tmp/ is emptied at start).
+ */
+function exchangeOverEmptyDir(u: Union, fromRel: string, toRel: string, whiteout: boolean): boolean {
+  const markerNames = u.layers.markers(0);
+  writeOpaque(u.whiteoutFormat, u.layers.dirAt(0, toRel), u.facts[0]!);
+  sys!.rename2(u.upperPath(fromRel), u.upperPath(toRel), RENAME_EXCHANGE);
+  u.layers.forget(0, fromRel);
+  u.layers.forget(0, toRel);
+  const tmp = pathBuf(u.tmpName());
+  const leaveWhiteout = whiteout && u.whiteoutFormat === 'overlayfs';
+  if (leaveWhiteout) {
+    makeWhiteoutDev(tmp);
+    sys!.rename2(tmp, u.upperPath(fromRel), RENAME_EXCHANGE);
+  } else {
+    fs.renameSync(u.upperPath(fromRel), tmp);
+  }
+  removeEmptyUpperDir(workdirDir(tmp.toString('latin1')), markerNames);
+  return leaveWhiteout;
+}
+
+/**
  * Removes an upper directory the union shows as empty (its listing, read whole, has no
  * names): first the whiteouts and markers it holds, which hide names of the layers below, then
  * the directory itself with rmdir(2). Never a recursive delete: an entry that is no marker
@@ -483,15 +513,21 @@ async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: stri
   // a lower-only name of an indexed hard link moves as a new upper link of the copy
   const srcLink = src.index !== undefined && !upperIsCopy(src, srcUpper);
   const dst = lstatQuiet(dstUpper);
+  let whiteoutLeft = false, moved = false;
   if (dst !== undefined) {
-    if (dst.isDirectory()) {
+    if (dst.isDirectory() && sys !== undefined) {
+      whiteoutLeft = exchangeOverEmptyDir(u, sRel + '/' + sn, tRel + '/' + tn, srcBelow);
+      moved = true;
+    } else if (dst.isDirectory()) {
       removeEmptyUpperDir(u.layers.dirAt(0, tRel + '/' + tn), u.layers.markers(0));
-      upperDirGone(u, tRel + '/' + tn);
+    } else if (src.type === FileType.DIR || srcLink) {
+      fs.unlinkSync(dstUpper);
     }
-    else if (src.type === FileType.DIR || srcLink) fs.unlinkSync(dstUpper);
+    if (dst.isDirectory()) upperDirGone(u, tRel + '/' + tn);
   }
-  let whiteoutLeft = false;
-  if (srcLink) {
+  if (moved) {
+    // done by exchangeOverEmptyDir
+  } else if (srcLink) {
     fs.linkSync(src.index!, dstUpper);
     u.setNlinkOff(src, (src.nlinkOff ?? 0) - 1);
   } else if (srcBelow && u.whiteoutFormat === 'overlayfs') {

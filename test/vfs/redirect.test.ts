@@ -207,3 +207,30 @@ async function withLayersOf(lower: Entry[], fn: (open: () => Promise<U>, L: TmpU
     L.cleanup();
   }
 }
+
+for (const format of ['oci', 'overlayfs'] as Format[]) {
+  test(`${format}: RENAME over an empty directory that hides lower names: cut short between its steps, the hidden names stay hidden`, async (t) => {
+    if (format === 'overlayfs' && !canOverlayFormat()) {
+      if (process.env.CI === 'true') throw new Error('overlayfs format needs root');
+      t.log('SKIPPED: the overlayfs format needs root');
+      t.pass();
+      return;
+    }
+    await withLayers(t, format, async (open, L) => {
+      let u = await open();
+      await u.remove(walk(u, 'tgt'), b('old'), rootCred);
+      await u.remove(walk(u, 'tgt'), b('oldB'), rootCred);
+      await u.mkdir(u.root, b('fresh'), { mode: 0o755 }, rootCred);
+      await u.create(walk(u, 'fresh'), b('x'), { mode: 'guarded', attr: {} }, rootCred);
+      // the step after the exchange needs a workdir name: make that step fail, as a crash would stop it
+      (u as unknown as { tmpName(): string }).tmpName = () => path.join(L.base, 'no-such-dir', 'tmp');
+      await t.throwsAsync(u.rename(u.root, b('fresh'), u.root, b('tgt'), rootCred), { code: 'ENOENT' });
+      await u.close();
+      u = await open();
+      t.deepEqual(ls(u, 'tgt'), ['x']);
+      // what the cut leaves at the old name: an empty directory, never the target's lower names
+      t.deepEqual(ls(u, 'fresh'), []);
+      await u.close();
+    });
+  });
+}
