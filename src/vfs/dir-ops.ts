@@ -13,7 +13,8 @@
  *   mkdir = opaque dir).
  * - REMOVE/RMDIR of a name present below leaves a whiteout (OCI: written before the upper
  *   object is removed, so a crash shows the old state). RMDIR of a directory whose merged view
- *   is empty removes the upper copy with the whiteouts it holds.
+ *   is empty removes the upper copy with the whiteouts it holds, after moving it to the workdir
+ *   in one step (overlayfs format: swapped with the whiteout, replaceByWhiteout).
  * - RENAME of a directory that exists below (overlayfs redirect_dir=on): the directory alone
  *   is copied up, its upper copy records where its lower part is (redirect.ts), and it is
  *   renamed like any upper directory; the old name gets a whiteout. The cost does not grow with
@@ -268,7 +269,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
     replaceByWhiteout(u, n.type === FileType.DIR, dirRel + '/' + name);
     if (n.type === FileType.DIR) upperDirGone(u, dirRel + '/' + name);
   } else if (upperName) {
-    if (n.type === FileType.DIR) removeEmptyUpperDir(u.layers.dirAt(0, dirRel + '/' + name), u.layers.markers(0));
+    if (n.type === FileType.DIR) retireEmptyUpperDir(u, dirRel + '/' + name);
     else fs.unlinkSync(objUpper);
     if (n.type === FileType.DIR) upperDirGone(u, dirRel + '/' + name);
   } else if (n.layer === 0 && n.index === undefined) {
@@ -371,6 +372,20 @@ function exchangeOverEmptyDir(u: Union, fromRel: string, toRel: string, whiteout
   }
   removeEmptyUpperDir(workdirDir(tmp.toString('latin1')), markerNames);
   return leaveWhiteout;
+}
+
+/**
+ * An upper directory the union shows as empty leaves its name in one rename, to the workdir,
+ * and is removed there (removeEmptyUpperDir): a crash never leaves it at its name with a part
+ * of the whiteouts it held, showing the lower names the rest hid (an OCI `.wh.` file beside it
+ * counts only once it is gone). The workdir's tmp/ is emptied at start.
+ */
+function retireEmptyUpperDir(u: Union, rel: string): void {
+  const markerNames = u.layers.markers(0);
+  markersOnly(u.layers.dirAt(0, rel), markerNames);
+  const tmp = pathBuf(u.tmpName());
+  fs.renameSync(u.upperPath(rel), tmp);
+  removeEmptyUpperDir(workdirDir(tmp.toString('latin1')), markerNames);
 }
 
 /**
