@@ -123,7 +123,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   n.layer = 0;
   n.stack = n.type === FileType.DIR ? [0, ...n.stack] : single(0);
   n.attr = null;
-  u.listingTouch(n.parent, n.name);
+  u.dirs.touch(n.parent, n.name);
   u.fds.drop(n.id);
   vfsCounters.copyUps++;
   if (n.type === FileType.REG && !noData) vfsCounters.copyUpBytes += Number(st.size);
@@ -178,7 +178,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
   await copyUp(u, d);
   if (d.stack.length === 1) return; // upper only: nothing below to copy
   const times = lstatIn(u.layers, 0, u.rel(d));
-  const l = u.listing(d);
+  const l = u.dirs.get(d);
   for (const name of [...l.names]) {
     const c = u.child(d, name);
     if (c === null) continue;
@@ -189,7 +189,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
       const here = u.upperPath(u.rel(d) + '/' + name);
       if (c.index !== undefined && lstatQuiet(here) === undefined) {
         fs.linkSync(c.index, here);
-        u.listingTouch(d.id, name);
+        u.dirs.touch(d.id, name);
         u.setNlinkOff(c, (c.nlinkOff ?? 0) - 1);
       }
     }
@@ -206,7 +206,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
   }
   if (times !== undefined) copyTimes(u.upperPath(u.rel(d)), timeOfNs(times.atimeNs), timeOfNs(times.mtimeNs));
   d.stack = [0];
-  u.forgetListing(d.id);
+  u.dirs.forget(d.id);
   u.meta.mark(d.id);
 }
 

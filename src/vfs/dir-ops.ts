@@ -153,12 +153,12 @@ function adopt(u: Union, d: Node, name: string): Node {
   d.children?.delete(name);
   const stale = u.store.idByName(d.id, name);
   if (stale !== undefined) u.forgetName(stale, d.id, name);
-  u.listingAdd(d.id, name);
+  u.dirs.add(d.id, name);
   const n = u.child(d, name);
   if (n === null) throw new FsError('EIO', 'created object not found');
   // the reply carries the new object's attributes: keep the lstat the lookup just made
   if (n.attr === null && u.lastSt !== undefined) n.attr = u.attrFrom(n, u.lastSt);
-  if (n.type === FileType.DIR) u.listingNew(n);
+  if (n.type === FileType.DIR) u.dirs.made(n);
   return n;
 }
 
@@ -250,7 +250,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   checkSticky(dirAttr, u.getattr(n.id), cred);
   if (isDir && n.type !== FileType.DIR) throw new FsError('ENOTDIR');
   if (!isDir && n.type === FileType.DIR) throw new FsError('EISDIR');
-  if (isDir && u.listing(n).names.length > 0) throw new FsError('ENOTEMPTY');
+  if (isDir && u.dirs.get(n).names.length > 0) throw new FsError('ENOTEMPTY');
   if (isDir && n.id === u.root) throw new FsError('EBUSY');
   if (lowerHardlink(u, n)) await copyUp(u, n);
   await settled(u, n);
@@ -258,7 +258,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
   // re-check after the await
   n = u.child(d, name);
   if (n === null) throw new FsError('ENOENT');
-  if (isDir && (n.type !== FileType.DIR || u.listing(n).names.length > 0)) throw new FsError('ENOTEMPTY');
+  if (isDir && (n.type !== FileType.DIR || u.dirs.get(n).names.length > 0)) throw new FsError('ENOTEMPTY');
   const dirRel = u.rel(d);
   const objUpper = u.upperPath(dirRel + '/' + name);
   const below = n.layer !== 0 || existsBelow(u, d, name);
@@ -282,7 +282,7 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
     u.indexSettle(n);
   }
   const wasId = n.id;
-  u.listingRemove(d.id, name);
+  u.dirs.remove(d.id, name);
   d.attr = null;
   n.attr = null;
   u.forgetName(wasId, d.id, name);
@@ -446,7 +446,7 @@ export async function rename(u: Union, sd: Node, sn: string, td: Node, tn: strin
     if (tgt !== null) {
       if (src.type === FileType.DIR && tgt.type !== FileType.DIR) throw new FsError('ENOTDIR');
       if (src.type !== FileType.DIR && tgt.type === FileType.DIR) throw new FsError('EISDIR');
-      if (tgt.type === FileType.DIR && u.listing(tgt).names.length > 0) throw new FsError('ENOTEMPTY');
+      if (tgt.type === FileType.DIR && u.dirs.get(tgt).names.length > 0) throw new FsError('ENOTEMPTY');
     }
     return tgt;
   };
@@ -520,7 +520,7 @@ async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: stri
     // a directory moved over a name that exists below must not merge with it
     writeOpaque(u.whiteoutFormat, u.layers.dirAt(0, sRel + '/' + sn), u.facts[0]!);
     src.stack = [0];
-    u.forgetListing(src.id);
+    u.dirs.forget(src.id);
   }
   if (srcBelow && u.whiteoutFormat === 'oci') writeWhiteout('oci', u.layers.dirAt(0, sRel), sn, '');
   // the target's upper copy: an empty directory may still hold whiteouts
@@ -574,8 +574,8 @@ async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: stri
   if (src.parent === sd.id && src.name === sn) { src.parent = td.id; src.name = tn; }
   sd.children?.delete(sn);
   (td.children ??= new Map()).set(tn, src.id);
-  u.listingRemove(sd.id, sn);
-  u.listingAdd(td.id, tn);
+  u.dirs.remove(sd.id, sn);
+  u.dirs.add(td.id, tn);
   sd.attr = null; td.attr = null; src.attr = null;
 }
 
@@ -604,7 +604,7 @@ export async function link(u: Union, n: Node, d: Node, name: string, cred: Cred)
   const rec = u.store.get(n.id);
   if (rec !== undefined) u.store.put({ ...rec, names: [...rec.names, { parent: d.id, name }] });
   (d.children ??= new Map()).set(name, n.id);
-  u.listingAdd(d.id, name);
+  u.dirs.add(d.id, name);
   d.attr = null;
   n.attr = null;
 }

@@ -1,7 +1,7 @@
 /**
  * The union: UnionFs over Layers, with identity (store.ts + identity.ts), lookup (namei.ts),
- * merged listings (readdir.ts), permission checks (access.ts) and, for writes, copy-up.ts
- * and dir-ops.ts.
+ * merged listings (dir-cache.ts over readdir.ts), permission checks (access.ts) and, for
+ * writes, copy-up.ts and dir-ops.ts.
  *
  * Rule: every object a client reaches gets an id from the identity store; a node caches where
  * it lives and its attributes; every mutation made here invalidates what it changes (attrs,
@@ -27,16 +27,12 @@ import { lowerFacts, NO_FACTS, xattrFacts, type XattrFacts } from './xattr.js';
 import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from './store/index.js';
 import { handleId, MacCache, parseHandle } from './identity.js';
 import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync.js';
-import { coldDisk } from './cold-disk.js';
-import { sys } from './syscalls.js';
 import type { LStat } from './lstat.js';
-import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, relIn, sameRel, single, type DirRels, type Found } from './namei.js';
+import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, sameRel, single, type DirRels, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
-import {
-  buildListing, buildListingAsync, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingFind, listingRemove, listingTouch, ListingCache,
-  lowerListings, ownListing, type Listing, type LowerListings,
-} from './readdir.js';
+import { firstAfter, HINT_UNKNOWN, listingFind, type Listing } from './readdir.js';
+import { DirCache } from './dir-cache.js';
 import { accessBits, check, R, X } from './access.js';
 import type { Node } from './node.js';
 import { FdCache } from './fd-cache.js';
@@ -82,13 +78,12 @@ export class Union implements UnionFs {
   readonly root: NodeId = ROOT;
   readonly writeVerifier: Buffer = randomBytes(8);
   readonly nodes = new Map<NodeId, Node>();
-  readonly listings: ListingCache;
+  /** Merged listings of the directories (dir-cache.ts). */
+  readonly dirs: DirCache;
   readonly fds = new FdCache(256);
   /** Per layer (upper first): overlay xattr marks; the lowers' shared with other unions (xattr.ts lowerFacts). */
   facts: XattrFacts[] = [];
   private releaseLowers: () => void = () => undefined;
-  /** Listings of lower-only directories, shared with the other unions over these lowers. */
-  private lowerListings: LowerListings | undefined;
   /** <workdir>/union-nfsd/tmp: copy-up temporaries, whiteout staging. */
   tmpDir = '';
   /** <workdir>/union-nfsd/index: copied-up lower hard links by lower dev.ino ('' = none). */
@@ -102,8 +97,6 @@ export class Union implements UnionFs {
    * stat-ing again. Valid until the next lookupNode call.
    */
   lastSt: LStat | undefined;
-  /** Listings being built on the thread pool (buildAhead), and whether their directory changed since. */
-  private readonly building = new Map<NodeId, { stale: boolean; done: Promise<void> }>();
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
   private walks = new Map<NodeId, number>();
   /** MACs of the handles issued or checked, as many as the store keeps records in memory. */
@@ -126,7 +119,7 @@ export class Union implements UnionFs {
     this.readOnly = !layers.hasUpper;
     this.fsid = bounds.fsid ?? 0;
     this.attrFsid = attrFsid(this.fsid);
-    this.listings = new ListingCache(bounds.listingCacheBytes, bounds.listingCacheEntries);
+    this.dirs = new DirCache(this, { bytes: bounds.listingCacheBytes, entries: bounds.listingCacheEntries });
     this.nodesMax = bounds.nodeCacheMax ?? NODES_MAX;
     this.macs = new MacCache(bounds.identityCacheRecords ?? RESIDENT_RECORDS);
     const skip = { files: !layers.upper.present || volatileFs(Buffer.from(layers.upper.root, 'latin1')), log: volatileFs(store.dir) };
@@ -136,11 +129,10 @@ export class Union implements UnionFs {
   async init(): Promise<void> {
     const roots = this.layers.list.slice(1).map((l) => l.root);
     const facts = roots.map((r) => lowerFacts.acquire(r));
-    const listings = lowerListings.acquire(roots.join('\0'));
-    this.lowerListings = listings.value;
+    this.dirs.open(roots);
     this.releaseLowers = () => {
       for (const f of facts) f.release();
-      listings.release();
+      this.dirs.close();
     };
     const upper = this.layers.upper;
     this.facts = await Promise.all([
@@ -230,7 +222,7 @@ export class Union implements UnionFs {
     const stack = f?.type === FileType.DIR ? [0, ...f.stack] : [0];
     if (stack.join() !== n.stack.join()) {
       n.stack = stack;
-      this.forgetListing(n.id);
+      this.dirs.forget(n.id);
     }
   }
 
@@ -371,7 +363,7 @@ export class Union implements UnionFs {
    * walks again and again gets its listing built after WALKS_BEFORE_LISTING of them.
    */
   private find(dir: Node, name: string): Found | null {
-    const l = this.listings.peek(dir.id);
+    const l = this.dirs.peek(dir.id);
     if (l !== undefined) {
       const i = listingFind(l, name);
       if (i < 0) return null;
@@ -392,7 +384,7 @@ export class Union implements UnionFs {
       // bounded: lookups alone never make us read (and pin) a huge directory
       let built: Listing | null = null;
       try {
-        built = this.build(dir, LOOKUP_LISTING_MAX);
+        built = this.dirs.getBounded(dir, LOOKUP_LISTING_MAX);
       } catch {
         // the listing only saves syscalls: a layer that cannot be listed now (EMFILE) leaves
         // this lookup to the layer walk, and the listing to be tried again later
@@ -400,7 +392,6 @@ export class Union implements UnionFs {
       }
       if (built !== null) {
         this.walks.delete(dir.id);
-        this.listings.set(dir.id, built);
         return this.find(dir, name);
       }
     }
@@ -508,7 +499,7 @@ export class Union implements UnionFs {
     if (n === undefined) return;
     this.nodes.delete(id);
     this.fds.drop(id);
-    this.forgetListing(id);
+    this.dirs.forget(id);
     if (n.children) for (const c of n.children.values()) if (this.nodes.get(c)?.parent === id) this.dropNode(c);
   }
 
@@ -614,136 +605,13 @@ export class Union implements UnionFs {
     return { fd: fs.openSync(this.path(n), writable ? fs.constants.O_RDWR | fs.constants.O_NOFOLLOW : fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), writable };
   }
 
-  listing(d: Node): Listing {
-    let l = this.listings.get(d.id);
-    if (l === undefined) {
-      vfsCounters.listingMisses++;
-      l = this.build(d);
-      this.listings.set(d.id, l);
-    } else {
-      vfsCounters.listingHits++;
-    }
-    return l;
-  }
-
   /**
-   * The merged listing of d, read from the layers; a directory with no upper copy is listed
-   * once for all the unions over these lowers (LowerListings). Throws when a layer cannot be
-   * read: nothing is cached then, and the next call reads again.
-   */
-  private build(d: Node): Listing;
-  private build(d: Node, limit: number): Listing | null;
-  private build(d: Node, limit = Number.POSITIVE_INFINITY): Listing | null {
-    const at = this.rels(d);
-    const read = () => buildListing(this.layers, this.facts, d.stack, at, limit);
-    if (this.lowerListings === undefined || d.stack.includes(0)) return read();
-    return this.lowerListings.get(d.stack, at.lower, read);
-  }
-
-  /** The cached listing of dir, to patch: a shared one is copied first (readdir.ts ownListing). */
-  private patchable(dir: NodeId): Listing | undefined {
-    this.listingChanged(dir);
-    const l = this.listings.peek(dir);
-    if (l === undefined || l.shared !== true) return l;
-    const own = ownListing(l);
-    this.listings.set(dir, own);
-    return own;
-  }
-
-  /** `name` was made (or replaced) in the upper layer of dir. */
-  listingAdd(dir: NodeId, name: string): void {
-    const l = this.patchable(dir);
-    if (l === undefined) return;
-    if (listingAdd(l, name, HINT_UNKNOWN)) this.listings.adjust(dir, name, 1);
-  }
-
-  /** `name` in dir may now live in another layer (copy-up): forget its listing hint. */
-  listingTouch(dir: NodeId, name: string): void {
-    const l = this.patchable(dir);
-    if (l !== undefined) listingTouch(l, name);
-  }
-
-  /** A directory we just made in the upper layer and nowhere else: its listing is known. */
-  listingNew(d: Node): void {
-    this.listingChanged(d.id);
-    if (d.stack.length === 1 && d.stack[0] === 0 && this.listings.peek(d.id) === undefined) this.listings.set(d.id, emptyListing());
-  }
-
-  listingRemove(dir: NodeId, name: string): void {
-    const l = this.patchable(dir);
-    if (l === undefined) return;
-    const before = l.names.length;
-    listingRemove(l, name);
-    if (l.names.length !== before) this.listings.adjust(dir, name, -1);
-  }
-
-  /**
-   * What readdir of the next `maxEntries` entries of dir after `cookie` needs from the disk,
-   * read on the thread pool first: the merged listing when none is cached (buildAhead), and,
-   * while the disk is cold (cold-disk.ts), each name's lstat where readdir will look for it
-   * (the layer it was listed from, else every layer of dir). readdir, on the event loop, then
-   * finds the listing in memory and the inodes in the kernel's caches. Errors are left for
-   * readdir to meet and answer.
+   * Read dir's listing ahead of a READDIR (dir-cache.ts prefetch): on the thread pool, so that
+   * the READDIR finds it in memory.
    */
   async prefetch(dir: NodeId, cookie: bigint, maxEntries: number): Promise<void> {
     const d = this.nodes.get(dir);
-    if (d === undefined || d.type !== FileType.DIR) return;
-    await this.buildAhead(d);
-    if (!coldDisk.isCold()) return;
-    let l: Listing;
-    try {
-      l = this.listing(d);
-    } catch {
-      return;
-    }
-    const at = this.rels(d);
-    const paths: Buffer[] = [];
-    const start = firstAfter(l, cookie);
-    for (let i = start; i < l.names.length && i < start + maxEntries; i++) {
-      const h = l.hints?.[i] ?? HINT_UNKNOWN;
-      const where = h !== HINT_UNKNOWN && (h & 1) === 0 ? [h >> 1] : d.stack;
-      for (const layer of where) paths.push(this.layers.p(layer, relIn(at, layer) + '/' + l.names[i]!));
-    }
-    // one pool job for the page; without the addon, one per path
-    if (sys !== undefined) await sys.lstatAhead(paths);
-    else await Promise.all(paths.map((p) => fs.promises.lstat(p).catch(() => undefined)));
-  }
-
-  /**
-   * d's merged listing built on the thread pool (readdir.ts buildListingAsync) when none is
-   * cached, so that the first READDIR of a directory of 300,000 entries does not hold the event
-   * loop for all of them. Dropped when d changed meanwhile (listingChanged), was copied up or
-   * moved; errors are left for the synchronous build to meet. Concurrent callers share one build.
-   */
-  private buildAhead(d: Node): Promise<void> {
-    const inFlight = this.building.get(d.id);
-    if (inFlight !== undefined) return inFlight.done;
-    if (this.listings.peek(d.id) !== undefined) return Promise.resolve();
-    const stack = d.stack;
-    const at = this.rels(d);
-    const shared = this.lowerListings !== undefined && !stack.includes(0) ? this.lowerListings : undefined;
-    if (shared?.has(stack, at.lower) === true) return Promise.resolve();
-    const b = { stale: false, done: Promise.resolve() };
-    b.done = buildListingAsync(this.layers, this.facts, stack, at).then((l) => {
-      const now = this.rels(d);
-      if (b.stale || d.stack !== stack || now.upper !== at.upper || now.lower !== at.lower || this.listings.peek(d.id) !== undefined) return;
-      if (shared !== undefined) shared.put(stack, at.lower, l);
-      else this.listings.set(d.id, l);
-    }, () => undefined).finally(() => this.building.delete(d.id));
-    this.building.set(d.id, b);
-    return b.done;
-  }
-
-  /** dir's entries changed: a listing being built of it (buildAhead) is stale. */
-  private listingChanged(dir: NodeId): void {
-    const b = this.building.get(dir);
-    if (b !== undefined) b.stale = true;
-  }
-
-  /** Drop dir's cached listing (its next one is read from the layers). */
-  forgetListing(dir: NodeId): void {
-    this.listingChanged(dir);
-    this.listings.delete(dir);
+    if (d !== undefined && d.type === FileType.DIR) await this.dirs.prefetch(d, cookie, maxEntries);
   }
 
   readdir(dir: NodeId, cookie: bigint, maxEntries: number, plus: boolean, cred: Cred): DirPage {
@@ -751,7 +619,7 @@ export class Union implements UnionFs {
     check(this.getattr(dir), cred, R);
     const entries: DirEntry[] = [];
     try {
-      const l = this.listing(d);
+      const l = this.dirs.get(d);
       if (cookie < 1n && entries.length < maxEntries) entries.push(this.entry(d, Buffer.from('.'), 1n, plus));
       if (cookie < 2n && entries.length < maxEntries) entries.push(this.entry(this.node(d.parent), Buffer.from('..'), 2n, plus));
       let i = firstAfter(l, cookie);
@@ -936,7 +804,7 @@ export class Union implements UnionFs {
   }
 
   usage(): UnionUsage {
-    return { nodes: this.nodes.size, listingBytes: this.listings.size.bytes, identityRecords: this.store.size };
+    return { nodes: this.nodes.size, listingBytes: this.dirs.bytes, identityRecords: this.store.size };
   }
 
   async close(): Promise<void> {

@@ -24,14 +24,14 @@ test('a lower-only directory is listed once for all unions; changes copy it firs
   const d2 = u2.lookup(u2.root, b('d'), rootCred);
   t.deepEqual(names(u1, d1), ['a', 'b']);
   t.deepEqual(names(u2, d2), ['a', 'b']);
-  t.is(u1.listing(u1.node(d1)), u2.listing(u2.node(d2)), 'one listing object for both unions');
+  t.is(u1.dirs.get(u1.node(d1)), u2.dirs.get(u2.node(d2)), 'one listing object for both unions');
 
   await u1.create(d1, b('new'), { mode: 'unchecked', attr: {} }, rootCred);
   await u1.remove(d1, b('a'), rootCred);
   t.deepEqual(names(u1, d1), ['b', 'new']);
   t.deepEqual(names(u2, d2), ['a', 'b'], 'the other union never sees the change');
   t.throws(() => u2.lookup(d2, b('new'), rootCred), { code: 'ENOENT' });
-  t.not(u1.listing(u1.node(d1)), u2.listing(u2.node(d2)));
+  t.not(u1.dirs.get(u1.node(d1)), u2.dirs.get(u2.node(d2)));
 
   // A union opened after every holder closed lists afresh (a lower rebuilt meanwhile is seen).
   await u1.close();
