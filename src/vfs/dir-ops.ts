@@ -154,10 +154,9 @@ function adopt(u: Union, d: Node, name: string): Node {
   const stale = u.store.idByName(d.id, name);
   if (stale !== undefined) u.forgetName(stale, d.id, name);
   u.dirs.add(d.id, name);
-  const n = u.child(d, name);
+  // the reply carries the new object's attributes: kept from the lstat its lookup makes
+  const n = u.childWithAttr(d, name);
   if (n === null) throw new FsError('EIO', 'created object not found');
-  // the reply carries the new object's attributes: keep the lstat the lookup just made
-  if (n.attr === null && u.lastSt !== undefined) n.attr = u.attrFrom(n, u.lastSt);
   if (n.type === FileType.DIR) u.dirs.made(n);
   return n;
 }

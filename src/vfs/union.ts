@@ -49,6 +49,9 @@ const LOOKUP_LISTING_MAX = 65536;
 /** Live nodes kept in memory before the oldest evictable ones are dropped (evictNodes). */
 const NODES_MAX = 32768;
 
+/** What a lookup saw of the object it found (lookupNode). */
+interface Seen { st?: LStat }
+
 export interface UnionOptions {
   lowers: readonly string[];
   upper?: string;
@@ -91,12 +94,6 @@ export class Union implements UnionFs {
   private tmpSeq = 0;
   /** Copy-ups in flight, by node id: one copy per object. */
   readonly copyUps = new Map<NodeId, Promise<void>>();
-  /**
-   * The lstat lookupNode made of the object it returned (undefined when it made none or when
-   * the stat is not of the node's current copy): callers build attributes from it instead of
-   * stat-ing again. Valid until the next lookupNode call.
-   */
-  lastSt: LStat | undefined;
   /** Lookups that walked the layers, per directory without a cached listing (see lookupNode). */
   private walks = new Map<NodeId, number>();
   /** MACs of the handles issued or checked, as many as the store keeps records in memory. */
@@ -286,10 +283,12 @@ export class Union implements UnionFs {
 
   /**
    * The live child `name` of `dir`, giving it an id (or recognising the one it had) on first
-   * sight. null when the name does not exist in the union.
+   * sight. null when the name does not exist in the union. `seen.st` gets the lstat the lookup
+   * made of the node's current copy, if it made one: callers build attributes from it instead
+   * of stat-ing again.
    */
-  lookupNode(dir: Node, name: string): Node | null {
-    this.lastSt = undefined;
+  lookupNode(dir: Node, name: string, seen?: Seen): Node | null {
+    if (seen !== undefined) seen.st = undefined;
     const cid = dir.children?.get(name);
     if (cid !== undefined) {
       const n = this.nodes.get(cid);
@@ -321,7 +320,6 @@ export class Union implements UnionFs {
           if (other !== null) {
             // A lower hard link of an object copied up under its primary name: same object.
             (dir.children ??= new Map()).set(name, id);
-            this.lastSt = undefined;
             return other;
           }
           // A copy-up recorded before its rename landed (crash): the origin is still current.
@@ -352,7 +350,7 @@ export class Union implements UnionFs {
       if (this.nodes.size > this.nodesMax) this.evictNodes();
     }
     // found.st is the node's current copy unless the node lives elsewhere (index, other layer)
-    this.lastSt = n.index === undefined && n.layer === found.layer ? found.st : undefined;
+    if (seen !== undefined && n.index === undefined && n.layer === found.layer) seen.st = found.st;
     return n;
   }
 
@@ -561,10 +559,8 @@ export class Union implements UnionFs {
     check(this.getattr(dir), cred, X);
     const s = checkName(name);
     try {
-      const n = this.lookupNode(d, s);
+      const n = this.childWithAttr(d, s);
       if (n === null) throw new FsError('ENOENT');
-      // LOOKUP answers with the object's attributes: keep the stat the lookup made
-      if (n.attr === null && this.lastSt !== undefined) n.attr = this.attrFrom(n, this.lastSt);
       return n.id;
     } finally {
       this.store.flush();
@@ -574,6 +570,17 @@ export class Union implements UnionFs {
   /** lookup without a permission check (internal). */
   child(dir: Node, name: string): Node | null {
     return this.lookupNode(dir, name);
+  }
+
+  /**
+   * child, with the node's attributes kept from the stat its lookup made (LOOKUP and the
+   * calls that make an object answer with its attributes).
+   */
+  childWithAttr(dir: Node, name: string): Node | null {
+    const seen: Seen = {};
+    const n = this.lookupNode(dir, name, seen);
+    if (n !== null && n.attr === null && seen.st !== undefined) n.attr = this.attrFrom(n, seen.st);
+    return n;
   }
 
   access(id: NodeId, mask: number, cred: Cred): number {
@@ -622,12 +629,13 @@ export class Union implements UnionFs {
       const l = this.dirs.get(d);
       if (cookie < 1n && entries.length < maxEntries) entries.push(this.entry(d, Buffer.from('.'), 1n, plus));
       if (cookie < 2n && entries.length < maxEntries) entries.push(this.entry(this.node(d.parent), Buffer.from('..'), 2n, plus));
+      const seen: Seen = {};
       let i = firstAfter(l, cookie);
       for (; i < l.names.length && entries.length < maxEntries; i++) {
         const name = l.names[i]!;
-        const c = this.lookupNode(d, name);
+        const c = this.lookupNode(d, name, seen);
         if (c === null) continue;
-        entries.push(this.entry(c, Buffer.from(name, 'latin1'), l.cookies[i]!, plus, this.lastSt));
+        entries.push(this.entry(c, Buffer.from(name, 'latin1'), l.cookies[i]!, plus, seen.st));
       }
       return { entries, eof: i >= l.names.length, verifier: 0n };
     } finally {
