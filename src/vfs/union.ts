@@ -46,8 +46,13 @@ export const ROOT: NodeId = 1;
 const WALKS_BEFORE_LISTING = 8;
 /** Layer entries read at most for a listing built for lookups (about 5 MB and 50 ms). */
 const LOOKUP_LISTING_MAX = 65536;
-/** Live nodes kept in memory before the oldest evictable ones are dropped (evictNodes). */
-const NODES_MAX = 32768;
+/**
+ * Live nodes kept in memory, with their attributes (about 420 heap bytes each, 55 MB at most),
+ * before the oldest evictable ones are dropped (evictNodes). As many as a directory of 100,000
+ * entries needs to be walked again from memory, as nfs-ganesha's metadata cache keeps
+ * (Entries_HWMark 100,000): a walk that outgrows it pays a lookup and an lstat per name.
+ */
+const NODES_MAX = 131072;
 
 /** What a lookup saw of the object it found (lookupNode). */
 interface Seen { st?: LStat }
@@ -645,11 +650,11 @@ export class Union implements UnionFs {
 
   private entry(n: Node, name: Buffer, cookie: bigint, plus: boolean, st?: LStat): DirEntry {
     if (!plus) return { fileid: n.id, name, cookie };
-    // Not cached on the node: a 100k-entry READDIRPLUS walk would keep 100k Attrs (~245 B
-    // each) alive; a later GETATTR pays one lstat instead. A node met for the first time
-    // comes with the stat its lookup made (no second lstat).
+    // Kept on the node, as LOOKUP keeps them (bounded with the nodes, NODES_MAX): the next
+    // walk is served from memory. A node met for the first time comes with the stat its lookup
+    // made (no second lstat).
     let attr: Attr | undefined;
-    try { attr = n.attr ?? (st !== undefined ? this.attrFrom(n, st) : this.statUncached(n)); } catch { attr = undefined; }
+    try { attr = n.attr ??= st !== undefined ? this.attrFrom(n, st) : this.statUncached(n); } catch { attr = undefined; }
     return attr === undefined ? { fileid: n.id, name, cookie } : { fileid: n.id, name, cookie, attr };
   }
 
