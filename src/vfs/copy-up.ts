@@ -66,7 +66,7 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
   const src = u.path(n); // good until the next await (beneath.ts): copyDurably opens it first
   const st = fs.lstatSync(src, { bigint: true });
   const tmp = pathBuf(u.tmpName());
-  let indexed: Buffer | undefined;
+  let indexed: { index: Buffer; nlinkOff: number } | undefined;
   try {
     switch (n.type) {
       case FileType.REG:
@@ -89,31 +89,23 @@ async function doCopyUp(u: Union, n: Node, noData: boolean): Promise<void> {
     u.store.flush();
     const parent = u.node(n.parent);
     if (parent.layer !== 0) throw new Error('parent not copied up');
-    if (n.type !== FileType.DIR && st.nlink > 1n && u.indexDir !== '') {
+    if (n.type !== FileType.DIR && st.nlink > 1n && u.links.enabled) {
       // A lower hard link: index the copy by the lower inode first, so every other name of it
-      // (seen or not yet seen) resolves to this copy, and count links as overlayfs index=on
-      // does: the union count stays the lower one (index + upper name = 2 links now).
-      const ip = u.indexPath(st.dev, st.ino);
-      const off = Number(st.nlink) - 2;
-      writeNlinkOff(u, ip, off);
-      fs.linkSync(tmp, ip);
-      indexed = ip;
+      // (seen or not yet seen) resolves to this copy (link-index.ts).
+      indexed = u.links.enter(tmp, st);
     }
     fs.renameSync(tmp, u.upperPath(u.rel(n)));
     u.meta.mark(n.parent);
     if (indexed !== undefined) {
       u.meta.mark(INDEX_MARK);
-      n.index = indexed;
-      n.nlinkOff = Number(st.nlink) - 2;
+      n.index = indexed.index;
+      n.nlinkOff = indexed.nlinkOff;
     }
   } catch (e) {
     const removed = hasErrnoCode(e) && e.code === 'ESTALE';
     if (!removed) vfsCounters.copyUpFailures++;
     fs.rmSync(tmp, { recursive: true, force: true });
-    if (indexed !== undefined) {
-      fs.rmSync(indexed, { force: true });
-      fs.rmSync(Buffer.concat([indexed, Buffer.from('.n')]), { force: true });
-    }
+    if (indexed !== undefined) u.links.discard(indexed.index);
     if (hasErrnoCode(e)) {
       if (e.code !== 'ENOSPC' && e.code !== 'EDQUOT' && !removed) log.error('copy-up failed', { id: n.id, code: e.code });
       throw new FsError(e.code, `copy-up: ${String((e as unknown as Error).message)}`);
@@ -153,22 +145,6 @@ async function copyDurably(src: Buffer, tmp: Buffer): Promise<void> {
   }
 }
 
-/** The nlink offset kept next to an index entry (`<entry>.n`, decimal). */
-export function readNlinkOff(ip: Buffer): number {
-  try {
-    const v = Number.parseInt(fs.readFileSync(Buffer.concat([ip, Buffer.from('.n')]), 'latin1'), 10);
-    return Number.isFinite(v) ? v : 0;
-  } catch {
-    return 0;
-  }
-}
-
-export function writeNlinkOff(u: Union, ip: Buffer, off: number): void {
-  const tmp = pathBuf(u.tmpName());
-  fs.writeFileSync(tmp, String(off));
-  fs.renameSync(tmp, Buffer.concat([ip, Buffer.from('.n')]));
-}
-
 /**
  * Copy a directory and everything below it up, then make it opaque (its merge is complete).
  * Each directory keeps the times it had before: what is copied into it is no change of its
@@ -190,7 +166,7 @@ export async function copyUpTree(u: Union, d: Node): Promise<void> {
       if (c.index !== undefined && lstatQuiet(here) === undefined) {
         fs.linkSync(c.index, here);
         u.dirs.touch(d.id, name);
-        u.setNlinkOff(c, (c.nlinkOff ?? 0) - 1);
+        u.links.setOff(c, (c.nlinkOff ?? 0) - 1);
       }
     }
   }

@@ -22,16 +22,12 @@
  *   directory marked opaque instead. A directory moved over an empty one whose upper copy holds
  *   whiteouts takes its place in one renameat2(RENAME_EXCHANGE) (exchangeOverEmptyDir), so the
  *   names those whiteouts hide never show.
- * - Hard links (overlayfs index=on): lower hard links share one id (found by backing key). A
- *   copy-up of a lower file with st_nlink > 1 also links the copy at
- *   <workdir>/union-nfsd/index/<lower dev>.<lower ino>; every name of that lower inode, upper
- *   or lower-only, seen before or not, then resolves to that one copy. Its link count is the
- *   union's: the lower nlink at copy-up, +1 per LINK, -1 per name removed or renamed over
- *   (stored as an offset from the index inode's st_nlink, next to the entry). REMOVE or
+ * - Hard links (overlayfs index=on): lower hard links share one id (found by backing key), and
+ *   a copied-up one is found by all its names through the index (link-index.ts). REMOVE or
  *   RENAME-over of a lower-only name of such a file copies it up first (as overlayfs does), so
- *   the count is kept; the index entry goes with the last name. LINK links the copy in upper.
- *   A lower-only name renamed, or inside a directory subtree copied up for a rename, gets an
- *   upper hard link of the copy (never a second copy).
+ *   the union's link count is kept; the index entry goes with the last name. LINK links the
+ *   copy in upper. A lower-only name renamed, or inside a directory subtree copied up for a
+ *   rename, gets an upper hard link of the copy (never a second copy).
  * Example: lower d/f, REMOVE d/f -> upper/d/ (copied up), upper/d/.wh.f (OCI).
  * Races: paths are recomputed after every await; a name checked before an await is checked
  * again after it. A call that ends or replaces an object's name (REMOVE, RENAME over it) first
@@ -73,7 +69,7 @@ function existsBelow(u: Union, d: Node, name: string): boolean {
 
 /** A lower non-directory with other hard links: copied up before a name of it is removed. */
 function lowerHardlink(u: Union, n: Node): boolean {
-  return u.indexDir !== '' && n.layer !== 0 && n.type !== FileType.DIR && u.getattr(n.id).nlink > 1;
+  return u.links.enabled && n.layer !== 0 && n.type !== FileType.DIR && u.getattr(n.id).nlink > 1;
 }
 
 /** Is the upper entry at `p` the indexed object's copy (vs. a lower-only name of it)? */
@@ -277,8 +273,8 @@ export async function remove(u: Union, d: Node, name: string, isDir: boolean, cr
     writeWhiteout('overlayfs', u.layers.dirAt(0, dirRel), name, u.tmpName());
   }
   if (n.index !== undefined) {
-    if (!upperName) u.setNlinkOff(n, (n.nlinkOff ?? 0) - 1);
-    u.indexSettle(n);
+    if (!upperName) u.links.setOff(n, (n.nlinkOff ?? 0) - 1);
+    u.links.settle(n);
   }
   const wasId = n.id;
   u.dirs.remove(d.id, name);
@@ -543,7 +539,7 @@ async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: stri
     // done by exchangeOverEmptyDir
   } else if (srcLink) {
     fs.linkSync(src.index!, dstUpper);
-    u.setNlinkOff(src, (src.nlinkOff ?? 0) - 1);
+    u.links.setOff(src, (src.nlinkOff ?? 0) - 1);
   } else if (srcBelow && u.whiteoutFormat === 'overlayfs') {
     whiteoutLeft = moveLeavingWhiteout(srcUpper, dstUpper);
   } else {
@@ -560,8 +556,8 @@ async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: stri
   if (tgt !== null) {
     tgt.attr = null;
     if (tgt.index !== undefined) {
-      if (!tgtUpperName) u.setNlinkOff(tgt, (tgt.nlinkOff ?? 0) - 1);
-      u.indexSettle(tgt);
+      if (!tgtUpperName) u.links.setOff(tgt, (tgt.nlinkOff ?? 0) - 1);
+      u.links.settle(tgt);
     }
     u.forgetName(tgt.id, td.id, tn);
   }

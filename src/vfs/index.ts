@@ -42,9 +42,7 @@ export async function openUnion(o: UnionOptions): Promise<UnionFs & Union> {
     store.open();
     const u = new Union(layers, store, o.whiteoutFormat, workdir, o);
     if (workdir !== undefined) {
-      const w = prepareWorkdir(workdir);
-      u.tmpDir = w.tmp;
-      u.indexDir = w.index;
+      u.useWorkdir(prepareWorkdir(workdir));
     }
     await u.init();
     return u;

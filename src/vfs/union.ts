@@ -38,7 +38,7 @@ import type { Node } from './node.js';
 import { FdCache } from './fd-cache.js';
 import * as ops from './dir-ops.js';
 import * as cu from './copy-up.js';
-import { readNlinkOff, writeNlinkOff } from './copy-up.js';
+import { LinkIndex } from './link-index.js';
 
 const log = child('vfs');
 export const ROOT: NodeId = 1;
@@ -94,8 +94,8 @@ export class Union implements UnionFs {
   private releaseLowers: () => void = () => undefined;
   /** <workdir>/union-nfsd/tmp: copy-up temporaries, whiteout staging. */
   tmpDir = '';
-  /** <workdir>/union-nfsd/index: copied-up lower hard links by lower dev.ino ('' = none). */
-  indexDir = '';
+  /** Copied-up lower hard links (link-index.ts), in <workdir>/union-nfsd/index. */
+  links: LinkIndex;
   private tmpSeq = 0;
   /** Copy-ups in flight, by node id: one copy per object. */
   readonly copyUps = new Map<NodeId, Promise<void>>();
@@ -126,6 +126,17 @@ export class Union implements UnionFs {
     this.macs = new MacCache(bounds.identityCacheRecords ?? RESIDENT_RECORDS);
     const skip = { files: !layers.upper.present || volatileFs(Buffer.from(layers.upper.root, 'latin1')), log: volatileFs(store.dir) };
     this.meta = new MetadataSync((m) => this.markPath(m), () => this.store.sync(), fsyncEach, skip);
+    this.links = this.linkIndex('');
+  }
+
+  /** Temporaries and the hard-link index in the workdir (copy-up.ts prepareWorkdir). */
+  useWorkdir(w: { tmp: string; index: string }): void {
+    this.tmpDir = w.tmp;
+    this.links = this.linkIndex(w.index);
+  }
+
+  private linkIndex(dir: string): LinkIndex {
+    return new LinkIndex(dir, { tmpName: () => this.tmpName(), changed: () => this.meta.mark(INDEX_MARK), gone: (n) => this.fds.drop(n.id) });
   }
 
   async init(): Promise<void> {
@@ -309,7 +320,7 @@ export class Union implements UnionFs {
     let origin: Key = { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
     // only an inode with several links can have a name we have not met (idByKey below)
     const linked = found.st.nlink > 1n;
-    const indexed = this.viaIndex(found);
+    const indexed = this.links.find(found);
     if (indexed !== null) found = indexed;
     const key: Key = indexed === null ? origin : { layer: found.layer, dev: found.st.dev, ino: found.st.ino };
     if (indexed === null) origin = key;
@@ -428,53 +439,14 @@ export class Union implements UnionFs {
       this.redirected = true;
     }
     // A copied-up lower hard link (found by any of its names): it lives at its index entry.
-    if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined && rec.origin.layer !== 0 && this.indexDir !== '') {
-      const ip = this.indexPath(rec.origin.dev, rec.origin.ino);
-      const ist = lstatQuiet(ip);
-      if (ist !== undefined && ist.ino === found.st.ino && ist.dev === found.st.dev) {
-        n.index = ip;
-        n.nlinkOff = readNlinkOff(ip);
+    if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined) {
+      const e = this.links.entryOf(rec.origin, found.st);
+      if (e !== undefined) {
+        n.index = e.index;
+        n.nlinkOff = e.nlinkOff;
       }
     }
     return n;
-  }
-
-  // ---- the hard-link index (overlayfs index=on) -------------------------------------------
-
-  indexPath(dev: bigint, ino: bigint): Buffer {
-    return pathBuf(`${this.indexDir}/${dev}.${ino}`);
-  }
-
-  /** A lower non-directory with more than one link that was copied up: its upper copy. */
-  private viaIndex(found: Found): Found | null {
-    if (this.indexDir === '' || found.layer === 0 || found.type === FileType.DIR || found.st.nlink < 2n) return null;
-    const ist = lstatQuiet(this.indexPath(found.st.dev, found.st.ino));
-    if (ist === undefined) return null;
-    return { type: found.type, layer: 0, st: ist, stack: single(0) };
-  }
-
-  /**
-   * Change the union link count of an indexed object by `delta` relative to its index inode's
-   * st_nlink (a lower-only name whited out: -1; a lower-only name given an upper link: -1).
-   */
-  setNlinkOff(n: Node, off: number): void {
-    if (n.index === undefined) return;
-    n.nlinkOff = off;
-    writeNlinkOff(this, n.index, off);
-    this.meta.mark(INDEX_MARK);
-    n.attr = null;
-  }
-
-  /** Union link count of an indexed object; drops the index entry when it reaches 0. */
-  indexSettle(n: Node): void {
-    if (n.index === undefined) return;
-    const ist = lstatQuiet(n.index);
-    if (ist === undefined) return;
-    if (Number(ist.nlink) + (n.nlinkOff ?? 0) > 0) return;
-    this.fds.drop(n.id);
-    fs.rmSync(n.index, { force: true });
-    fs.rmSync(Buffer.concat([n.index, Buffer.from('.n')]), { force: true });
-    this.meta.mark(INDEX_MARK);
   }
 
   /** Drop one name of an id; the id dies with its last name. */
@@ -780,7 +752,7 @@ export class Union implements UnionFs {
    * entries are committed with their parent's.
    */
   private markPath(m: number): Buffer | undefined {
-    if (m === INDEX_MARK) return this.indexDir === '' ? undefined : pathBuf(this.indexDir);
+    if (m === INDEX_MARK) return this.links.enabled ? pathBuf(this.links.dir) : undefined;
     try {
       const n = this.nodes.get(m) ?? this.resolveId(m, 0);
       return n.layer === 0 && (n.type === FileType.REG || n.type === FileType.DIR) ? this.path(n) : undefined;
