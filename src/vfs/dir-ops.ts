@@ -523,28 +523,23 @@ async function renameCopiedUp(u: Union, sd: Node, sn: string, td: Node, tn: stri
   // a lower-only name of an indexed hard link moves as a new upper link of the copy
   const srcLink = src.index !== undefined && !upperIsCopy(src, srcUpper);
   const dst = lstatQuiet(dstUpper);
-  let whiteoutLeft = false, moved = false;
-  if (dst !== undefined) {
-    if (dst.isDirectory() && sys !== undefined) {
-      whiteoutLeft = exchangeOverEmptyDir(u, sRel + '/' + sn, tRel + '/' + tn, srcBelow);
-      moved = true;
-    } else if (dst.isDirectory()) {
-      removeEmptyUpperDir(u.layers.dirAt(0, tRel + '/' + tn), u.layers.markers(0));
-    } else if (src.type === FileType.DIR || srcLink) {
-      fs.unlinkSync(dstUpper);
-    }
-    if (dst.isDirectory()) upperDirGone(u, tRel + '/' + tn);
-  }
-  if (moved) {
-    // done by exchangeOverEmptyDir
-  } else if (srcLink) {
-    fs.linkSync(src.index!, dstUpper);
-    u.links.setOff(src, (src.nlinkOff ?? 0) - 1);
-  } else if (srcBelow && u.whiteoutFormat === 'overlayfs') {
-    whiteoutLeft = moveLeavingWhiteout(srcUpper, dstUpper);
+  const overDir = dst?.isDirectory() === true;
+  let whiteoutLeft = false;
+  if (overDir && sys !== undefined) {
+    whiteoutLeft = exchangeOverEmptyDir(u, sRel + '/' + sn, tRel + '/' + tn, srcBelow);
   } else {
-    fs.renameSync(srcUpper, dstUpper);
+    if (overDir) removeEmptyUpperDir(u.layers.dirAt(0, tRel + '/' + tn), u.layers.markers(0));
+    else if (dst !== undefined && (src.type === FileType.DIR || srcLink)) fs.unlinkSync(dstUpper);
+    if (srcLink) {
+      fs.linkSync(src.index!, dstUpper);
+      u.links.setOff(src, (src.nlinkOff ?? 0) - 1);
+    } else if (srcBelow && u.whiteoutFormat === 'overlayfs') {
+      whiteoutLeft = moveLeavingWhiteout(srcUpper, dstUpper);
+    } else {
+      fs.renameSync(srcUpper, dstUpper);
+    }
   }
+  if (overDir) upperDirGone(u, tRel + '/' + tn);
   clearOciWhiteout(u, tRel, tn);
   if (srcBelow && u.whiteoutFormat === 'overlayfs' && !whiteoutLeft) writeWhiteout('overlayfs', u.layers.dirAt(0, sRel), sn, u.tmpName());
   // opaque facts follow the directory; its open fds (beneath.ts) are dropped

@@ -36,7 +36,7 @@ import { copyTimes, timeOfNs } from './times.js';
 
 /** The OCI-format record of a redirect. */
 export const WH_REDIRECT = WH_PREFIX + WH_PREFIX + '.redirect';
-export const REDIRECT_XATTR = 'trusted.overlay.redirect';
+const REDIRECT_XATTR = 'trusted.overlay.redirect';
 /** Longest redirect written (bytes): well inside one ext4 xattr block. */
 export const REDIRECT_MAX = 2048;
 
