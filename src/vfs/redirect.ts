@@ -23,7 +23,8 @@
  * Races: the OCI record is written whole in the workdir (fsynced on the thread pool) and
  * renamed into place, so a crash leaves the directory with the record or without it, never a
  * part of it; the xattr is one lsetxattr(2). Either is made durable by the rename's metadata
- * commit.
+ * commit. Putting the OCI record in changes the directory's mtime, which is set back at once:
+ * a crash between the two leaves the directory with the time of the crash as its mtime.
  */
 import * as fs from 'node:fs';
 import { FsError } from '../errors/fs-error.js';
