@@ -89,7 +89,7 @@ const NO_LAYERS: readonly number[] = [];
 /**
  * Find `name` under the directory `at` whose merged layers are `stack`. A directory found in
  * the upper layer with a redirect goes on at the path it names (Found.below): an absolute one
- * in `rootLowers`, the root's lower layers, as the kernel does.
+ * from `rootLowers`, the root's lower layers (lowerStackAt), as the kernel does.
  */
 export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonly number[], at: DirRels, name: string, rootLowers = NO_LAYERS): Found | null {
   const upperRel = at.upper + '/' + name;
@@ -119,7 +119,7 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
         found.below = lowerRel = r.path;
         marker = isMarkerName(r.path.slice(r.path.lastIndexOf('/') + 1));
         if (r.absolute) {
-          list = rootLowers;
+          list = lowerStackAt(layers, facts, rootLowers, r.path.slice(0, r.path.lastIndexOf('/')));
           k = -1;
         }
       }
@@ -130,4 +130,22 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
     if (isOpaque(layers, facts, i, rel)) break;
   }
   return found;
+}
+
+/**
+ * The layers of the directory `rel` in the union of the lower layers `rootLowers` alone, where
+ * an absolute redirect names a path: each component is looked up as from the root, so an
+ * opaque directory or a whiteout on the way hides what the layers below hold there, as the
+ * kernel's lookup of a redirect does. Empty when rel is no directory there.
+ */
+export function lowerStackAt(layers: Layers, facts: XattrFacts[], rootLowers: readonly number[], rel: string): readonly number[] {
+  let stack = rootLowers;
+  let at = '';
+  for (const name of rel === '' ? [] : rel.slice(1).split('/')) {
+    const f = findInLayers(layers, facts, stack, sameRel(at), name);
+    if (f === null || f.type !== FileType.DIR) return NO_LAYERS;
+    stack = f.stack;
+    at += '/' + name;
+  }
+  return stack;
 }

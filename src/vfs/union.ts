@@ -28,7 +28,7 @@ import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from 
 import { handleId, MacCache, parseHandle } from './identity.js';
 import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync.js';
 import type { LStat } from './lstat.js';
-import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, sameRel, single, type DirRels, type Found } from './namei.js';
+import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, lowerStackAt, single, type DirRels, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import { firstAfter, HINT_UNKNOWN, listingFind, type Listing } from './readdir.js';
@@ -230,9 +230,7 @@ export class Union implements UnionFs {
   redirect(n: Node, below: string): void {
     n.below = below;
     this.redirected = true;
-    const cut = below.lastIndexOf('/');
-    const f = findInLayers(this.layers, this.facts, this.rootLowers, sameRel(below.slice(0, cut)), below.slice(cut + 1));
-    const stack = f?.type === FileType.DIR ? [0, ...f.stack] : [0];
+    const stack = [0, ...lowerStackAt(this.layers, this.facts, this.rootLowers, below)];
     if (stack.join() !== n.stack.join()) {
       n.stack = stack;
       this.dirs.forget(n.id);

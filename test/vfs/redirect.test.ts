@@ -234,3 +234,29 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
     });
   });
 }
+
+for (const format of ['oci', 'overlayfs'] as Format[]) {
+  test(`${format}: a directory moved from below an opaque lower directory does not gain what that opaque directory hid`, async (t) => {
+    if (format === 'overlayfs' && !canOverlayFormat()) {
+      if (process.env.CI === 'true') throw new Error('overlayfs format needs root');
+      t.log('SKIPPED: the overlayfs format needs root');
+      t.pass();
+      return;
+    }
+    const L = makeLayers(format, [[['a', 'opaque'], ['a/b/keep', 'file', 'k']], [['a/b/old', 'file', 'hidden by the opaque a'], ['a/b/c/deeper', 'file', 'hidden too']]]);
+    try {
+      const open = (): Promise<U> => openUnion({ lowers: L.lowers, upper: L.upper, workdir: L.workdir, whiteoutFormat: format }) as Promise<U>;
+      let u = await open();
+      t.deepEqual(ls(u, 'a/b'), ['keep']);
+      await u.rename(walk(u, 'a'), b('b'), u.root, b('moved'), rootCred);
+      t.deepEqual(ls(u, 'moved'), ['keep']);
+      await u.close();
+      u = await open();
+      t.deepEqual(ls(u, 'moved'), ['keep']);
+      t.throws(() => walk(u, 'moved/c'), { code: 'ENOENT' });
+      await u.close();
+    } finally {
+      L.cleanup();
+    }
+  });
+}
