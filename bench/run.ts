@@ -137,7 +137,10 @@ function generate(client: string, root: string): Layout {
   mk(L.plain, 'meta', 'keep');
   mk(l2, 'copyup');
   if (!only.length || only.includes('copyup')) { // the biggest files: only when that workload runs
-    for (let r = 1; r <= rounds; r++) gen(client, 'gen-pattern', path.join(l2, 'copyup', `c${r}.bin`), sizes.copyup, 100 + r);
+    for (let r = 1; r <= rounds; r++) {
+      gen(client, 'gen-pattern', path.join(l2, 'copyup', `c${r}.bin`), sizes.copyup, 100 + r);
+      gen(client, 'gen-pattern', path.join(l2, 'copyup', `w${r}.bin`), sizes.copyup, 200 + r); // the untimed warm-up copy
+    }
   }
   // /deep/d1/../d9/f000..: directories in every layer, leaves in the bottom layer only
   for (const l of L.lowers3) mk(deepPath(path.join(l, 'deep'), sizes.depth));
@@ -208,7 +211,7 @@ async function main(): Promise<void> {
   const dataRoot = path.join(tmpRoot, 'fs');
   fs.mkdirSync(dataRoot);
   if (fsKind === 'tmpfs') {
-    const need = Math.ceil((sizes.rand * 2 + sizes.copyup * (rounds + 2) + sizes.seq * 3 + 512 * MiB) / GiB);
+    const need = Math.ceil((sizes.rand * 2 + sizes.copyup * (2 * rounds + 2) + sizes.seq * 3 + 512 * MiB) / GiB);
     run('mount', ['-t', 'tmpfs', '-o', `size=${need}g,mode=0755`, 'union-nfsd-bench', dataRoot]);
     mounts.push(dataRoot);
   }
