@@ -376,11 +376,15 @@ function exchangeOverEmptyDir(u: Union, fromRel: string, toRel: string, whiteout
  * counts only once it is gone). The workdir's tmp/ is emptied at start.
  */
 function retireEmptyUpperDir(u: Union, rel: string): void {
-  const markerNames = u.layers.markers(0);
-  markersOnly(u.layers.dirAt(0, rel), markerNames);
   const tmp = pathBuf(u.tmpName());
   fs.renameSync(u.upperPath(rel), tmp);
-  removeEmptyUpperDir(workdirDir(tmp.toString('latin1')), markerNames);
+  try {
+    removeEmptyUpperDir(workdirDir(tmp.toString('latin1')), u.layers.markers(0));
+  } catch (e) {
+    // it holds more than markers (seen before any marker is unlinked): back where it was
+    fs.renameSync(tmp, u.upperPath(rel));
+    throw e;
+  }
 }
 
 /**

@@ -47,7 +47,11 @@ export function lstatIn(layers: Layers, i: number, rel: string): LStat | undefin
 }
 
 export function isOpaque(layers: Layers, facts: XattrFacts[], i: number, rel: string): boolean {
-  if (facts[i]!.opaque(layers.s(i, rel))) return true;
+  return facts[i]!.opaque(layers.s(i, rel)) || hasOpaqueMarker(layers, i, rel);
+}
+
+/** Does the directory rel of layer i (an OCI-format one) hold `.wh..wh..opq`? */
+function hasOpaqueMarker(layers: Layers, i: number, rel: string): boolean {
   return layers.markers(i) && lstatIn(layers, i, rel + '/' + WH_OPAQUE) !== undefined;
 }
 
@@ -113,8 +117,14 @@ export function findInLayers(layers: Layers, facts: XattrFacts[], stack: readonl
       if (type !== FileType.DIR) return { type, layer: i, st, stack: single(i) };
       merged = [i];
       found = { type, layer: i, st, stack: merged };
-      if (isOpaque(layers, facts, i, rel)) return found;
-      const r = i === 0 ? readRedirect(layers, facts[0]!, rel, at.lower) : undefined;
+      if (i !== 0) {
+        if (isOpaque(layers, facts, i, rel)) return found;
+        continue;
+      }
+      // the upper copy: its opaque mark and its redirect from one llistxattr
+      const m = facts[0]!.dirMarks(layers.s(0, rel));
+      if (m.opaque || hasOpaqueMarker(layers, 0, rel)) return found;
+      const r = readRedirect(layers, m.redirect, rel, at.lower);
       if (r !== undefined) {
         found.below = lowerRel = r.path;
         marker = isMarkerName(r.path.slice(r.path.lastIndexOf('/') + 1));

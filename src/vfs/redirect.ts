@@ -44,11 +44,12 @@ export const REDIRECT_MAX = 2048;
 /**
  * The redirect recorded on the upper directory at rel: the union path of its lower part (a
  * relative record taken below `parentLower`, the parent's), and whether the record was
- * absolute; undefined when it has none. A record that is not a path inside the layers is EIO,
- * as the kernel answers.
+ * absolute; undefined when it has none. `xattr`: the directory's overlay.redirect, already read
+ * with its other marks (XattrFacts.dirMarks), the record in overlayfs format. A record that is
+ * not a path inside the layers is EIO, as the kernel answers.
  */
-export function readRedirect(layers: Layers, facts: XattrFacts, rel: string, parentLower: string): { path: string; absolute: boolean } | undefined {
-  const v = layers.markers(0) ? readRecordFile(layers, rel) : facts.redirect(layers.s(0, rel));
+export function readRedirect(layers: Layers, xattr: string | undefined, rel: string, parentLower: string): { path: string; absolute: boolean } | undefined {
+  const v = layers.markers(0) ? readRecordFile(layers, rel) : xattr;
   if (v === undefined) return undefined;
   if (!validRedirect(v)) throw new FsError('EIO', `invalid redirect record on ${rel}`);
   const absolute = v.startsWith('/');

@@ -40,8 +40,11 @@ export interface XattrFacts {
   xwhiteouts(dir: string): boolean;
   /** Does the file carry overlay.whiteout (ask for zero-size files where xwhiteouts holds)? */
   xwhiteout(file: string): boolean;
-  /** The directory's overlay.redirect, as written (redirect.ts reads it); undefined: none. */
-  redirect(dir: string): string | undefined;
+  /**
+   * An upper directory's marks, read at once: opaque as opaque() answers, and its
+   * overlay.redirect as written (redirect.ts reads it; undefined: none).
+   */
+  dirMarks(dir: string): { opaque: boolean; redirect: string | undefined };
   /** Our own writes in the upper: a directory was marked opaque or redirected, moved, or removed. */
   markOpaque(dir: string): void;
   markRedirect(dir: string, value: string): void;
@@ -62,7 +65,7 @@ export const lowerFacts = new SharedWhileHeld<Promise<XattrFacts>>((root) => xat
 
 /** A layer that is not there (no upper): no marks. */
 export const NO_FACTS: XattrFacts = {
-  opaque: () => false, xwhiteouts: () => false, xwhiteout: () => false, redirect: () => undefined,
+  opaque: () => false, xwhiteouts: () => false, xwhiteout: () => false, dirMarks: () => ({ opaque: false, redirect: undefined }),
   markOpaque: () => undefined, markRedirect: () => undefined, moved: () => undefined, removed: () => undefined,
 };
 
@@ -89,9 +92,10 @@ class LiveFacts implements XattrFacts {
     return this.lower && this.remember('w', file, () => this.marks(file).has('whiteout'));
   }
 
-  /** Read live, never remembered: only the upper's are asked for. */
-  redirect(dir: string): string | undefined {
-    return this.marks(dir).get('redirect');
+  /** One llistxattr for both marks; read live, never remembered (only the upper's are asked for). */
+  dirMarks(dir: string): { opaque: boolean; redirect: string | undefined } {
+    const m = this.marks(dir);
+    return { opaque: m.get('opaque') === 'y', redirect: m.get('redirect') };
   }
 
   // lgetxattr answers these after our writes: nothing to keep
@@ -151,7 +155,7 @@ class ScannedFacts implements XattrFacts {
   opaque(dir: string): boolean { return this.opaqueDirs.has(dir); }
   xwhiteouts(dir: string): boolean { return this.lower && this.xwDirs.has(dir); }
   xwhiteout(file: string): boolean { return this.lower && this.xwFiles.has(file); }
-  redirect(dir: string): string | undefined { return this.redirects.get(dir); }
+  dirMarks(dir: string): { opaque: boolean; redirect: string | undefined } { return { opaque: this.opaqueDirs.has(dir), redirect: this.redirects.get(dir) }; }
   markOpaque(dir: string): void { this.opaqueDirs.add(dir); }
   markRedirect(dir: string, value: string): void { this.redirects.set(dir, value); }
   moved(from: string, to: string): void {
