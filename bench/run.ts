@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  buildClient, children, cleanup, cpuSeconds, mounts, peakRssMiB, repo, resetPeak, run, say,
+  buildClient, children, cleanup, cpuSeconds, holdFreedMemory, mounts, peakRssMiB, repo, resetPeak, run, say,
   startGanesha, startRpcbind, startUnion, tmpDirs, which,
 } from './harness.js';
 import { renderMarkdown, renderSvg, summarize, type Sample } from './report.js';
@@ -201,6 +201,7 @@ function runClient(client: string, args: (string | number)[], label: string, tim
 async function main(): Promise<void> {
   const wantUnion = serverSel.includes('union');
   checkPrerequisites(wantUnion);
+  holdFreedMemory();
   const started = Date.now();
   const client = buildClient();
   const base = process.env['BENCH_TMP'] ?? os.tmpdir();
