@@ -15,7 +15,7 @@ import type { Node } from './node.js';
 import type { NodeId } from './types.js';
 import type { Layers } from './layers.js';
 import type { XattrFacts } from './xattr.js';
-import { relIn, type DirRels } from './namei.js';
+import { lowerKey, relIn, type DirRels } from './namei.js';
 import {
   buildListing, buildListingAsync, emptyListing, firstAfter, HINT_UNKNOWN, listingAdd, listingRemove, listingTouch, ListingCache,
   lowerListings, ownListing, type Listing, type LowerListings,
@@ -90,7 +90,7 @@ export class DirCache {
     const at = this.src.rels(d);
     const read = () => buildListing(this.src.layers, this.src.facts, d.stack, at, limit);
     if (this.shared === undefined || d.stack.includes(0)) return read();
-    return this.shared.get(d.stack, at.lower, read);
+    return this.shared.get(d.stack, lowerKey(at), read);
   }
 
   /** The cached listing of dir, to patch: a shared one is copied first (readdir.ts ownListing). */
@@ -184,12 +184,12 @@ export class DirCache {
     const stack = d.stack;
     const at = this.src.rels(d);
     const shared = this.shared !== undefined && !stack.includes(0) ? this.shared : undefined;
-    if (shared?.has(stack, at.lower) === true) return Promise.resolve();
+    if (shared?.has(stack, lowerKey(at)) === true) return Promise.resolve();
     const b = { stale: false, done: Promise.resolve() };
     b.done = buildListingAsync(this.src.layers, this.src.facts, stack, at).then((l) => {
       const now = this.src.rels(d);
-      if (b.stale || d.stack !== stack || now.upper !== at.upper || now.lower !== at.lower || this.listings.peek(d.id) !== undefined) return;
-      if (shared !== undefined) shared.put(stack, at.lower, l);
+      if (b.stale || d.stack !== stack || now.upper !== at.upper || lowerKey(now) !== lowerKey(at) || this.listings.peek(d.id) !== undefined) return;
+      if (shared !== undefined) shared.put(stack, lowerKey(at), l);
       else this.listings.set(d.id, l);
     }, () => undefined).finally(() => this.building.delete(d.id));
     this.building.set(d.id, b);

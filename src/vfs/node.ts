@@ -4,7 +4,7 @@
  * Rule: a node records where its object lives now (top-most layer) and, for a directory, the
  * layers whose directories it merges (its "stack", top-down, cut after an opaque one). Its
  * union path is derived from its parent chain on demand, so a directory rename moves every
- * descendant at once; so is its path in the lower layers, which differs below a redirected
+ * descendant at once; so are its paths in the lower layers, which differ below a redirected
  * directory. Paths are computed synchronously right before each syscall and never
  * carried across an await (a concurrent rename cannot redirect a write).
  * Example: /a merged from upper and lower 2 -> { id 5, layer 0, stack [0, 2] }.
@@ -26,6 +26,11 @@ export interface Node {
    * What lies below it is at that path in the lower layers (Union.rels).
    */
   below?: string;
+  /**
+   * A directory below a lower layer's redirect (or whose parent's lower paths differ by
+   * layer): its path in each lower layer of its stack, which wins over `below` (Union.rels).
+   */
+  deeper?: ReadonlyMap<number, string>;
   attr: Attr | null;
   /** Live children by name (verified this run). */
   children: Map<string, NodeId> | null;

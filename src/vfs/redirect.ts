@@ -16,8 +16,9 @@
  *    lower content, as it would see any redirected directory.
  * The union writes absolute redirects, of at most REDIRECT_MAX bytes; a longer one is not
  * written and the caller copies the subtree instead (the kernel answers EXDEV and leaves the
- * copy to mv). Only the upper layer's records are read: a lower layer that was once an upper
- * of kernel overlayfs, with redirects of its own, is read as if it had none.
+ * copy to mv). Records are read in every layer, as the kernel follows them: a lower layer that
+ * was an upper (ours, in either format, or kernel overlayfs's) reads as it did then, its moved
+ * directories merged with what the layers below it hold at the recorded paths.
  * Example: lower /a/{x,y}; RENAME /a -> /b: upper /b with redirect "/a", a whiteout at /a;
  * LOOKUP /b/x then finds lower /a/x.
  * Races: the OCI record is written whole in the workdir (fsynced on the thread pool) and
@@ -42,18 +43,17 @@ const REDIRECT_XATTR = 'trusted.overlay.redirect';
 export const REDIRECT_MAX = 2048;
 
 /**
- * The redirect recorded on the upper directory at rel: the union path of its lower part (a
- * relative record taken below `parentLower`, the parent's), and whether the record was
- * absolute; undefined when it has none. `xattr`: the directory's overlay.redirect, already read
- * with its other marks (XattrFacts.dirMarks), the record in overlayfs format. A record that is
- * not a path inside the layers is EIO, as the kernel answers.
+ * The redirect recorded on the directory rel of layer i: an absolute union path, or a name
+ * (relative: it replaces the directory's own name in its parent's lower directories); undefined
+ * when it has none. `xattr`: the directory's overlay.redirect, already read with its other
+ * marks (XattrFacts.dirMarks), the record in overlayfs format. A record that is not a path
+ * inside the layers is EIO, as the kernel answers.
  */
-export function readRedirect(layers: Layers, xattr: string | undefined, rel: string, parentLower: string): { path: string; absolute: boolean } | undefined {
-  const v = layers.markers(0) ? readRecordFile(layers, rel) : xattr;
+export function readRedirect(layers: Layers, i: number, xattr: string | undefined, rel: string): { path: string; absolute: boolean } | undefined {
+  const v = layers.markers(i) ? readRecordFile(layers, i, rel) : xattr;
   if (v === undefined) return undefined;
   if (!validRedirect(v)) throw new FsError('EIO', `invalid redirect record on ${rel}`);
-  const absolute = v.startsWith('/');
-  return { path: absolute ? v : parentLower + '/' + v, absolute };
+  return { path: v, absolute: v.startsWith('/') };
 }
 
 /** An absolute path of names (no '.', '..', empty name or NUL), or one such name. */
@@ -63,12 +63,12 @@ function validRedirect(v: string): boolean {
   return names.every((n) => n.length > 0 && n.length <= 255 && n !== '.' && n !== '..');
 }
 
-/** The OCI record's bytes; undefined when there is none. Never through a symlink. */
-function readRecordFile(layers: Layers, rel: string): string | undefined {
-  const st = layers.lstat(0, rel + '/' + WH_REDIRECT);
+/** The OCI record's bytes in layer i; undefined when there is none. Never through a symlink. */
+function readRecordFile(layers: Layers, i: number, rel: string): string | undefined {
+  const st = layers.lstat(i, rel + '/' + WH_REDIRECT);
   if (st === undefined) return undefined;
   if (!st.isFile() || st.size > BigInt(REDIRECT_MAX)) throw new FsError('EIO', `invalid redirect record on ${rel}`);
-  const fd = fs.openSync(layers.p(0, rel + '/' + WH_REDIRECT), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const fd = fs.openSync(layers.p(i, rel + '/' + WH_REDIRECT), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const buf = Buffer.alloc(REDIRECT_MAX + 1);
     const n = fs.readSync(fd, buf, 0, buf.length, 0);

@@ -28,7 +28,7 @@ import { IdentityStore, keyEq, RESIDENT_RECORDS, type IdRecord, type Key } from 
 import { handleId, MacCache, parseHandle } from './identity.js';
 import { fsyncEach, INDEX_MARK, MetadataSync, volatileFs } from './metadata-sync.js';
 import type { LStat } from './lstat.js';
-import { findInLayers, isOpaque, isXattrWhiteout, lstatIn, lstatQuiet, lowerStackAt, single, type DirRels, type Found } from './namei.js';
+import { findInLayers, isOpaque, isXattrWhiteout, lowerDirAt, lstatIn, lstatQuiet, relIn as relInRels, single, type DirRels, type Found } from './namei.js';
 import { isWhiteoutDev } from './whiteout.js';
 import { attrFsid, attrOf, typeOfMode } from './attrs.js';
 import { firstAfter, HINT_UNKNOWN, listingFind, type Listing } from './readdir.js';
@@ -109,7 +109,7 @@ export class Union implements UnionFs {
   private readonly held = new Map<NodeId, number>();
   /** The root's lower layers: where an absolute redirect is looked up (namei.ts). */
   private rootLowers: readonly number[] = [];
-  /** Has a node with a redirect (Node.below) been met? Until then every layer has the same paths. */
+  /** Has a node with a redirect (Node.below, Node.deeper) been met? Until then every layer has the same paths. */
   private redirected = false;
 
   private readonly nodesMax: number;
@@ -199,28 +199,40 @@ export class Union implements UnionFs {
 
   /**
    * The node's paths in the upper layer and in the lower ones: rel(n), and below a redirected
-   * directory (Node.below) the path its lower part has.
+   * directory the path its lower part has (Node.below: what a redirect written now records),
+   * and in each lower layer of its stack (Node.deeper: below a lower layer's redirect), the
+   * nearest ancestor's record deciding, as the kernel's lookup carries them down.
    */
   rels(n: Node): DirRels {
     if (!this.redirected) {
       const r = this.rel(n);
       return { upper: r, lower: r };
     }
+    const lowers = n.stack.filter((i) => i !== 0);
+    let byLayer: Map<number, string> | undefined;
     let s = '';
     let lower: string | undefined;
     let guard = 0;
-    while (n.id !== ROOT) {
-      if (lower === undefined && n.below !== undefined) lower = n.below + s;
-      s = '/' + n.name + s;
-      n = this.nodes.get(n.parent) ?? this.resolveId(n.parent, 0);
+    for (let a = n; a.id !== ROOT;) {
+      if (a.deeper !== undefined && lower === undefined) {
+        for (const i of lowers) {
+          const p = a.deeper.get(i);
+          if (p !== undefined && !byLayer?.has(i)) (byLayer ??= new Map()).set(i, p + s);
+        }
+      }
+      if (lower === undefined && a.below !== undefined) lower = a.below + s;
+      s = '/' + a.name + s;
+      a = this.nodes.get(a.parent) ?? this.resolveId(a.parent, 0);
       if (++guard > 4096) throw new FsError('ELOOP');
     }
-    return { upper: s, lower: lower ?? s };
+    lower ??= s;
+    if (byLayer !== undefined) for (const [i, p] of byLayer) if (p === lower) byLayer.delete(i);
+    return byLayer === undefined || byLayer.size === 0 ? { upper: s, lower } : { upper: s, lower, byLayer };
   }
 
   /** The node's path in layer i. */
   relIn(n: Node, i: number): string {
-    return i === 0 ? this.rel(n) : this.rels(n).lower;
+    return i === 0 ? this.rel(n) : relInRels(this.rels(n), i);
   }
 
   /**
@@ -230,7 +242,10 @@ export class Union implements UnionFs {
   redirect(n: Node, below: string): void {
     n.below = below;
     this.redirected = true;
-    const stack = [0, ...lowerStackAt(this.layers, this.facts, this.rootLowers, below)];
+    const found = lowerDirAt(this.layers, this.facts, this.rootLowers, below);
+    if (found.at.byLayer !== undefined) n.deeper = found.at.byLayer;
+    else delete n.deeper;
+    const stack = [0, ...found.stack];
     if (stack.join() !== n.stack.join()) {
       n.stack = stack;
       this.dirs.forget(n.id);
@@ -432,10 +447,9 @@ export class Union implements UnionFs {
       layer: found.layer, stack: found.stack,
       attr: null, children: found.type === FileType.DIR ? new Map() : null,
     };
-    if (found.below !== undefined) {
-      n.below = found.below;
-      this.redirected = true;
-    }
+    if (found.below !== undefined) n.below = found.below;
+    if (found.paths !== undefined) n.deeper = found.paths;
+    if (n.below !== undefined || n.deeper !== undefined) this.redirected = true;
     // A copied-up lower hard link (found by any of its names): it lives at its index entry.
     if (found.type !== FileType.DIR && found.layer === 0 && rec !== undefined) {
       const e = this.links.entryOf(rec.origin, found.st);

@@ -33,6 +33,11 @@ const log = child('vfs');
 const MEMO_MAX = 65_536;
 const NAMESPACES = ['trusted.overlay.', 'user.overlay.'] as const;
 
+export interface DirMarks {
+  readonly opaque: boolean;
+  readonly redirect: string | undefined;
+}
+
 export interface XattrFacts {
   /** Is the directory opaque (overlay.opaque = "y")? */
   opaque(dir: string): boolean;
@@ -41,10 +46,10 @@ export interface XattrFacts {
   /** Does the file carry overlay.whiteout (ask for zero-size files where xwhiteouts holds)? */
   xwhiteout(file: string): boolean;
   /**
-   * An upper directory's marks, read at once: opaque as opaque() answers, and its
-   * overlay.redirect as written (redirect.ts reads it; undefined: none).
+   * A directory's marks, read at once: opaque as opaque() answers, and its overlay.redirect as
+   * written (redirect.ts reads it; undefined: none).
    */
-  dirMarks(dir: string): { opaque: boolean; redirect: string | undefined };
+  dirMarks(dir: string): DirMarks;
   /** Our own writes in the upper: a directory was marked opaque or redirected, moved, or removed. */
   markOpaque(dir: string): void;
   markRedirect(dir: string, value: string): void;
@@ -70,15 +75,17 @@ export const NO_FACTS: XattrFacts = {
 };
 
 class LiveFacts implements XattrFacts {
-  /** Lowers only: answers by question and path. */
+  /** Lowers only: answers by question and path, and directories' marks by path. */
   private readonly memo: Map<string, boolean> | undefined;
+  private readonly dirs: Map<string, DirMarks> | undefined;
 
   constructor(private readonly x: Pick<Syscalls, 'lget' | 'llist'>, private readonly root: string, private readonly lower: boolean) {
     this.memo = lower ? new Map() : undefined;
+    this.dirs = lower ? new Map() : undefined;
   }
 
   opaque(dir: string): boolean {
-    return this.remember('o', dir, () => this.marks(dir).get('opaque') === 'y');
+    return this.dirMarks(dir).opaque;
   }
 
   xwhiteouts(dir: string): boolean {
@@ -92,10 +99,18 @@ class LiveFacts implements XattrFacts {
     return this.lower && this.remember('w', file, () => this.marks(file).has('whiteout'));
   }
 
-  /** One llistxattr for both marks; read live, never remembered (only the upper's are asked for). */
-  dirMarks(dir: string): { opaque: boolean; redirect: string | undefined } {
-    const m = this.marks(dir);
-    return { opaque: m.get('opaque') === 'y', redirect: m.get('redirect') };
+  /** One llistxattr for both marks: the upper's read live, a lower's remembered. */
+  dirMarks(dir: string): DirMarks {
+    let d = this.dirs?.get(dir);
+    if (d === undefined) {
+      const m = this.marks(dir);
+      d = { opaque: m.get('opaque') === 'y', redirect: m.get('redirect') };
+      if (this.dirs !== undefined) {
+        if (this.dirs.size >= MEMO_MAX) this.dirs.clear();
+        this.dirs.set(dir, d);
+      }
+    }
+    return d;
   }
 
   // lgetxattr answers these after our writes: nothing to keep
@@ -155,7 +170,7 @@ class ScannedFacts implements XattrFacts {
   opaque(dir: string): boolean { return this.opaqueDirs.has(dir); }
   xwhiteouts(dir: string): boolean { return this.lower && this.xwDirs.has(dir); }
   xwhiteout(file: string): boolean { return this.lower && this.xwFiles.has(file); }
-  dirMarks(dir: string): { opaque: boolean; redirect: string | undefined } { return { opaque: this.opaqueDirs.has(dir), redirect: this.redirects.get(dir) }; }
+  dirMarks(dir: string): DirMarks { return { opaque: this.opaqueDirs.has(dir), redirect: this.redirects.get(dir) }; }
   markOpaque(dir: string): void { this.opaqueDirs.add(dir); }
   markRedirect(dir: string, value: string): void { this.redirects.set(dir, value); }
   moved(from: string, to: string): void {

@@ -25,6 +25,7 @@ function mountOverlay(lowers: string[], upper?: string, work?: string): { dir: s
   const dir = mkTmp('unfs-mnt-');
   const opts = [`lowerdir=${lowers.join(':')}`];
   if (upper && work) opts.push(`upperdir=${upper}`, `workdir=${work}`, 'redirect_dir=on');
+  else opts.push('redirect_dir=follow');
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', opts.join(','), dir]);
   return { dir, umount: () => { execFileSync('umount', [dir]); fs.rmSync(dir, { recursive: true, force: true }); } };
 }
@@ -122,6 +123,40 @@ test('overlayfs-format upper written by the union reads the same under the kerne
       t.deepEqual(kernelTree(m.dir), mine);
     } finally {
       m.umount();
+    }
+  } finally {
+    L.cleanup();
+  }
+});
+
+test('an upper kernel overlayfs wrote with redirects, stacked as a lower, reads as under the kernel', async (t) => {
+  if (!canMount()) { t.log('SKIPPED: needs root and overlayfs'); t.pass(); return; }
+  const L = makeLayers('overlayfs', [top, mid, bottom]);
+  try {
+    const work = path.join(L.base, 'kwork');
+    fs.mkdirSync(work);
+    const m = mountOverlay(L.lowers, L.upper, work);
+    try {
+      fs.renameSync(path.join(m.dir, 'a'), path.join(m.dir, 'q/a2')); // to another directory: "/a"
+      fs.renameSync(path.join(m.dir, 'q/r'), path.join(m.dir, 'q/r2')); // within its directory: "r"
+      fs.rmSync(path.join(m.dir, 'q/a2/x'));
+      fs.writeFileSync(path.join(m.dir, 'q/a2/new'), 'new');
+    } finally {
+      m.umount();
+    }
+    const redirect = (p: string): string => execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.redirect', path.join(L.upper, p)], { encoding: 'latin1' });
+    t.is(redirect('q/a2'), '/a');
+    t.is(redirect('q/r2'), 'r');
+    const lowers = [L.upper, ...L.lowers];
+    const k = mountOverlay(lowers);
+    try {
+      const u = await openUnion({ lowers, whiteoutFormat: 'overlayfs', state: L.base + '/state' });
+      const mine = await unionTree(u);
+      await u.close();
+      t.deepEqual(mine, kernelTree(k.dir));
+      t.true(mine.includes('q/a2/y f 420 mid-y') && mine.includes('q/r2/t f 420 t'), 'the moved directories hold their lower files');
+    } finally {
+      k.umount();
     }
   } finally {
     L.cleanup();

@@ -122,6 +122,45 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
     });
   });
 
+  test(`${format}: an upper with redirects, stacked as a lower of the next union (and that one's under a third), reads as it did`, async (t) => {
+    if (skip(t)) { t.pass(); return; }
+    await withLayers(t, format, async (open, L) => {
+      /** The next union: the last one's upper on top of its lowers, a new upper. */
+      const next = (lowers: string[], tag: string): Promise<U> => {
+        for (const d of [`${tag}-upper`, `${tag}-work`]) fs.mkdirSync(path.join(L.base, d));
+        return openUnion({ lowers, upper: path.join(L.base, `${tag}-upper`), workdir: path.join(L.base, `${tag}-work`), whiteoutFormat: format }) as Promise<U>;
+      };
+      /** What the tree holds, without ids (each union has its own). */
+      const contents = async (u: UnionFs): Promise<Map<string, string>> =>
+        new Map([...await tree(u, '')].map(([r, v]) => [r, v.replace(/^\d+ /, '')]));
+
+      const u = await open();
+      await u.rename(u.root, b('big'), walk(u, 'dst'), b('moved'), rootCred);
+      await u.rename(walk(u, 'dst/moved'), b('sub'), walk(u, 'dst/moved'), b('sub2'), rootCred);
+      await u.remove(walk(u, 'dst/moved'), b('f3'), rootCred);
+      await u.write(walk(u, 'dst/moved/f4'), 0, b('FOUR'), StableHow.FILE_SYNC, rootCred);
+      const first = await contents(u);
+      t.is(first.get('/dst/moved/sub2/deeper/d1'), 'd1');
+      await u.close();
+      t.deepEqual(upperEntries(L, 'dst/moved/sub2'), record, 'moved alone');
+
+      const v = await next([L.upper, ...L.lowers], 'second');
+      t.deepEqual(await contents(v), first);
+      // a copy-up from the bottom layer, found through the redirects
+      await v.write(walk(v, 'dst/moved/sub2/s1'), 0, b('S'), StableHow.FILE_SYNC, rootCred);
+      t.is(await cat(v, 'dst/moved/sub2/s1'), 'S1');
+      // moved again: this union's record names the path the layers below it have
+      await v.rename(walk(v, 'dst'), b('moved'), v.root, b('again'), rootCred);
+      const second = await contents(v);
+      t.is(second.get('/again/fromB'), 'from B');
+      await v.close();
+
+      const w = await next([path.join(L.base, 'second-upper'), L.upper, ...L.lowers], 'third');
+      t.deepEqual(await contents(w), second);
+      await w.close();
+    });
+  });
+
   test(`${format}: renames of lower directories in flight together with writes, creates and removes below them`, async (t) => {
     if (skip(t)) { t.pass(); return; }
     await withLayers(t, format, async (open) => {
