@@ -17,7 +17,8 @@
  * Environment: BENCH_QUICK=1 (small sizes), BENCH_ROUNDS (default 3), BENCH_ONLY=w1,w2,
  * BENCH_SERVERS=union,plain,overlay,plain0, BENCH_FS=tmpfs|dir (default tmpfs), BENCH_TMP (base dir),
  * BENCH_CPU_PROF=<dir> (start union-nfsd under `node --cpu-prof`), BENCH_NODE_ARGS (more node
- * options for union-nfsd, e.g. --heap-prof), BENCH_NO_RESULTS=1 (do not
+ * options for union-nfsd, e.g. --heap-prof), BENCH_SERVER_ARGS (more union-nfsd options, e.g.
+ * `--busy-poll 0`), BENCH_NO_RESULTS=1 (do not
  * overwrite bench/results/latest.* and the README table; quick runs leave them alone unless
  * BENCH_WRITE_RESULTS=1).
  */
@@ -241,9 +242,10 @@ async function main(): Promise<void> {
     endpoints.set('plain0', { kind: 'plain0', url: () => url(g0, L.plain) });
   }
   if (wantUnion) {
-    const u = await startUnion(['--lower', L.lowers3.join(':'), '--upper', L.upper3, '--workdir', L.work3], '3', runDir);
+    const more = (process.env['BENCH_SERVER_ARGS'] ?? '').split(' ').filter(Boolean);
+    const u = await startUnion(['--lower', L.lowers3.join(':'), '--upper', L.upper3, '--workdir', L.work3, ...more], '3', runDir);
     endpoints.set('union', { kind: 'union', url: () => url(u, '/union'), pid: u.pid });
-    const u20 = await startUnion(['--lower', L.lowers20.join(':'), '--upper', L.upper20, '--workdir', L.work20], '20', runDir);
+    const u20 = await startUnion(['--lower', L.lowers20.join(':'), '--upper', L.upper20, '--workdir', L.work20, ...more], '20', runDir);
     endpoints.set('union20', { kind: 'union20', url: () => url(u20, '/union'), pid: u20.pid });
   }
   say(`servers up: ${[...endpoints.keys()].join(', ')}`);
