@@ -11,8 +11,9 @@
  *   WRITE of 4 KiB at 0, FILE_SYNC (copy-up.ts: copy_file_range on the thread pool, fsync,
  *   rename into place), as a WRITE from a client runs it.
  * Each copy is removed (the upper emptied) before the next one, so both fill the memory the
- * other just freed (an untimed copy goes first; harness.ts holdFreedMemory says why). Prints each round's seconds and the median of the per-round ratios
- * (kernel seconds / union seconds: above 1.0 union-nfsd is faster).
+ * other just freed (an untimed copy goes first; harness.ts holdFreedMemory says why). Prints
+ * each round's seconds and the median of the per-round ratios (kernel seconds / union
+ * seconds: above 1.0 union-nfsd is faster).
  *
  * Environment: BENCH_ROUNDS (default 10), BENCH_COPYUP_MIB (default 1024), BENCH_FS=dir (the
  * disk under BENCH_TMP instead of a private tmpfs), BENCH_TMP (base dir).
@@ -35,7 +36,7 @@ function fresh(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
 }
 
-async function kernelCopyUp(base: string, lower: string): Promise<number> {
+function kernelCopyUp(base: string, lower: string): number {
   const [upper, work, merged] = ['ov-upper', 'ov-work', 'ov-merged'].map((d) => path.join(base, d)) as [string, string, string];
   for (const d of [upper, work, merged]) fresh(d);
   run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work},index=on,nfs_export=on`, merged]);
@@ -81,13 +82,13 @@ async function main(): Promise<void> {
   fs.mkdirSync(lower);
   run(client, ['gen-pattern', path.join(lower, 'big.bin'), String(SIZE), '7']);
   say(`${ROUNDS} rounds, ${SIZE / 2 ** 20} MiB, ${process.env['BENCH_FS'] === 'dir' ? `disk under ${base}` : 'tmpfs'}`);
-  await kernelCopyUp(base, lower); // untimed: the first copy of the run fills memory nobody freed lately
+  kernelCopyUp(base, lower); // untimed: the first copy of the run fills memory nobody freed lately
   const ratios: number[] = [];
   const seconds = { kernel: [] as number[], union: [] as number[] };
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? (['kernel', 'union'] as const) : (['union', 'kernel'] as const);
     const t: Record<string, number> = {};
-    for (const who of order) t[who] = who === 'kernel' ? await kernelCopyUp(base, lower) : await unionCopyUp(base, lower);
+    for (const who of order) t[who] = who === 'kernel' ? kernelCopyUp(base, lower) : await unionCopyUp(base, lower);
     seconds.kernel.push(t['kernel']!);
     seconds.union.push(t['union']!);
     ratios.push(t['kernel']! / t['union']!);
