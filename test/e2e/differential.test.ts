@@ -9,12 +9,16 @@
  * Every operation's outcome (OK + what it read, or the errno) must match, then the merged trees
  * must match (names, types, sizes, contents, modes, owners, symlink targets, link counts), and
  * the server's lower layers must be byte-identical (content, metadata, xattrs) afterwards.
+ * Then each upper is stacked as a lower under the same lowers (its renamed lower directories
+ * are redirects): a read-only union through libnfs must show the kernel's mount of that stack,
+ * and must leave that upper as it was.
  *
  * Where overlayfs and the server may legitimately differ is listed in KNOWN_DIFFERENCES, each
  * with its reason; nothing else is tolerated.
  */
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { compileDriver, runOk } from './libnfs/driver.js';
 import { requireEnv } from './libnfs/env.js';
 import { renderLayers, standardLayers, type LayerSet, type WhiteoutFormat } from './libnfs/layers.js';
@@ -111,16 +115,40 @@ for (const format of ['oci', 'overlayfs'] as WhiteoutFormat[]) {
       writeFileSync(`${base}/server.out`, nfsOut);
       writeFileSync(`${base}/overlayfs.out`, ovlOut);
 
+      // Each upper, its renamed directories recorded as redirects, stacked as a lower under the
+      // same lowers: a read-only union through libnfs against the kernel's mount of that stack.
+      const upperBefore = layerFingerprint(srvLayers.upper!);
+      const stacked = new TestServer({ lowers: [srvLayers.upper!, ...srvLayers.lowers], whiteout: format, state: `${base}/stacked-state` });
+      let stackedTree;
+      try {
+        await stacked.start();
+        stackedTree = parseTree(await runOk(walk, [stacked.url()], { timeoutMs: 60_000 }));
+      } finally {
+        await stacked.stop('SIGKILL');
+      }
+      mkdirSync(`${base}/mnt2`);
+      execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${[oraLayers.upper!, ...oraLayers.lowers].join(':')},redirect_dir=follow`, `${base}/mnt2`]);
+      let kernelStacked;
+      try {
+        kernelStacked = walkLocal(`${base}/mnt2`);
+      } finally {
+        execFileSync('umount', [`${base}/mnt2`]);
+      }
+
       const opDiffs = compareResults(nfsOut, ovlOut);
-      const treeDiffs = diffTrees(ovlTree, nfsTree, ['type', 'mode', 'uid', 'gid', 'nlink', 'size', 'extra']);
+      const fields = ['type', 'mode', 'uid', 'gid', 'nlink', 'size', 'extra'] as const;
+      const treeDiffs = diffTrees(ovlTree, nfsTree, [...fields]);
+      const stackedDiffs = diffTrees(kernelStacked, stackedTree, [...fields]);
       const after = srvLayers.lowers.map(layerFingerprint);
 
       const problems = [
         ...opDiffs.slice(0, 40).map((d) => `outcome ${d}`),
         ...treeDiffs.slice(0, 60).map((d) => `final tree: ${d}`),
+        ...stackedDiffs.slice(0, 60).map((d) => `upper stacked as a lower: ${d}`),
         ...before.filter((b, i) => after[i] !== b).map((_, i) => `lower layer l${i + 1} changed`),
+        ...(layerFingerprint(srvLayers.upper!) === upperBefore ? [] : ['the upper, served as a lower, changed']),
       ];
-      t.log(`${opDiffs.length} operation outcome differences, ${treeDiffs.length} final tree differences (outputs in ${base} with UNFS_KEEP_TEMP=1)`);
+      t.log(`${opDiffs.length} operation outcome differences, ${treeDiffs.length} final tree differences, ${stackedDiffs.length} stacked (outputs in ${base} with UNFS_KEEP_TEMP=1)`);
       t.deepEqual(problems, [], `server vs kernel overlayfs:\n${problems.join('\n')}`);
     } catch (e) {
       t.log(`server output:\n${server.output()}`);
