@@ -149,11 +149,27 @@ for (const format of ['oci', 'overlayfs'] as Format[]) {
       // a copy-up from the bottom layer, found through the redirects
       await v.write(walk(v, 'dst/moved/sub2/s1'), 0, b('S'), StableHow.FILE_SYNC, rootCred);
       t.is(await cat(v, 'dst/moved/sub2/s1'), 'S1');
-      // moved again: this union's record names the path the layers below it have
-      await v.rename(walk(v, 'dst'), b('moved'), v.root, b('again'), rootCred);
+      // moved again, in flight together with writes, a create and a remove below it (by the
+      // handles they had): this union's record names the path the layers below it have
+      const moved = walk(v, 'dst/moved');
+      const [f5, sub2] = [walk(v, 'dst/moved/f5'), walk(v, 'dst/moved/sub2')];
+      await Promise.all([
+        v.rename(walk(v, 'dst'), b('moved'), v.root, b('again'), rootCred),
+        v.write(f5, 0, b('FIVE'), StableHow.FILE_SYNC, rootCred),
+        v.create(sub2, b('made'), { mode: 'guarded', attr: { mode: 0o644 } }, rootCred),
+        v.remove(moved, b('f6'), rootCred),
+      ]);
       const second = await contents(v);
       t.is(second.get('/again/fromB'), 'from B');
+      t.is(second.get('/again/f5'), 'FIVE 5');
+      t.is(second.get('/again/sub2/made'), '');
+      t.is(second.get('/again/sub2/s1'), 'S1');
+      t.false(second.has('/again/f6'));
       await v.close();
+      // after a restart of that union, the same
+      const v2 = await openUnion({ lowers: [L.upper, ...L.lowers], upper: path.join(L.base, 'second-upper'), workdir: path.join(L.base, 'second-work'), whiteoutFormat: format }) as U;
+      t.deepEqual(await contents(v2), second);
+      await v2.close();
 
       const w = await next([path.join(L.base, 'second-upper'), L.upper, ...L.lowers], 'third');
       t.deepEqual(await contents(w), second);
